@@ -1,0 +1,298 @@
+"""The wire protocol between the board and the host: the single source of truth.
+
+Everything the firmware and the host must agree on is defined here once: frame layout, frame
+types, control commands, IMU scales, BLE UUIDs. :func:`c_header` turns these definitions into
+``gesture_protocol.h``, which the Arduino sketches include, and a test compiles the sketch's C++
+encoder on the host and checks its bytes against :func:`encode_frame`.
+
+Serial frame (little-endian)::
+
+    offset size field
+    0      2    sync        0xA5 0x5A
+    2      1    version     PROTOCOL_VERSION
+    3      1    type        FrameType
+    4      2    seq         u16, +1 per frame of that stream, wraps (gaps = frames lost)
+    6      4    t_us        u32 device time in microseconds (first sample of the frame), wraps
+    10     2    length      u16 payload length (<= MAX_PAYLOAD)
+    12     n    payload
+    12+n   2    crc         CRC-16/CCITT-FALSE over bytes 2 .. 12+n (version through payload)
+
+Payloads:
+
+* ``IMU``: ``u8 channels, u8 count`` then ``count * channels`` int16 samples, sample-major
+  (ax, ay, az[, gx, gy, gz] for sample 0, then sample 1, ...). Counts to units:
+  ``ACCEL_LSB_PER_G`` and ``GYRO_LSB_PER_DPS``.
+* ``INFO``: ASCII ``key=value`` pairs joined by ``;`` (see :func:`encode_info`).
+* ``PREDICTION``: ``u8 class`` (``UNKNOWN_CLASS`` when rejected), ``u8 confidence`` (0-255 =
+  probability * 255), ``u8 n``, then ``n`` u8 per-class scores (probability * 255).
+* ``CONTROL`` (host to device): ``u8 command, u32 argument``.
+* ``LOG``: ASCII text (boot messages, errors), for humans.
+
+BLE carries the same payloads in one custom GATT service; notifications drop sync, version,
+length and CRC (the link layer has its own CRC) but keep ``seq`` and ``t_us`` in front:
+``IMU`` and ``PREDICTION`` notifications are ``<HI`` seq, t_us followed by the payload.
+"""
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+PROTOCOL_VERSION = 1
+SYNC = b"\xA5\x5A"
+HEADER = struct.Struct("<2sBBHIH")  # sync, version, type, seq, t_us, length
+HEADER_SIZE = HEADER.size  # 12
+CRC_SIZE = 2
+MAX_PAYLOAD = 512
+MAX_SAMPLES_PER_FRAME = 10
+FRAMES_PER_SECOND_TARGET = 100  # the firmware batches samples so it sends about this many frames/s
+UNKNOWN_CLASS = 0xFF
+
+# IMU scales (datasheet full-scale ranges the capture firmware configures: accel +-4 g,
+# gyro +-2000 dps, so an int16 count is 4/32768 g and 2000/32768 deg/s).
+ACCEL_RANGE_G = 4
+GYRO_RANGE_DPS = 2000
+ACCEL_LSB_PER_G = 32768 / ACCEL_RANGE_G  # 8192
+GYRO_LSB_PER_DPS = 32768 / GYRO_RANGE_DPS  # 16.384
+DEFAULT_RATE_HZ = 119
+SUPPORTED_RATES_HZ = (10, 25, 50, 100, 119, 238, 476, 952, 1000)
+
+BLE_LOCAL_NAME = "GestureKit"
+# 128-bit UUIDs of the custom service, generated once for this project.
+SERVICE_UUID = "5f7c0001-8a3e-4c1b-9d2a-6e0b4f3a9c11"
+IMU_CHAR_UUID = "5f7c0002-8a3e-4c1b-9d2a-6e0b4f3a9c11"
+INFO_CHAR_UUID = "5f7c0003-8a3e-4c1b-9d2a-6e0b4f3a9c11"
+CONTROL_CHAR_UUID = "5f7c0004-8a3e-4c1b-9d2a-6e0b4f3a9c11"
+PREDICTION_CHAR_UUID = "5f7c0005-8a3e-4c1b-9d2a-6e0b4f3a9c11"
+BLE_NOTIFY_HEADER = struct.Struct("<HI")  # seq, t_us
+ATT_OVERHEAD = 3  # bytes of an ATT notification that are not payload (opcode + handle)
+
+
+class FrameType(enum.IntEnum):
+    INFO = 0x01
+    IMU = 0x02
+    PREDICTION = 0x03
+    CONTROL = 0x04
+    LOG = 0x05
+
+
+class Command(enum.IntEnum):
+    STOP = 0x00
+    START = 0x01
+    SET_RATE = 0x02  # argument: rate in Hz
+    INFO = 0x03  # ask the device to send its INFO frame again
+
+
+CONTROL_PAYLOAD = struct.Struct("<BI")
+IMU_PAYLOAD_HEADER = struct.Struct("<BB")  # channels, count
+PREDICTION_PAYLOAD_HEADER = struct.Struct("<BBB")  # class, confidence, n
+
+
+def crc16_ccitt(data: bytes, crc: int = 0xFFFF) -> int:
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no xor-out).
+
+    Bitwise on purpose: the firmware uses the same 8-iteration loop (no 512-byte table in flash).
+    Check value: crc16_ccitt(b"123456789") == 0x29B1.
+    """
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def samples_per_frame(rate_hz: float) -> int:
+    """How many samples the firmware packs into one serial frame at ``rate_hz``."""
+    n = -(-int(rate_hz) // FRAMES_PER_SECOND_TARGET)  # ceil
+    return max(1, min(MAX_SAMPLES_PER_FRAME, n))
+
+
+def ble_samples_per_notification(mtu: int, channels: int) -> int:
+    """How many samples fit one IMU notification at the negotiated ATT ``mtu``."""
+    room = mtu - ATT_OVERHEAD - BLE_NOTIFY_HEADER.size - IMU_PAYLOAD_HEADER.size
+    return max(1, min(255, room // (2 * channels)))
+
+
+# ----------------------------------------------------------------------------- frames
+
+@dataclass(frozen=True)
+class Frame:
+    type: FrameType | int
+    seq: int
+    t_us: int
+    payload: bytes
+
+
+def encode_frame(ftype: int, seq: int, t_us: int, payload: bytes) -> bytes:
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds MAX_PAYLOAD={MAX_PAYLOAD}")
+    head = HEADER.pack(SYNC, PROTOCOL_VERSION, int(ftype), seq & 0xFFFF, t_us & 0xFFFFFFFF, len(payload))
+    crc = crc16_ccitt(head[2:] + payload)
+    return head + payload + struct.pack("<H", crc)
+
+
+def decode_frame(buf: bytes) -> Frame:
+    """Decode exactly one complete frame (the streaming decoder lives in capture.decoder)."""
+    if len(buf) < HEADER_SIZE + CRC_SIZE:
+        raise ValueError(f"frame of {len(buf)} bytes is shorter than {HEADER_SIZE + CRC_SIZE}")
+    sync, ver, ftype, seq, t_us, length = HEADER.unpack_from(buf)
+    if sync != SYNC:
+        raise ValueError(f"bad sync {sync.hex()} at byte offset 0; expected {SYNC.hex()}")
+    if ver != PROTOCOL_VERSION:
+        raise ValueError(f"protocol version {ver}; this host speaks {PROTOCOL_VERSION}")
+    end = HEADER_SIZE + length
+    if len(buf) != end + CRC_SIZE:
+        raise ValueError(f"frame length field says {length} payload bytes but {len(buf) - HEADER_SIZE - CRC_SIZE} are present")
+    (crc,) = struct.unpack_from("<H", buf, end)
+    if crc != crc16_ccitt(buf[2:end]):
+        raise ValueError("CRC mismatch")
+    return Frame(FrameType(ftype) if ftype in FrameType._value2member_map_ else ftype, seq, t_us, bytes(buf[HEADER_SIZE:end]))
+
+
+# ----------------------------------------------------------------------------- payloads
+
+def encode_imu(samples: np.ndarray) -> bytes:
+    """(count, channels) int16 counts -> IMU payload."""
+    s = np.asarray(samples)
+    if s.ndim != 2 or s.shape[0] > 255 or s.shape[1] not in (3, 6):
+        raise ValueError(f"IMU samples must be (count<=255, 3 or 6), got {s.shape}")
+    return IMU_PAYLOAD_HEADER.pack(s.shape[1], s.shape[0]) + s.astype("<i2").tobytes()
+
+
+def decode_imu(payload: bytes) -> np.ndarray:
+    """IMU payload -> (count, channels) int16 counts."""
+    if len(payload) < IMU_PAYLOAD_HEADER.size:
+        raise ValueError("IMU payload shorter than its 2-byte header")
+    ch, count = IMU_PAYLOAD_HEADER.unpack_from(payload)
+    need = IMU_PAYLOAD_HEADER.size + 2 * ch * count
+    if ch not in (3, 6) or len(payload) != need:
+        raise ValueError(f"IMU payload: {ch} channels x {count} samples needs {need} bytes, got {len(payload)}")
+    return np.frombuffer(payload, dtype="<i2", offset=IMU_PAYLOAD_HEADER.size).reshape(count, ch).astype(np.int16)
+
+
+def counts_to_units(counts: np.ndarray) -> np.ndarray:
+    """int16 counts (n, 3|6) -> float g (accel) and deg/s (gyro)."""
+    c = np.asarray(counts, dtype=np.float64)
+    out = c / ACCEL_LSB_PER_G
+    if c.shape[1] == 6:
+        out[:, 3:] = c[:, 3:] / GYRO_LSB_PER_DPS
+    return out
+
+
+def units_to_counts(values: np.ndarray) -> np.ndarray:
+    """float g / deg/s (n, 3|6) -> int16 counts, saturating like the IMU does at full scale."""
+    v = np.asarray(values, dtype=np.float64)
+    scale = np.full(v.shape[1], ACCEL_LSB_PER_G)
+    scale[3:] = GYRO_LSB_PER_DPS
+    return np.clip(np.rint(v * scale), -32768, 32767).astype(np.int16)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    class_index: int  # UNKNOWN_CLASS when the board rejected the window
+    confidence: int  # 0..255
+    scores: tuple[int, ...]  # 0..255 per class
+
+
+def encode_prediction(p: Prediction) -> bytes:
+    return PREDICTION_PAYLOAD_HEADER.pack(p.class_index, p.confidence, len(p.scores)) + bytes(p.scores)
+
+
+def decode_prediction(payload: bytes) -> Prediction:
+    if len(payload) < PREDICTION_PAYLOAD_HEADER.size:
+        raise ValueError("PREDICTION payload shorter than its 3-byte header")
+    cls, conf, n = PREDICTION_PAYLOAD_HEADER.unpack_from(payload)
+    if len(payload) != PREDICTION_PAYLOAD_HEADER.size + n:
+        raise ValueError(f"PREDICTION payload: {n} scores need {PREDICTION_PAYLOAD_HEADER.size + n} bytes, got {len(payload)}")
+    return Prediction(cls, conf, tuple(payload[PREDICTION_PAYLOAD_HEADER.size:]))
+
+
+def encode_control(cmd: int, arg: int = 0) -> bytes:
+    return CONTROL_PAYLOAD.pack(int(cmd), arg)
+
+
+def decode_control(payload: bytes) -> tuple[Command, int]:
+    if len(payload) != CONTROL_PAYLOAD.size:
+        raise ValueError(f"CONTROL payload must be {CONTROL_PAYLOAD.size} bytes, got {len(payload)}")
+    cmd, arg = CONTROL_PAYLOAD.unpack(payload)
+    return Command(cmd), arg
+
+
+INFO_KEYS = ("proto", "fw", "board", "sensor", "mode", "rate", "ch", "acc_fs", "gyr_fs", "labels")
+
+
+def encode_info(info: dict[str, object]) -> bytes:
+    """``{"fw": "1.0.0", ...}`` -> b"fw=1.0.0;...". Values must not contain ';' or '='."""
+    parts = []
+    for k, v in info.items():
+        s = ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+        if ";" in s or "=" in s or ";" in k or "=" in k:
+            raise ValueError(f"INFO {k}={s!r} may not contain ';' or '='")
+        parts.append(f"{k}={s}")
+    return ";".join(parts).encode("ascii")
+
+
+def decode_info(payload: bytes) -> dict[str, str]:
+    text = payload.decode("ascii", errors="replace")
+    out: dict[str, str] = {}
+    for part in text.split(";"):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def ble_notification(seq: int, t_us: int, payload: bytes) -> bytes:
+    return BLE_NOTIFY_HEADER.pack(seq & 0xFFFF, t_us & 0xFFFFFFFF) + payload
+
+
+def split_ble_notification(data: bytes) -> tuple[int, int, bytes]:
+    if len(data) < BLE_NOTIFY_HEADER.size:
+        raise ValueError(f"BLE notification of {len(data)} bytes is shorter than its {BLE_NOTIFY_HEADER.size}-byte header")
+    seq, t_us = BLE_NOTIFY_HEADER.unpack_from(data)
+    return seq, t_us, bytes(data[BLE_NOTIFY_HEADER.size:])
+
+
+# ----------------------------------------------------------------------------- C header
+
+def c_header() -> str:
+    """The generated ``gesture_protocol.h``: every constant above, for the firmware."""
+    lines = [
+        "// GENERATED by capture/protocol.py (gesture-kit). Do not edit: run `gesture firmware`",
+        "// or re-export a sketch to regenerate. Python and this header are checked equal by tests.",
+        "#pragma once",
+        "#include <stdint.h>",
+        "",
+        f"#define GK_PROTOCOL_VERSION {PROTOCOL_VERSION}",
+        f"#define GK_SYNC0 0x{SYNC[0]:02X}",
+        f"#define GK_SYNC1 0x{SYNC[1]:02X}",
+        f"#define GK_HEADER_SIZE {HEADER_SIZE}",
+        f"#define GK_CRC_SIZE {CRC_SIZE}",
+        f"#define GK_MAX_PAYLOAD {MAX_PAYLOAD}",
+        f"#define GK_MAX_SAMPLES_PER_FRAME {MAX_SAMPLES_PER_FRAME}",
+        f"#define GK_FRAMES_PER_SECOND_TARGET {FRAMES_PER_SECOND_TARGET}",
+        f"#define GK_UNKNOWN_CLASS 0x{UNKNOWN_CLASS:02X}",
+        f"#define GK_ACCEL_RANGE_G {ACCEL_RANGE_G}",
+        f"#define GK_GYRO_RANGE_DPS {GYRO_RANGE_DPS}",
+        f"#define GK_ACCEL_LSB_PER_G {ACCEL_LSB_PER_G!r}f",
+        f"#define GK_GYRO_LSB_PER_DPS {GYRO_LSB_PER_DPS!r}f",
+        f"#define GK_DEFAULT_RATE_HZ {DEFAULT_RATE_HZ}",
+        f"#define GK_BLE_LOCAL_NAME \"{BLE_LOCAL_NAME}\"",
+        f"#define GK_SERVICE_UUID \"{SERVICE_UUID}\"",
+        f"#define GK_IMU_CHAR_UUID \"{IMU_CHAR_UUID}\"",
+        f"#define GK_INFO_CHAR_UUID \"{INFO_CHAR_UUID}\"",
+        f"#define GK_CONTROL_CHAR_UUID \"{CONTROL_CHAR_UUID}\"",
+        f"#define GK_PREDICTION_CHAR_UUID \"{PREDICTION_CHAR_UUID}\"",
+        f"#define GK_BLE_NOTIFY_HEADER_SIZE {BLE_NOTIFY_HEADER.size}",
+        f"#define GK_ATT_OVERHEAD {ATT_OVERHEAD}",
+        "",
+    ]
+    for t in FrameType:
+        lines.append(f"#define GK_FRAME_{t.name} 0x{t.value:02X}")
+    for c in Command:
+        lines.append(f"#define GK_CMD_{c.name} 0x{c.value:02X}")
+    lines.append(f"#define GK_SUPPORTED_RATES {{{', '.join(map(str, SUPPORTED_RATES_HZ))}}}")
+    lines.append(f"#define GK_NUM_SUPPORTED_RATES {len(SUPPORTED_RATES_HZ)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,226 @@
+"""Takes: one recorded gesture, stored as one CSV file in a dataset folder.
+
+A dataset is a folder with one sub-folder per label and one CSV per take::
+
+    data/magic_wand/
+        dataset.json            optional manifest (rates, sensor, board, subject/session per take)
+        wing/hyw_0001.csv       header t_ms,ax,ay,az[,gx,gy,gz]
+        ring/...
+
+Acceleration is in g, angular rate in deg/s, ``t_ms`` is milliseconds since the start of the
+take. This module is the only place that reads or writes that format: the capture tool, the
+importers and the training loader all go through it, so the format has one definition.
+Writes are atomic (temp file in the same folder, fsync, rename), so a crash or a pulled cable
+never leaves a half-written take behind.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from capture.errors import DataError
+
+ACCEL_CHANNELS = ("ax", "ay", "az")
+GYRO_CHANNELS = ("gx", "gy", "gz")
+HEADERS = {
+    3: ("t_ms",) + ACCEL_CHANNELS,
+    6: ("t_ms",) + ACCEL_CHANNELS + GYRO_CHANNELS,
+}
+MANIFEST_NAME = "dataset.json"
+MANIFEST_FORMAT = "gesture-dataset/1"
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+
+
+@dataclass
+class Take:
+    """One labelled recording. ``values`` is (n, channels) float64 in g and deg/s."""
+
+    label: str
+    t_ms: np.ndarray
+    values: np.ndarray
+    channels: tuple[str, ...] = ACCEL_CHANNELS
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.t_ms[-1] - self.t_ms[0]) / 1000.0 if self.n > 1 else 0.0
+
+    @property
+    def rate_hz(self) -> float:
+        """Sample rate measured from the timestamps (median interval), robust to a few jitters."""
+        if self.n < 2:
+            return float(self.meta.get("rate_hz", 0.0))
+        dt = float(np.median(np.diff(self.t_ms)))
+        return 1000.0 / dt if dt > 0 else 0.0
+
+
+def check_label(label: str, where: str = "label") -> str:
+    if not LABEL_RE.match(label or ""):
+        raise DataError(where, f"label {label!r} must be letters, digits, '_' or '-' (it names a folder and a C++ string)")
+    return label
+
+
+# ----------------------------------------------------------------------------- atomic writes
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# ----------------------------------------------------------------------------- CSV take I/O
+
+def take_to_csv(take: Take) -> str:
+    """Format a take; 5 decimals in g keep int16 counts of a ±4 g IMU (1/8192 g) exact."""
+    header = HEADERS.get(len(take.channels))
+    if header is None or tuple(take.channels) != header[1:]:
+        raise DataError(take.path or take.label, f"channels {take.channels} are not {HEADERS[3][1:]} or {HEADERS[6][1:]}")
+    buf = io.StringIO()
+    buf.write(",".join(header) + "\n")
+    nacc = 3
+    for t, row in zip(take.t_ms, take.values):
+        cells = [f"{t:.3f}".rstrip("0").rstrip(".")]
+        cells += [f"{v:.5f}" for v in row[:nacc]]
+        cells += [f"{v:.3f}" for v in row[nacc:]]
+        buf.write(",".join(cells) + "\n")
+    return buf.getvalue()
+
+
+def write_take(path: str | Path, take: Take) -> Path:
+    """Atomically write one take CSV."""
+    path = Path(path)
+    atomic_write_text(path, take_to_csv(take))
+    take.path = path
+    return path
+
+
+def next_take_path(dataset_dir: str | Path, label: str, prefix: str = "take") -> Path:
+    """First free ``DIR/label/prefix_NNNN.csv`` (never overwrites an existing take)."""
+    folder = Path(dataset_dir) / check_label(label)
+    folder.mkdir(parents=True, exist_ok=True)
+    existing = {p.stem for p in folder.glob(f"{prefix}_*.csv")}
+    i = 1
+    while f"{prefix}_{i:04d}" in existing:
+        i += 1
+    return folder / f"{prefix}_{i:04d}.csv"
+
+
+def read_take(path: str | Path, label: str | None = None) -> Take:
+    """Read and validate one take CSV; any defect raises DataError naming file, line and field."""
+    path = Path(path)
+    label = label if label is not None else path.parent.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(path, f"not UTF-8 text (byte offset {e.start}); expected a CSV with header t_ms,ax,ay,az")
+    except OSError as e:
+        raise DataError(path, f"cannot read: {e.strerror}")
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise DataError(path, "empty file; expected a header t_ms,ax,ay,az[,gx,gy,gz] and at least one row", line=1)
+    header = tuple(c.strip() for c in lines[0].split(","))
+    if header not in HEADERS.values():
+        missing = [c for c in HEADERS[3] if c not in header]
+        hint = f" (missing column {', '.join(missing)})" if missing else ""
+        raise DataError(path, f"header is {','.join(header)!r}; expected 't_ms,ax,ay,az' or 't_ms,ax,ay,az,gx,gy,gz'{hint}", line=1)
+    rows: list[list[float]] = []
+    for lineno, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        cells = line.split(",")
+        if len(cells) != len(header):
+            raise DataError(path, f"{len(cells)} cells; expected {len(header)} ({','.join(header)})", line=lineno)
+        row = []
+        for name, cell in zip(header, cells):
+            try:
+                v = float(cell)
+            except ValueError:
+                raise DataError(path, f"{cell.strip()!r} is not a number", line=lineno, field=name)
+            if not math.isfinite(v):
+                raise DataError(path, f"{cell.strip()!r} is not a finite number (NaN/inf)", line=lineno, field=name)
+            row.append(v)
+        if rows and row[0] <= rows[-1][0]:
+            raise DataError(path, f"t_ms {row[0]:g} is not after the previous row's {rows[-1][0]:g}; timestamps must increase", line=lineno, field="t_ms")
+        rows.append(row)
+    if not rows:
+        raise DataError(path, "no samples; expected at least one data row after the header", line=2)
+    arr = np.asarray(rows, dtype=np.float64)
+    return Take(label=label, t_ms=arr[:, 0], values=arr[:, 1:], channels=header[1:], path=path)
+
+
+# ----------------------------------------------------------------------------- manifest
+
+def read_manifest(dataset_dir: str | Path) -> dict[str, Any]:
+    """The optional ``dataset.json``; an empty manifest when the file does not exist."""
+    path = Path(dataset_dir) / MANIFEST_NAME
+    if not path.exists():
+        return {"format": MANIFEST_FORMAT, "takes": {}}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(path, f"invalid JSON: {e.msg}", line=e.lineno)
+    if not isinstance(data, dict) or not isinstance(data.get("takes", {}), dict):
+        raise DataError(path, "expected an object with a 'takes' object mapping 'label/file.csv' to metadata")
+    data.setdefault("takes", {})
+    return data
+
+
+def write_manifest(dataset_dir: str | Path, manifest: dict[str, Any]) -> None:
+    manifest = dict(manifest)
+    manifest["format"] = MANIFEST_FORMAT
+    manifest["takes"] = dict(sorted(manifest.get("takes", {}).items()))
+    atomic_write_text(Path(dataset_dir) / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
+
+
+def save_takes(dataset_dir: str | Path, takes: Iterable[Take], prefix: str = "take",
+               defaults: dict[str, Any] | None = None) -> list[Path]:
+    """Write takes under ``DIR/label/`` and record their metadata in ``dataset.json``.
+
+    Each take file is written atomically before the manifest is rewritten, so an interruption
+    leaves every finished take on disk (a take missing from the manifest just has no metadata).
+    """
+    dataset_dir = Path(dataset_dir)
+    manifest = read_manifest(dataset_dir)
+    for k, v in (defaults or {}).items():
+        manifest.setdefault(k, v)
+    paths = []
+    for take in takes:
+        p = next_take_path(dataset_dir, take.label, prefix)
+        write_take(p, take)
+        if take.meta:
+            manifest["takes"][f"{take.label}/{p.name}"] = take.meta
+        paths.append(p)
+    write_manifest(dataset_dir, manifest)
+    return paths

@@ -1,0 +1,1 @@
+"""Streamlit dashboard showing the board's live predictions over BLE (or the virtual board)."""

@@ -1,0 +1,68 @@
+"""``gesture``: the one command that fronts every job.
+
+Each package contributes its subcommands through a ``register(group)`` function, so this file
+only wires them together and turns user mistakes (:class:`capture.errors.GestureError`) into a
+one-line message and exit status 2 instead of a traceback. Heavy imports (TensorFlow, Streamlit)
+happen inside the commands, so ``gesture --help`` and ``gesture devices`` start instantly.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from capture.errors import GestureError
+
+# module that defines ``register(group)``, in the order the data flows
+COMMAND_MODULES = (
+    "capture.cli",  # devices, capture, simulate, firmware
+    "capture.importers.cli",  # import, export-data
+    "training.data_cli",  # data
+    "training.cli",  # train
+    "training.export_cli",  # export, flash
+    "dashboard.cli",  # dashboard
+    "training.demo",  # demo
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="gesture-kit")
+def cli() -> None:
+    """Gesture recognition for Arduino Nano 33 BLE Sense: record, train, export, watch."""
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if name.startswith(e.name or "\0"):  # that part of the kit is not built yet
+                continue
+            raise
+        module.register(cli)
+
+
+_register_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="gesture", standalone_mode=False)
+    except GestureError as e:
+        click.echo(f"error: {e}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Dataset loading, preprocessing, model, int8 quantization, TFLM evaluation, sketch export."""
