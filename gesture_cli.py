@@ -16,13 +16,14 @@ from capture.errors import GestureError
 
 # module that defines ``register(group)``, in the order the data flows
 COMMAND_MODULES = (
-    "capture.cli",  # devices, capture, simulate, firmware
+    "capture.cli",  # capture, firmware
+    "capture.device_cli",  # devices, simulate
     "capture.importers.cli",  # import, export-data
     "training.data_cli",  # data
     "training.cli",  # train
     "training.export_cli",  # export, flash
     "dashboard.cli",  # dashboard
-    "training.demo",  # demo
+    "dashboard.demo",  # demo (the most downstream package: it runs every step)
 )
 
 
