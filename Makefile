@@ -31,7 +31,7 @@ test: setup sysdeps
 	$(PY) -m pytest -q
 
 bench: setup sysdeps
-	$(PY) bench/run_all.py
+	$(PY) bench/run_all.py --update-docs
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -134,6 +134,8 @@ def take_counts(take: Take, cfg: PreprocessConfig) -> np.ndarray:
     missing = [c for c in cfg.channels if c not in take.channels]
     if missing:
         raise DataError(take.path or take.label, f"take has channels {list(take.channels)}; the model needs {cfg.channels} (missing {missing})")
+    if take.rate_hz <= 0:
+        raise DataError(take.path or take.label, "cannot tell the sample rate (one sample, or t_ms not increasing); record rate_hz in dataset.json")
     counts = units_to_counts(take.values)
     idx = [list(take.channels).index(c) for c in cfg.channels]
     return resample(counts[:, idx], take.rate_hz, cfg.model_rate_hz)

@@ -1,0 +1,85 @@
+"""Run every benchmark and write one Markdown report.
+
+Each ``bench/bench_*.py`` runs on its own and prints a Markdown section (a ``## Title`` and its
+table) on stdout. This runner calls them one after another (never in parallel: they measure the
+machine), then prints the combined report and, with ``--update-docs``, writes it to
+``docs/benchmarks.md`` with the date and the machine it ran on.
+
+    python bench/run_all.py                 # full run (the dashboard soak is 60 s; capture 60 s)
+    python bench/run_all.py --quick         # shorter runs, same tables
+    python bench/run_all.py --update-docs   # also rewrite docs/benchmarks.md
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHES = [
+    # (script, full-run args, quick-run args)
+    ("bench_training.py", [], ["--quick"]),
+    ("bench_capture.py", [], ["--seconds", "10"]),
+    ("bench_parity.py", [], ["--quick"]),
+    ("bench_dashboard.py", [], ["--seconds", "20"]),
+]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPU cores ({cpu}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="shorter runs (for a smoke check)")
+    ap.add_argument("--update-docs", action="store_true", help="write the report to docs/benchmarks.md")
+    ap.add_argument("--only", nargs="*", help="run only these benchmark scripts")
+    args = ap.parse_args()
+
+    sections, failed = [], []
+    for script, full, quick in BENCHES:
+        if args.only and script not in args.only:
+            continue
+        path = ROOT / "bench" / script
+        cmd = [sys.executable, str(path), *(quick if args.quick else full)]
+        print(f"running {' '.join(cmd[1:])} ...", file=sys.stderr, flush=True)
+        t0 = time.monotonic()
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        took = time.monotonic() - t0
+        if proc.returncode != 0:
+            failed.append(script)
+            sections.append(f"## {script}\n\nFAILED (exit {proc.returncode}) after {took:.0f} s.\n")
+        else:
+            sections.append(proc.stdout.strip() + f"\n\n_{script}: {took:.0f} s_\n")
+        print(sections[-1], flush=True)
+
+    header = (
+        "# Benchmarks\n\n"
+        f"Latest run: {dt.date.today().isoformat()} on {machine()}.\n"
+        f"Command: `python bench/run_all.py{' --quick' if args.quick else ''}` (each `bench/bench_*.py` also runs alone).\n"
+    )
+    report = header + "\n" + "\n".join(sections)
+    if args.update_docs:
+        out = ROOT / "docs" / "benchmarks.md"
+        tmp = out.with_suffix(".md.tmp")
+        tmp.write_text(report)
+        tmp.replace(out)
+        print(f"wrote {out}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
