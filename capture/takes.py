@@ -233,3 +233,25 @@ def save_takes(dataset_dir: str | Path, takes: Iterable[Take], prefix: str = "ta
         paths.append(p)
     write_manifest(dataset_dir, manifest)
     return paths
+
+
+def read_takes(dataset_dir: str | Path) -> tuple[list[Take], dict[str, Any]]:
+    """Every take of a dataset folder (sorted by label, then file), with manifest metadata merged.
+
+    Hidden files (``.take_0001.csv.xyz.tmp`` left by an interrupted atomic write) are skipped.
+    """
+    root = Path(dataset_dir)
+    if not root.is_dir():
+        raise DataError(root, "dataset folder not found; expected a folder with one sub-folder per label")
+    manifest = read_manifest(root)
+    defaults = {k: manifest[k] for k in ("sample_rate_hz",) if k in manifest}
+    takes = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for path in sorted(p for p in folder.glob("*.csv") if not p.name.startswith(".")):
+            take = read_take(path, label=folder.name)
+            meta = dict(manifest["takes"].get(f"{folder.name}/{path.name}", {}))
+            if "rate_hz" not in meta and "sample_rate_hz" in defaults and take.n < 2:
+                meta["rate_hz"] = defaults["sample_rate_hz"]
+            take.meta = meta
+            takes.append(take)
+    return takes, manifest
