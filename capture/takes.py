@@ -65,8 +65,9 @@ class Take:
         """Nominal sample rate: the manifest's ``rate_hz`` if recorded, else from the timestamps.
 
         The mean interval over the take is precise (t_ms is written to 1 us) but a lost sample
-        skews it, so it is used only when it agrees with the median interval within 2%;
-        the result is rounded to 0.01 Hz so that 119 Hz reads as 119, not 118.99.
+        skews it, so it is used only when it agrees with the median interval within 2%,
+        or within 1 ms when timestamps are whole milliseconds; the result is rounded to 0.01 Hz
+        so that 119 Hz reads as 119, not 118.99.
         """
         if self.meta.get("rate_hz"):
             return float(self.meta["rate_hz"])
@@ -74,7 +75,8 @@ class Take:
             return 0.0
         median_dt = float(np.median(np.diff(self.t_ms)))
         mean_dt = float(self.t_ms[-1] - self.t_ms[0]) / (self.n - 1)
-        dt = mean_dt if abs(mean_dt - median_dt) <= 0.02 * median_dt else median_dt
+        # timestamps may be whole milliseconds (Edge Impulse): allow that much disagreement too
+        dt = mean_dt if abs(mean_dt - median_dt) <= max(0.02 * median_dt, 1.0) else median_dt
         return round(1000.0 / dt, 2) if dt > 0 else 0.0
 
 

@@ -35,7 +35,8 @@ def _to_units(values: np.ndarray, names: list[str], units: list[str], where: str
     canon = [_canon(n) for n in names]
     missing = [a for a in ACC if a not in canon]
     if missing:
-        raise DataError(where, f"no {'/'.join(missing)} column; expected sensors accX,accY,accZ[,gyrX,gyrY,gyrZ] (got {', '.join(names)})")
+        shown = {"accx": "accX", "accy": "accY", "accz": "accZ"}
+        raise DataError(where, f"no {'/'.join(shown[m] for m in missing)} column; expected sensors accX,accY,accZ[,gyrX,gyrY,gyrZ] (got {', '.join(names)})")
     cols = list(ACC) + (list(GYR) if all(g in canon for g in GYR) else [])
     out = np.empty((values.shape[0], len(cols)))
     for k, c in enumerate(cols):

@@ -1,0 +1,67 @@
+"""The take format: round trip, validation messages, atomic writes."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from capture.errors import DataError
+from capture.takes import Take, atomic_write_text, read_take, save_takes, write_take, read_takes
+from capture.protocol import counts_to_units, units_to_counts
+
+
+def make(label="wave", n=50, ch=6, rate=119.0):
+    rng = np.random.default_rng(0)
+    counts = rng.integers(-30000, 30000, size=(n, ch))
+    return Take(label, np.arange(n) * 1000.0 / rate, counts_to_units(counts),
+                channels=("ax", "ay", "az", "gx", "gy", "gz")[:ch])
+
+
+@pytest.mark.parametrize("ch", [3, 6])
+def test_round_trip_keeps_int16_counts_exact(tmp_path, ch):
+    t = make(ch=ch)
+    p = write_take(tmp_path / "wave" / "a.csv", t)
+    back = read_take(p)
+    assert back.label == "wave" and back.channels == t.channels
+    assert np.array_equal(units_to_counts(back.values), units_to_counts(t.values))
+    assert back.rate_hz == 119.0
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", "line 1: empty file"),
+    ("t_ms,ax,ay\n0,1,2\n", "line 1: header is 't_ms,ax,ay'; expected 't_ms,ax,ay,az' or 't_ms,ax,ay,az,gx,gy,gz' (missing column az)"),
+    ("t_ms,ax,ay,az\n0,1,2\n", "line 2: 3 cells; expected 4"),
+    ("t_ms,ax,ay,az\n0,1,2,3\n10,1,abc,3\n", "line 3, field 'ay': 'abc' is not a number"),
+    ("t_ms,ax,ay,az\n0,1,nan,3\n", "line 2, field 'ay': 'nan' is not a finite number"),
+    ("t_ms,ax,ay,az\n0,1,2,3\n0,1,2,3\n", "line 3, field 't_ms': t_ms 0 is not after the previous row's 0"),
+    ("t_ms,ax,ay,az\n", "line 2: no samples"),
+])
+def test_read_take_errors_name_file_line_field(tmp_path, text, expected):
+    p = tmp_path / "wave" / "bad.csv"
+    p.parent.mkdir()
+    p.write_text(text)
+    with pytest.raises(DataError) as e:
+        read_take(p)
+    assert str(e.value).startswith(str(p)) and expected in str(e.value)
+
+
+def test_atomic_write_leaves_old_file_and_no_temp_on_failure(tmp_path, monkeypatch):
+    p = tmp_path / "f.txt"
+    atomic_write_text(p, "old")
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        atomic_write_text(p, "new")
+    assert p.read_text() == "old"
+    assert os.listdir(tmp_path) == ["f.txt"]
+
+
+def test_save_takes_numbers_files_and_skips_hidden_temp(tmp_path):
+    save_takes(tmp_path, [make(), make()], defaults={"sample_rate_hz": 119})
+    (tmp_path / "wave" / ".take_0003.csv.x.tmp").write_text("partial")
+    takes, manifest = read_takes(tmp_path)
+    assert [t.path.name for t in takes] == ["take_0001.csv", "take_0002.csv"]
+    assert manifest["sample_rate_hz"] == 119
