@@ -1,0 +1,125 @@
+"""Metrics and the files a user reads after training: report.json and report.md with plots."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from capture.takes import atomic_write_bytes, atomic_write_text
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
+    m = np.zeros((n, n), dtype=np.int64)
+    for t, p in zip(y_true, y_pred):
+        m[int(t), int(p)] += 1
+    return m
+
+
+def per_class(cm: np.ndarray, labels: list[str]) -> dict[str, dict[str, float]]:
+    out = {}
+    for i, label in enumerate(labels):
+        tp = cm[i, i]
+        predicted, actual = cm[:, i].sum(), cm[i, :].sum()
+        out[label] = {"precision": float(tp / predicted) if predicted else 0.0,
+                      "recall": float(tp / actual) if actual else 0.0,
+                      "support": int(actual)}
+    return out
+
+
+def _png(fig) -> bytes:
+    import io
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def plot_confusion(cm: np.ndarray, labels: list[str], title: str) -> bytes:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2, 1.1 * len(labels) + 1.5))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
+                    color="white" if cm[i, j] > cm.max() / 2 else "black")
+    data = _png(fig)
+    plt.close(fig)
+    return data
+
+
+def plot_history(history: dict[str, list[float]]) -> bytes:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for key, ax in (("loss", a), ("accuracy", b)):
+        ax.plot(history.get(key, []), label="train")
+        if history.get(f"val_{key}"):
+            ax.plot(history[f"val_{key}"], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.legend()
+    data = _png(fig)
+    plt.close(fig)
+    return data
+
+
+def markdown(r: dict[str, Any]) -> str:
+    labels = r["labels"]
+    lines = [
+        "# Training report",
+        "",
+        f"Dataset `{r['dataset']}`, {r['split']} split"
+        + (f" (test: {', '.join(r['test_subjects'])})" if r.get("test_subjects") else "") + ".",
+        f"{r['n_train']} training takes ({r['n_train_windows']} windows with augmentation), "
+        f"{r['n_val']} validation takes, {r['n_test']} test takes.",
+        "",
+        "| | value |",
+        "|---|---|",
+        f"| float accuracy (Keras) | {r['float_accuracy']:.1%} |",
+        f"| **int8 accuracy (TFLM interpreter, as on the board)** | **{r['int8_accuracy']:.1%}** |",
+        f"| float/int8 agreement | {r['float_int8_agreement']:.1%} |",
+        f"| model size (int8 .tflite) | {r['model_bytes']:,} bytes |",
+        f"| tensor arena (measured, host) | {r['arena_bytes']:,} bytes |",
+        f"| tensor arena reserved on the board | {r['arena_board_bytes']:,} bytes |",
+        f"| parameters / MACs per inference | {r['params']:,} / {r['macs']:,} |",
+        f"| ops | {', '.join(r['ops'])} |",
+        f"| window | {r['window']} samples at {r['model_rate_hz']} Hz |",
+        f"| confidence threshold (live) | {r['confidence_threshold']}/255 |",
+        f"| training time | {r['train_seconds']:.1f} s |",
+        f"| TensorFlow / tflite-micro | {r['tensorflow_version']} / {r['tflite_micro_version']} |",
+        "",
+        "## Per class (int8)",
+        "",
+        "| label | precision | recall | test takes |",
+        "|---|---:|---:|---:|",
+    ]
+    for label in labels:
+        pc = r["per_class"][label]
+        lines.append(f"| {label} | {pc['precision']:.1%} | {pc['recall']:.1%} | {pc['support']} |")
+    lines += ["", "## Confusion matrix (int8, rows = true)", "", "![confusion matrix](confusion.png)", "",
+              "## Training curves", "", "![training curves](training.png)", ""]
+    wrong = [p for p in r["test_predictions"] if p["pred"] != p["label"]]
+    if wrong:
+        lines += ["## Misclassified test takes", "", "| take | true | predicted | confidence |", "|---|---|---|---:|"]
+        for p in wrong[:30]:
+            lines.append(f"| {p['take']} | {p['label']} | {p['pred']} | {max(p['scores'])}/255 |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_report(model_dir: Path, report: dict[str, Any], cm: np.ndarray, history: dict[str, list[float]]) -> None:
+    atomic_write_bytes(model_dir / "confusion.png", plot_confusion(cm, report["labels"], "int8 model on the board's kernels"))
+    atomic_write_bytes(model_dir / "training.png", plot_history(history))
+    atomic_write_text(model_dir / "report.json", json.dumps(report, indent=1) + "\n")
+    atomic_write_text(model_dir / "report.md", markdown(report))
