@@ -58,11 +58,12 @@ def _captured_fds() -> Iterator[list[str]]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile() as tmp:
+    with tempfile.TemporaryFile() as tmp, open(os.devnull, "w") as null:
         try:
             os.dup2(tmp.fileno(), 1)
             os.dup2(tmp.fileno(), 2)
-            yield out
+            with contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+                yield out
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
