@@ -17,7 +17,8 @@ from capture.errors import GestureError
 # module that defines ``register(group)``, in the order the data flows
 COMMAND_MODULES = (
     "capture.cli",  # capture, firmware
-    "capture.device_cli",  # devices, simulate
+    "capture.device_cli",  # devices
+    "capture.virtual.cli",  # simulate
     "capture.importers.cli",  # import, export-data
     "training.data_cli",  # data
     "training.cli",  # train
