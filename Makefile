@@ -25,7 +25,7 @@ sysdeps:
 	fi
 
 demo: setup
-	$(VENV)/bin/gesture demo --no-browser --duration 20
+	$(VENV)/bin/gesture demo --duration 120
 
 test: setup sysdeps
 	$(PY) -m pytest -q
