@@ -25,6 +25,7 @@ BENCHES = [
     # (script, full-run args, quick-run args)
     ("bench_training.py", [], ["--quick"]),
     ("bench_capture.py", [], ["--seconds", "10"]),
+    ("bench_ble.py", ["--seconds", "5"], ["--seconds", "2"]),
     ("bench_parity.py", [], ["--quick"]),
     ("bench_dashboard.py", [], ["--seconds", "20"]),
 ]

@@ -24,6 +24,14 @@ def _step(n: int, total: int, text: str) -> None:
     click.secho(f"\n[{n}/{total}] {text}", bold=True, err=True)
 
 
+def _has_display() -> bool:
+    """A browser can only open where there is a screen (not on CI or over ssh)."""
+    import os
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def run_demo(data: Path, out: Path, *, epochs: int | None, seed: int, port: int, address: str,
              open_browser: bool, duration: float | None, quiet: bool) -> dict:
     """Run every step; returns a summary dict (used by tests and the benchmark)."""
@@ -58,8 +66,10 @@ def run_demo(data: Path, out: Path, *, epochs: int | None, seed: int, port: int,
     server = DashboardServer(simulate=True, model_dir=model_dir, data_dir=data, port=port, address=address)
     url = server.start()
     click.secho(f"  dashboard: {url}", fg="green", err=True)
-    if open_browser:
+    if open_browser and _has_display():
         webbrowser.open(url)
+    else:
+        click.echo(f"  open {url} in a browser to watch", err=True)
 
     _step(4, total, "watching live predictions" + (f" for {duration:.0f} s" if duration else " (Ctrl-C to stop)"))
     try:

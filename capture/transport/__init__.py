@@ -2,7 +2,10 @@
 
 * ``/dev/ttyACM0``, ``COM3`` or ``serial:///dev/ttyACM0``: USB serial (pyserial)
 * ``ble://NAME_OR_ADDRESS``: Bluetooth LE (bleak)
-* ``virtual://replay?data=data/magic_wand&rate=119``: an in-process virtual board
+* ``virtual://replay?data=data/magic_wand&rate=119``, ``virtual://idle``,
+  ``virtual://classifier?model=DIR``: an in-process virtual board. It is reached through the real
+  BLE client code (``BleTransport`` + bleak's ``BleakClient`` with the virtual board plugged in as
+  bleak backend), so everything but the radio is exercised; see ``capture.transport.virtual``.
 """
 from __future__ import annotations
 
@@ -24,6 +27,6 @@ def open_transport(url: str, **options: object) -> Transport:
         from capture.transport.ble import BleTransport
         return BleTransport(url.split("://", 1)[1], **options)
     if scheme == "virtual":
-        from capture.transport.virtual import VirtualTransport
-        return VirtualTransport(url, **options)
+        from capture.transport.virtual import open_virtual
+        return open_virtual(url, **options)
     raise GestureError(f"unknown link {url!r}: expected a serial port (/dev/ttyACM0, COM3), ble://NAME or virtual://...")

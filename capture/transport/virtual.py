@@ -1,0 +1,148 @@
+"""``virtual://`` URLs: an in-process virtual board behind the real BLE code path.
+
+``open_transport("virtual://...")`` returns a :class:`capture.transport.ble.BleTransport` whose
+bleak ``BleakClient`` talks to :class:`capture.virtual.ble.VirtualBleBackend`, so a demo or test
+without a board runs the same client code as a real Nano 33 BLE. URL forms::
+
+    virtual://replay?data=data/magic_wand&rate=119&channels=6&loop=1&speed=1
+    virtual://idle?rate=119
+    virtual://classifier?model=models/wand&data=data/magic_wand&rate=119
+
+Common parameters: ``speed`` (1 = real time, 0 = as fast as possible), ``mtu`` (ATT MTU the
+virtual board negotiates, 23..517), ``loss`` (0..1, notifications dropped), ``disconnect_after``
+(seconds of device time before the board drops the link), ``seed``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+from urllib.parse import parse_qsl, urlparse
+
+from capture import protocol as p
+from capture.errors import GestureError
+from capture.virtual.link import Faults
+from capture.virtual.sources import EventSource, IdleSource, ReplaySource
+
+COMMON = ("speed", "mtu", "loss", "disconnect_after", "seed")
+PARAMS = {
+    "replay": ("data", "rate", "channels", "loop", "shuffle", "labels", "limit", "rest") + COMMON,
+    "idle": ("rate", "channels", "seconds") + COMMON,
+    "classifier": ("model", "data", "rate", "loop", "shuffle", "raw_imu") + COMMON,
+}
+
+
+@dataclass
+class VirtualOptions:
+    """How the virtual board's link behaves (not what it senses)."""
+
+    faults: Faults = field(default_factory=Faults)
+    mtu: int = 247
+    speed: float = 1.0
+
+
+class _Query:
+    """Typed access to URL parameters with errors that name the URL and the parameter."""
+
+    def __init__(self, url: str, kind: str, pairs: list[tuple[str, str]]) -> None:
+        self.url = url
+        self.values: dict[str, str] = {}
+        for key, value in pairs:
+            if key not in PARAMS[kind]:
+                raise GestureError(f"{url}: unknown parameter {key!r} for virtual://{kind}; "
+                                   f"expected one of {', '.join(PARAMS[kind])}")
+            self.values[key] = value
+
+    def _num(self, key: str, default: float | None, conv: Callable[[str], float], what: str,
+             lo: float | None = None, hi: float | None = None) -> float | None:
+        if key not in self.values:
+            return default
+        try:
+            v = conv(self.values[key])
+        except ValueError:
+            raise GestureError(f"{self.url}: {key}={self.values[key]!r} is not {what}") from None
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            bounds = f"in {lo:g}..{hi:g}" if hi is not None else f">= {lo:g}"
+            raise GestureError(f"{self.url}: {key}={self.values[key]} is out of range; expected {what} {bounds}")
+        return v
+
+    def number(self, key: str, default: float | None, lo: float | None = None, hi: float | None = None) -> float | None:
+        return self._num(key, default, float, "a number", lo, hi)
+
+    def integer(self, key: str, default: int | None, lo: int | None = None, hi: int | None = None) -> int | None:
+        v = self._num(key, default, int, "an integer", lo, hi)
+        return None if v is None else int(v)
+
+    def flag(self, key: str, default: bool) -> bool:
+        if key not in self.values:
+            return default
+        v = self.values[key].lower()
+        if v in ("1", "true", "yes", "on"):
+            return True
+        if v in ("0", "false", "no", "off"):
+            return False
+        raise GestureError(f"{self.url}: {key}={self.values[key]!r} is not a flag; expected 1 or 0")
+
+    def path(self, key: str, required: bool) -> Path | None:
+        if key not in self.values or not self.values[key]:
+            if required:
+                raise GestureError(f"{self.url}: missing {key}=DIR")
+            return None
+        path = Path(self.values[key]).expanduser()
+        if not path.is_dir():
+            raise GestureError(f"{self.url}: {key}={self.values[key]}: no such directory")
+        return path
+
+
+def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
+    """Parse a ``virtual://KIND?...`` URL into the board's event source and link options."""
+    parts = urlparse(url)
+    kind = parts.netloc or parts.path.strip("/")
+    if parts.scheme != "virtual" or kind not in PARAMS:
+        raise GestureError(f"{url}: unknown virtual board {kind!r}; expected virtual://replay?data=DIR, "
+                           "virtual://idle or virtual://classifier?model=DIR")
+    try:
+        pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        raise GestureError(f"{url}: malformed query {parts.query!r}; expected key=value&key=value") from None
+    q = _Query(url, kind, pairs)
+    rate = q.number("rate", float(p.DEFAULT_RATE_HZ), lo=1, hi=4000)
+    seed = q.integer("seed", 0)
+    options = VirtualOptions(
+        faults=Faults(loss=q.number("loss", 0.0, lo=0, hi=1), disconnect_after_s=q.number("disconnect_after", None, lo=0),
+                      seed=seed),
+        mtu=q.integer("mtu", 247, lo=23, hi=517),
+        speed=q.number("speed", 1.0, lo=0),
+    )
+    source: EventSource
+    if kind in ("replay", "idle"):
+        channels = q.integer("channels", 6)
+        if channels not in (3, 6):
+            raise GestureError(f"{url}: channels={channels}; expected 3 (accelerometer) or 6 (accelerometer + gyroscope)")
+    if kind == "replay":
+        labels = [s for s in q.values.get("labels", "").split(",") if s] or None
+        source = ReplaySource(q.path("data", required=True), rate_hz=rate, channels=channels,
+                              rest_s=q.number("rest", 1.0, lo=0), labels=labels, limit=q.integer("limit", None, lo=1),
+                              loop=q.flag("loop", True), shuffle=q.flag("shuffle", False), seed=seed)
+    elif kind == "idle":
+        source = IdleSource(rate_hz=rate, channels=channels, seconds=q.number("seconds", None, lo=0), seed=seed)
+    else:
+        model = q.path("model", required=True)
+        try:
+            from training.board_sim import ClassifierSource  # lazily: capture must not import training eagerly
+        except ModuleNotFoundError as e:
+            raise GestureError(f"{url}: the classifier board needs training.board_sim ({e})") from None
+        source = ClassifierSource(model, q.path("data", required=False), rate_hz=rate, loop=q.flag("loop", True),
+                                  shuffle=q.flag("shuffle", True), seed=seed, raw_imu=q.flag("raw_imu", True))
+    return source, options
+
+
+def open_virtual(url: str, **transport_options: object):  # -> BleTransport (import is lazy)
+    """A not-yet-opened BleTransport to the virtual board described by ``url``."""
+    from capture.transport.ble import BleTransport
+    from capture.virtual.ble import virtual_backend
+
+    source, opt = source_from_url(url)
+    backend = virtual_backend(source, faults=opt.faults, mtu=opt.mtu, speed=opt.speed)
+    kind = urlparse(url).netloc or "board"
+    return BleTransport(f"virtual:{kind}", backend=backend, **transport_options)  # type: ignore[arg-type]
