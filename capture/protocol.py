@@ -34,6 +34,7 @@ length and CRC (the link layer has its own CRC) but keep ``seq`` and ``t_us`` in
 """
 from __future__ import annotations
 
+import binascii
 import enum
 import struct
 from dataclasses import dataclass
@@ -68,6 +69,9 @@ CONTROL_CHAR_UUID = "5f7c0004-8a3e-4c1b-9d2a-6e0b4f3a9c11"
 PREDICTION_CHAR_UUID = "5f7c0005-8a3e-4c1b-9d2a-6e0b4f3a9c11"
 BLE_NOTIFY_HEADER = struct.Struct("<HI")  # seq, t_us
 ATT_OVERHEAD = 3  # bytes of an ATT notification that are not payload (opcode + handle)
+# ATT MTU the sketches size IMU notifications for: 23 is the BLE minimum, which every central
+# accepts; ArduinoBLE has no public call for the negotiated MTU, so the firmware cannot size to it.
+BLE_NOTIFY_MTU = 23
 
 
 class FrameType(enum.IntEnum):
@@ -93,14 +97,12 @@ PREDICTION_PAYLOAD_HEADER = struct.Struct("<BBB")  # class, confidence, n
 def crc16_ccitt(data: bytes, crc: int = 0xFFFF) -> int:
     """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no xor-out).
 
-    Bitwise on purpose: the firmware uses the same 8-iteration loop (no 512-byte table in flash).
+    ``binascii.crc_hqx`` is exactly this CRC, in C: a per-bit Python loop cost ~1 ms per frame,
+    too slow for a 1 kHz stream. The firmware uses the bitwise 8-iteration loop (no 512-byte
+    table in flash); tests/test_protocol_core.py checks both against a bitwise reference.
     Check value: crc16_ccitt(b"123456789") == 0x29B1.
     """
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-    return crc
+    return binascii.crc_hqx(data, crc)
 
 
 def samples_per_frame(rate_hz: float) -> int:
@@ -287,6 +289,7 @@ def c_header() -> str:
         f"#define GK_PREDICTION_CHAR_UUID \"{PREDICTION_CHAR_UUID}\"",
         f"#define GK_BLE_NOTIFY_HEADER_SIZE {BLE_NOTIFY_HEADER.size}",
         f"#define GK_ATT_OVERHEAD {ATT_OVERHEAD}",
+        f"#define GK_BLE_NOTIFY_MTU {BLE_NOTIFY_MTU}",
         "",
     ]
     for t in FrameType:

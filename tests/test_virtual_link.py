@@ -200,7 +200,7 @@ def test_set_rate_changes_the_board_rate_and_bad_rates_are_rejected() -> None:
             await link.send(p.Command.SET_RATE, 123)
         n = len(msgs)
         await wait_for(lambda: len(msgs) >= n + 4, "notifications at the new rate")
-        per = p.ble_samples_per_notification(247, 6)
+        per = p.ble_samples_per_notification(p.BLE_NOTIFY_MTU, 6)  # the default, as the sketches send
         steps = [b.t_us - a.t_us for a, b in zip(msgs[-4:-1], msgs[-3:])]
         np.testing.assert_allclose(steps, per * 1e6 / 238, atol=2.0)  # two 1-us roundings
         assert link.stats.frames_lost == 0

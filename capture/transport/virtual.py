@@ -37,7 +37,7 @@ class VirtualOptions:
     """How the virtual board's link behaves (not what it senses)."""
 
     faults: Faults = field(default_factory=Faults)
-    mtu: int = 247
+    mtu: int = p.BLE_NOTIFY_MTU
     speed: float = 1.0
 
 
@@ -111,7 +111,7 @@ def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
     options = VirtualOptions(
         faults=Faults(loss=q.number("loss", 0.0, lo=0, hi=1), disconnect_after_s=q.number("disconnect_after", None, lo=0),
                       seed=seed),
-        mtu=q.integer("mtu", 247, lo=23, hi=517),
+        mtu=q.integer("mtu", p.BLE_NOTIFY_MTU, lo=23, hi=517),
         speed=q.number("speed", 1.0, lo=0),
     )
     source: EventSource

@@ -42,7 +42,7 @@ from capture.virtual.sources import Event, EventSource
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MTU = 247  # what a Nano 33 BLE (nRF52840) negotiates with a modern host
+DEFAULT_MTU = p.BLE_NOTIFY_MTU  # what the sketches size notifications for (see capture/protocol.py)
 MIN_MTU = 23  # the ATT default every BLE host supports
 YIELD_EVERY = 64  # at speed=0, let other tasks run after this many events
 

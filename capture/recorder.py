@@ -1,0 +1,362 @@
+"""Recording takes from any link: countdown or motion trigger, per-take atomic save, summary.
+
+The recorder only sees :class:`~capture.transport.base.Message` objects, so serial, BLE, text
+sketches and virtual boards all record the same way. Timing comes from the device: sample ``k`` of
+an IMU message is at ``t_us + k / rate`` (the board's clock, unwrapped past 2^32 us), never from
+when the bytes reached the host, which USB and BLE deliver in bursts. A lost frame therefore shows
+as a gap in ``t_ms`` and a shorter take, never as invented samples.
+
+Motion trigger. ``IMU_Capture.ino`` (the Arduino TinyML tutorial) starts a gesture when
+``|aX| + |aY| + |aZ|`` reaches 2.5 g. That sum includes gravity, so it depends on how the board is
+held: flat it reads 1 g at rest, tilted up to 1.73 g, and the same flick triggers or not. This
+recorder sums the *change* instead: ``|ax - bx| + |ay - by| + |az - bz|`` against a baseline ``b``
+that follows the board at rest (exponential average, 0.5 s), and a vs the previous sample would
+depend on the sample rate. The default threshold 1.5 g is the tutorial's 2.5 g minus the 1 g a flat
+board already reads, so a board held flat behaves as in the tutorial; ``--threshold`` changes it.
+A short pre-trigger buffer (default 0.2 s) keeps the start of the motion in the take.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import math
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from capture import protocol as p
+from capture.errors import GestureError
+from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, Take, check_label, save_takes
+from capture.transport.base import Message, SeqTracker, Transport
+
+BASELINE_TAU_S = 0.5
+STALL_S = 5.0  # no IMU data for this long from a frame-speaking board: something is wrong
+
+
+@dataclass
+class RecordPlan:
+    """What to record (the ``gesture capture`` options)."""
+
+    label: str
+    takes: int
+    seconds: float = 2.0  # length of each take (with --trigger: including the pre-trigger part)
+    trigger: bool = False
+    threshold_g: float = 1.5
+    pre_trigger_s: float = 0.2
+    countdown_s: float = 3.0
+    subject: str | None = None
+    session: str | None = None
+    max_lost: int | None = None
+
+    def check(self) -> None:
+        check_label(self.label, "--label")
+        if self.takes < 1:
+            raise GestureError(f"--takes {self.takes}: expected at least 1")
+        if not self.seconds > 0:
+            raise GestureError(f"--seconds {self.seconds:g}: expected a positive take length")
+        if self.trigger and not self.threshold_g > 0:
+            raise GestureError(f"--threshold {self.threshold_g:g}: expected a positive acceleration change in g")
+        if self.trigger and not 0 <= self.pre_trigger_s < self.seconds:
+            raise GestureError(f"--pre-trigger {self.pre_trigger_s:g}: expected 0 <= it < --seconds {self.seconds:g}")
+
+
+@dataclass
+class Summary:
+    takes_saved: int = 0
+    paths: list[Path] = field(default_factory=list)
+    samples: int = 0  # samples in the saved takes
+    rate_hz: float = 0.0  # nominal, from INFO
+    measured_rate_hz: float = 0.0  # from device timestamps of consecutive frames
+    frames_lost: int = 0  # whole link, including between takes
+    crc_errors: int = 0
+    garbage_bytes: int = 0
+    discarded: int = 0  # takes over --max-lost
+    interrupted: str | None = None  # "take 4 interrupted after 0.8 s: not saved"
+    error: str | None = None  # why recording stopped early (link lost)
+
+    def lines(self) -> list[str]:
+        rows = [
+            ("takes saved", str(self.takes_saved)),
+            ("samples", str(self.samples)),
+            ("rate", f"{self.measured_rate_hz:.2f} Hz measured (device clock), {self.rate_hz:g} Hz nominal"),
+            ("frames lost", str(self.frames_lost)),
+            ("CRC errors", str(self.crc_errors)),
+            ("garbage bytes", str(self.garbage_bytes)),
+        ]
+        if self.discarded:
+            rows.append(("discarded", f"{self.discarded} takes over --max-lost"))
+        if self.interrupted:
+            rows.append(("interrupted", self.interrupted))
+        w = max(len(k) for k, _ in rows)
+        return [f"{k.ljust(w)}  {v}" for k, v in rows]
+
+
+class _Lost(Exception):
+    pass
+
+
+class Recorder:
+    """Records ``plan.takes`` takes from an opened transport into ``data_dir``."""
+
+    def __init__(self, link: Transport, data_dir: str | Path, plan: RecordPlan, *, quiet: bool = False,
+                 echo: Callable[[str], None] | None = None) -> None:
+        plan.check()
+        self.link = link
+        self.data_dir = Path(data_dir)
+        self.plan = plan
+        self.quiet = quiet
+        self._echo = echo or (lambda s: print(s, file=sys.stderr, flush=True))
+        self.summary = Summary()
+        self._queue: asyncio.Queue[Message | str] = asyncio.Queue()
+        self._seq = SeqTracker()
+        self._clock_hi = 0  # unwrapping of the u32 device clock
+        self._last_t: int | None = None
+        self._prev: tuple[int, int, int] | None = None  # seq, t_us, count of the previous IMU message
+        self._rate_num = 0
+        self._rate_den = 0
+        self._lost_in_take = 0
+        self._bar = None
+        link.on_message(self._queue.put_nowait)
+        link.on_disconnect(lambda reason: self._queue.put_nowait(reason))
+        self._configure(link.info)
+
+    def _configure(self, info: dict[str, str]) -> None:
+        try:
+            self.rate = float(info.get("rate", p.DEFAULT_RATE_HZ))
+        except ValueError:
+            raise GestureError(f"the board's INFO has rate={info.get('rate')!r}; expected a number of Hz") from None
+        ch = [c for c in info.get("ch", "ax,ay,az").split(",") if c]
+        self.channels = ACCEL_CHANNELS + (GYRO_CHANNELS if len(ch) >= 6 else ())
+        self.summary.rate_hz = self.rate
+
+    def echo(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.write(text, file=sys.stderr)
+        else:
+            self._echo(text)
+
+    # ------------------------------------------------------------------ device stream
+    async def _next(self, timeout: float | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Next IMU samples as (device time in us, unwrapped int64; counts), or None on timeout."""
+        while True:
+            try:
+                item = await asyncio.wait_for(self._queue.get(), timeout) if timeout else await self._queue.get()
+            except asyncio.TimeoutError:
+                return None
+            if isinstance(item, str):
+                raise _Lost(item)
+            if item.type == p.FrameType.INFO:
+                self._configure(p.decode_info(item.payload))
+                continue
+            if item.type == p.FrameType.LOG:
+                self.echo(f"board: {item.payload.decode('ascii', errors='replace')}")
+                continue
+            if item.type != p.FrameType.IMU:
+                continue
+            try:
+                counts = p.decode_imu(item.payload)
+            except ValueError as e:
+                self.echo(f"warning: skipped a malformed IMU payload (seq {item.seq}): {e}")
+                continue
+            gap = self._seq.gap(p.FrameType.IMU, item.seq)
+            self._lost_in_take += gap
+            if self._last_t is not None and item.t_us < self._last_t and self._last_t - item.t_us > 1 << 31:
+                self._clock_hi += 1 << 32
+            self._last_t = item.t_us
+            t0 = self._clock_hi + item.t_us
+            if self._prev is not None and gap == 0:
+                self._rate_num += self._prev[2]
+                self._rate_den += (item.t_us - self._prev[1]) & 0xFFFFFFFF
+            self._prev = (item.seq, item.t_us, len(counts))
+            t = t0 + np.round(np.arange(len(counts)) * (1e6 / self.rate)).astype(np.int64)
+            return t, counts
+
+    @property
+    def _stall(self) -> float | None:
+        return STALL_S if self.link.info.get("mode") != "text" else None
+
+    async def _samples(self, timeout: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        got = await self._next(timeout if timeout is not None else self._stall)
+        if got is None:
+            raise GestureError(f"no IMU data from the board for {STALL_S:g} s; is it streaming? "
+                               "(unplug and replug it, or check the sketch)")
+        return got
+
+    async def _drain_for(self, seconds: float) -> None:
+        """Consume (and drop) samples for ``seconds`` of host time: the countdown."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while (left := end - loop.time()) > 0:
+            await self._next(left)
+
+    # ------------------------------------------------------------------ takes
+    def _progress(self, i: int) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=round(self.plan.seconds, 2), desc=f"take {i}/{self.plan.takes}", unit="s",
+                         file=sys.stderr, leave=False, mininterval=0.25 if sys.stderr.isatty() else 2.0,
+                         bar_format="{desc}: {bar} {n:.1f}/{total:.1f} s")
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    async def _countdown(self, i: int) -> None:
+        s = self.plan.countdown_s
+        if s <= 0:
+            return
+        if not self.quiet:
+            self.echo(f"take {i}/{self.plan.takes} ({self.plan.label}) in {s:g} s ...")
+        whole = int(math.floor(s))
+        await self._drain_for(s - whole)
+        for k in range(whole, 0, -1):
+            if not self.quiet:
+                self.echo(f"  {k}")
+            await self._drain_for(1.0)
+        if not self.quiet:
+            self.echo("  go!")
+
+    async def _wait_trigger(self, i: int) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray]:
+        """Samples until the motion trigger fires; returns the pre-trigger buffer and the rest."""
+        if not self.quiet:
+            self.echo(f"take {i}/{self.plan.takes} ({self.plan.label}): waiting for motion "
+                      f"(change >= {self.plan.threshold_g:g} g)")
+        pre_us = self.plan.pre_trigger_s * 1e6
+        buf_t: deque[np.ndarray] = deque()
+        buf_c: deque[np.ndarray] = deque()
+        base: np.ndarray | None = None
+        scale = p.ACCEL_LSB_PER_G
+        thr = self.plan.threshold_g * scale
+        alpha = 1.0 - math.exp(-1.0 / (BASELINE_TAU_S * self.rate))
+        while True:
+            t, c = await self._samples()
+            acc = c[:, :3].astype(np.float64)
+            for k in range(len(c)):
+                if base is None:
+                    base = acc[k].copy()
+                if float(np.abs(acc[k] - base).sum()) >= thr:
+                    buf_t.append(t[:k])
+                    buf_c.append(c[:k])
+                    return list(buf_t), list(buf_c), t[k:], c[k:]
+                base += alpha * (acc[k] - base)
+            buf_t.append(t)
+            buf_c.append(c)
+            while buf_t and len(buf_t) > 1 and t[-1] - buf_t[1][0] >= pre_us:
+                buf_t.popleft()
+                buf_c.popleft()
+
+    async def _record_one(self, i: int, carry: tuple[np.ndarray, np.ndarray] | None
+                          ) -> tuple[Take | None, tuple[np.ndarray, np.ndarray] | None]:
+        """One take; returns it and the samples after its end (the next take may start with them)."""
+        self._lost_in_take = 0
+        ts: list[np.ndarray] = []
+        cs: list[np.ndarray] = []
+        if self.plan.trigger:
+            pre_t, pre_c, t, c = await self._wait_trigger(i)
+            self._lost_in_take = 0  # only gaps inside the take count against it
+            if len(t):
+                start = t[0]
+                for bt, bc in zip(pre_t, pre_c):
+                    keep = bt >= start - self.plan.pre_trigger_s * 1e6
+                    ts.append(bt[keep])
+                    cs.append(bc[keep])
+                start = min([x[0] for x in ts if len(x)] + [start])
+        else:
+            await self._countdown(i)
+            if self.plan.countdown_s > 0:
+                carry = None  # samples from before the countdown are not part of this take
+            t, c = carry if carry is not None and len(carry[0]) else await self._samples()
+            start = t[0]
+        # half a sample short of S: device timestamps are whole microseconds, so the sample due at
+        # exactly S may read S - 1 us; a take of S seconds holds round(S * rate) samples
+        end = start + int(round(self.plan.seconds * 1e6 - 0.5e6 / self.rate))
+        self._progress(i)
+        self._taking = (i, start)
+        try:
+            while True:
+                inside = t < end
+                ts.append(t[inside])
+                cs.append(c[inside])
+                if self._bar is not None and len(t):
+                    done = round(min(self.plan.seconds, (min(t[-1], end) - start) / 1e6), 2)
+                    self._bar.update(done - self._bar.n)  # tqdm throttles redraws (mininterval)
+                if not inside.all():
+                    rest = (t[~inside], c[~inside])
+                    break
+                t, c = await self._samples()
+        finally:
+            self._close_bar()
+        self._taking = None
+        tt = np.concatenate(ts)
+        cc = np.concatenate(cs)
+        return self._make_take(tt - start, cc), rest
+
+    def _make_take(self, t_rel_us: np.ndarray, counts: np.ndarray) -> Take:
+        meta: dict[str, object] = {
+            "rate_hz": self.rate,
+            "frames_lost": int(self._lost_in_take),
+            "source": "device:" + "/".join(self.link.info.get(k, "?") for k in ("board", "sensor", "fw")),
+            "recorded": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        if self.plan.subject:
+            meta["subject"] = self.plan.subject
+        if self.plan.session:
+            meta["session"] = self.plan.session
+        values = p.counts_to_units(counts[:, :len(self.channels)])
+        return Take(self.plan.label, t_rel_us / 1000.0, values, channels=self.channels, meta=meta)
+
+    async def run(self) -> Summary:
+        """Record every take; on a lost link keep what is saved, report the partial take, stop."""
+        s = self.summary
+        self._taking: tuple[int, int] | None = None
+        carry = None
+        i = 1
+        try:
+            await self.link.send(p.Command.START)
+            while s.takes_saved < self.plan.takes:
+                take, carry = await self._record_one(i, carry)
+                if self.plan.max_lost is not None and take.meta["frames_lost"] > self.plan.max_lost:
+                    s.discarded += 1
+                    self.echo(f"take {i} discarded: {take.meta['frames_lost']} frames lost "
+                              f"(more than --max-lost {self.plan.max_lost}); recording it again")
+                    continue
+                path = save_takes(self.data_dir, [take])[0]
+                s.takes_saved += 1
+                s.paths.append(path)
+                s.samples += take.n
+                lost = take.meta["frames_lost"]
+                if not self.quiet:
+                    self.echo(f"saved {path} ({take.n} samples, {take.n / self.rate:.2f} s"
+                              f"{f', {lost} frames lost' if lost else ''})")
+                i += 1
+        except _Lost as e:
+            self._interrupted()
+            s.error = f"{e}; {s.takes_saved} of {self.plan.takes} takes saved in {self.data_dir}"
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            self._interrupted()
+            raise
+        finally:
+            self._close_bar()
+            self._finish()
+        return s
+
+    def _interrupted(self) -> None:
+        if self._taking is None:
+            return
+        i, start = self._taking
+        dur = max(0.0, ((self._last_t or 0) + self._clock_hi - start) / 1e6) if self._last_t is not None else 0.0
+        self.summary.interrupted = f"take {i} interrupted after {dur:.1f} s: not saved"
+        self.echo(self.summary.interrupted)
+
+    def _finish(self) -> None:
+        s = self.summary
+        st = self.link.stats
+        s.frames_lost, s.crc_errors, s.garbage_bytes = st.frames_lost, st.crc_errors, st.garbage_bytes
+        s.measured_rate_hz = self._rate_num / self._rate_den * 1e6 if self._rate_den else 0.0
