@@ -21,3 +21,16 @@ def need_tool(name: str) -> str:
     if path is None:
         pytest.skip(f"{name} is not installed (make test installs it when run as root)")
     return path
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory):
+    """One small trained MODEL_DIR for the whole session (export, parity, board sim, dashboard).
+
+    3 epochs on 30 takes per label: accuracy is poor, but every file and figure a real model has
+    is there, and it trains in ~25 s on 2 cores.
+    """
+    from training.train import train
+
+    out = tmp_path_factory.mktemp("small_model")
+    return train(DATA, out, epochs=3, limit_per_label=30, augment=1, seed=1, quiet=True)

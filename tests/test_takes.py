@@ -65,3 +65,13 @@ def test_save_takes_numbers_files_and_skips_hidden_temp(tmp_path):
     takes, manifest = read_takes(tmp_path)
     assert [t.path.name for t in takes] == ["take_0001.csv", "take_0002.csv"]
     assert manifest["sample_rate_hz"] == 119
+
+
+def test_atomic_write_makes_an_ordinary_file_not_a_private_one(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "f.txt", "x")
+    finally:
+        os.umask(old)
+    from capture.takes import _UMASK
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o666 & ~_UMASK

@@ -9,6 +9,7 @@
 #pragma once
 #include <stdint.h>
 
+#include "gesture_protocol.h"
 #include "gk_config.h"
 
 namespace gk {
@@ -148,6 +149,7 @@ inline void crop_take(const Sample* x, int n, int shift, Sample* out) {
 // GK_UNKNOWN_CLASS below GK_CONFIDENCE_THRESHOLD. idle() clears the history.
 class Smoother {
  public:
+  static const int32_t kConfidenceThreshold = GK_CONFIDENCE_THRESHOLD;
   Smoother() { idle(); }
   void idle() { n_ = 0; next_ = 0; }
   // scores: int8 softmax output (scale 1/256, zero point -128); fills smoothed u8 scores
@@ -163,7 +165,9 @@ class Smoother {
       if (smoothed[k] > smoothed[best]) best = k;
     }
     *confidence = smoothed[best];
-    return smoothed[best] < GK_CONFIDENCE_THRESHOLD ? GK_UNKNOWN_CLASS : static_cast<uint8_t>(best);
+    // int32 on both sides: with a threshold of 0 a uint8 comparison is "always false" (-Wtype-limits)
+    const int32_t confidence32 = smoothed[best];
+    return confidence32 < kConfidenceThreshold ? GK_UNKNOWN_CLASS : static_cast<uint8_t>(best);
   }
 
  private:

@@ -1,0 +1,196 @@
+"""`gesture export`: the generated sketch folder, its portable C++ under g++, the budget check."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from capture import protocol as p
+from capture.errors import DataError, GestureError
+from conftest import need_tool
+from gesture_cli import main
+from training.export import BOARDS, GENERATED, export_sketch, parse_model_data
+from training.preprocess import PreprocessConfig, resample_step
+from training.tflm_ops import RESOLVER_METHODS, model_ops
+
+PORTABLE_HEADERS = ("gesture_protocol.h", "gk_config.h", "gk_frame.h", "gk_preprocess.h", "gk_format.h", "gk_model.h",
+                    "model_data.h")
+
+
+@pytest.fixture(scope="module")
+def sketch(small_model, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "gesture_classifier"
+    export_sketch(small_model.model_dir, out, board="nano33ble")
+    return out
+
+
+def _copy_model(src: Path, dst: Path) -> Path:
+    dst.mkdir(parents=True)
+    for f in ("model.tflite", "config.json", "report.json"):
+        shutil.copy(src / f, dst / f)
+    return dst
+
+
+def test_sketch_has_every_file_and_marks_generated_ones(sketch, small_model):
+    names = sorted(f.name for f in sketch.iterdir())
+    assert names == sorted(["gesture_classifier.ino", "model_data.h", "model_data.cpp", "gk_config.h", "gk_model.h",
+                            "gk_model.cpp", "gk_preprocess.h", "gk_format.h", "gk_frame.h", "gesture_protocol.h",
+                            "README.md", "export.json"])
+    for f in ("gesture_classifier.ino", "model_data.h", "model_data.cpp", "gk_config.h", "gk_model.cpp", "README.md"):
+        assert GENERATED in (sketch / f).read_text().splitlines()[0], f
+    assert (sketch / "gesture_protocol.h").read_text() == p.c_header()
+    manifest = json.loads((sketch / "export.json").read_text())
+    assert manifest["board"] == "nano33ble" and manifest["fqbn"] == "arduino:mbed_nano:nano33ble"
+    assert manifest["model_bytes"] == (small_model.model_dir / "model.tflite").stat().st_size
+
+
+def test_model_data_is_the_exact_model_bytes_aligned(sketch, small_model):
+    text = (sketch / "model_data.cpp").read_text()
+    assert "alignas(16) const unsigned char g_model_data[]" in text
+    assert parse_model_data(text) == (small_model.model_dir / "model.tflite").read_bytes()
+    header = (sketch / "model_data.h").read_text()
+    assert "extern const unsigned char g_model_data[];" in header and "extern const unsigned int g_model_data_len;" in header
+
+
+def test_model_cpp_registers_exactly_the_model_ops_with_todays_api(sketch, small_model):
+    ops = model_ops((small_model.model_dir / "model.tflite").read_bytes())
+    text = (sketch / "gk_model.cpp").read_text()
+    assert re.search(rf"#define GK_N_OPS {len(ops)}\b", text)
+    assert "tflite::MicroMutableOpResolver<GK_N_OPS> resolver;" in text
+    assert re.findall(r"resolver\.(Add\w+)\(\)", text) == [RESOLVER_METHODS[op] for op in ops]
+    assert "tflite::MicroInterpreter interpreter(model, resolver, g_arena, GK_ARENA_SIZE);" in text
+    assert "arena_used_bytes()" in text and "AllocateTensors() failed" in text
+    code = re.sub(r"//[^\n]*", "", text)  # the comments may name the old API they avoid
+    for old in ("ErrorReporter", "AllOpsResolver", "all_ops_resolver"):
+        assert old not in code
+    for inc in ("tensorflow/lite/micro/micro_interpreter.h", "tensorflow/lite/micro/micro_mutable_op_resolver.h",
+                "tensorflow/lite/schema/schema_generated.h", "tensorflow/lite/micro/micro_log.h"):
+        assert f'#include "{inc}"' in text
+    assert "#include <Arduino" not in code and "Serial" not in code  # plain C++: builds against any TFLM tree
+
+
+def test_config_header_carries_config_json(sketch, small_model):
+    cfg = PreprocessConfig.load(small_model.model_dir)
+    text = (sketch / "gk_config.h").read_text()
+
+    def define(name: str) -> str:
+        return re.search(rf"#define {name} (.+?)(\s+//.*)?$", text, re.M).group(1)
+
+    assert define("GK_N_LABELS") == str(len(cfg.labels)) and define("GK_WINDOW") == str(cfg.window)
+    assert define("GK_STRIDE") == str(cfg.stride) and define("GK_MOTION_THRESHOLD") == str(cfg.motion_threshold)
+    assert define("GK_IMU_RATE_HZ") == "119" and define("GK_MODEL_RATE_HZ") == str(cfg.model_rate_hz)
+    assert define("GK_RESAMPLE_STEP") == str(resample_step(119, cfg.model_rate_hz))
+    assert define("GK_INPUT_ZERO_POINT") == f"({cfg.input_zero_point})"
+    assert define("GK_CONFIDENCE_THRESHOLD") == str(cfg.confidence_threshold)
+    assert define("GK_ARENA_SIZE") == str(small_model.report["arena_board_bytes"])
+    assert define("GK_UNKNOWN_LABEL_INDEX") == f"({cfg.labels.index('negative')})"
+    assert "{" + ", ".join(f'"{l}"' for l in cfg.labels) + "}" in text
+    assert "{" + ", ".join(str(m) for m in cfg.mean) + "}" in text
+    assert "{" + ", ".join(f"{m}LL" for m in cfg.mult) + "}" in text
+    info = p.decode_info(define("GK_INFO_STRING").strip('"').encode())
+    assert info["mode"] == "classifier" and info["labels"] == ",".join(cfg.labels) and info["rate"] == "119"
+
+
+def test_portable_parts_compile_with_gxx_werror(sketch, tmp_path):
+    gxx = need_tool("g++")
+    tu = tmp_path / "all_headers.cpp"
+    tu.write_text("".join(f'#include "{h}"\n' for h in PORTABLE_HEADERS)
+                  + "int main() { gk::Resampler r; gk::LiveWindow w; gk::Smoother s; (void)r; (void)w; (void)s;\n"
+                    "  return g_model_data_len > 0 ? 0 : 1; }\n")
+    exe = tmp_path / "a.out"
+    proc = subprocess.run([gxx, "-std=c++11", "-Wall", "-Wextra", "-Werror", "-pedantic", f"-I{sketch}", str(tu),
+                           str(sketch / "model_data.cpp"), "-o", str(exe)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert subprocess.run([str(exe)]).returncode == 0
+
+
+def test_ino_has_the_live_loop_and_ble_service(sketch):
+    ino = (sketch / "gesture_classifier.ino").read_text()
+    for needle in ("#include <ArduinoBLE.h>", "#include <Arduino_LSM9DS1.h>", "#include <TensorFlowLite.h>",
+                   "GK_SERVICE_UUID", "GK_PREDICTION_CHAR_UUID", "GK_IMU_CHAR_UUID", "GK_INFO_CHAR_UUID",
+                   "GK_CONTROL_CHAR_UUID", "resampler.push", "live.push", "gk::quantize", "gk::model_invoke",
+                   "smoother.update", "smoother.idle", "gk::format_prediction", "gk::encode_prediction",
+                   "gk::model_setup", "arena_used_bytes", "IMU.setContinuousMode()"):
+        assert needle in ino, needle
+    readme = (sketch / "README.md").read_text()
+    for needle in ("arduino:mbed_nano:nano33ble", "ArduinoBLE", "Arduino_LSM9DS1", "tflite-micro-arduino-examples",
+                   "Expected size"):
+        assert needle in readme, needle
+
+
+def test_rev2_board_uses_bmi270_at_100_hz(small_model, tmp_path):
+    r = export_sketch(small_model.model_dir, tmp_path / "rev2", board="nano33ble_rev2")
+    text = (tmp_path / "rev2" / "gk_config.h").read_text()
+    assert "#define GK_IMU_RATE_HZ 100" in text
+    assert f"#define GK_RESAMPLE_STEP {resample_step(100, 25)} " in text
+    assert "#include <Arduino_BMI270_BMM150.h>" in (tmp_path / "rev2" / "rev2.ino").read_text()
+    assert r.board == "nano33ble_rev2" and "rev2.ino" in r.files
+
+
+def test_result_summary_names_the_figures(small_model, tmp_path):
+    r = export_sketch(small_model.model_dir, tmp_path / "sk")
+    s = str(r)
+    assert f"model {r.model_bytes:,} bytes" in s and f"arena {r.arena_bytes:,} bytes" in s
+    assert f"{r.flash_estimate:,} / {BOARDS['nano33ble'].flash_bytes:,}" in s and "RAM" in s
+    assert r.flash_estimate == sum(r.budget["flash"].values()) and r.budget["flash"]["model"] == r.model_bytes
+    assert r.ram_estimate == sum(r.budget["ram"].values()) and r.budget["ram"]["arena"] == r.arena_bytes
+
+
+def test_refuses_a_foreign_folder_but_overwrites_its_own(small_model, tmp_path):
+    foreign = tmp_path / "mysketch"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(GestureError, match="not empty and was not written by `gesture export`"):
+        export_sketch(small_model.model_dir, foreign)
+    assert sorted(f.name for f in foreign.iterdir()) == ["notes.txt"]
+    export_sketch(small_model.model_dir, foreign, force=True)
+    assert (foreign / "mysketch.ino").is_file() and (foreign / "notes.txt").is_file()
+    export_sketch(small_model.model_dir, foreign)  # its own export: no --force needed
+
+
+def test_bad_names_boards_and_model_dirs(small_model, tmp_path):
+    with pytest.raises(GestureError, match="sketch folder name"):
+        export_sketch(small_model.model_dir, tmp_path / "my sketch")
+    with pytest.raises(GestureError, match="unknown board 'uno'"):
+        export_sketch(small_model.model_dir, tmp_path / "s", board="uno")
+    with pytest.raises(DataError, match="model.tflite: not found"):
+        export_sketch(tmp_path, tmp_path / "s")
+    m = _copy_model(small_model.model_dir, tmp_path / "noreport")
+    (m / "report.json").write_text("{}")
+    with pytest.raises(DataError, match="arena_board_bytes"):
+        export_sketch(m, tmp_path / "s")
+
+
+def test_budget_rejects_an_oversized_arena(small_model, tmp_path):
+    m = _copy_model(small_model.model_dir, tmp_path / "big_arena")
+    report = json.loads((m / "report.json").read_text())
+    report["arena_board_bytes"] = 300_000
+    (m / "report.json").write_text(json.dumps(report))
+    out = tmp_path / "sketch"
+    with pytest.raises(GestureError) as e:
+        export_sketch(m, out)
+    msg = str(e.value)
+    assert "RAM: estimated" in msg and "tensor arena 300,000" in msg and "exceeds the 262,144 bytes" in msg
+    assert re.search(r"by [\d,]+;", msg) and "smaller model" in msg and "flash:" not in msg
+    assert not out.exists()  # nothing written
+
+
+def test_budget_rejects_an_oversized_model(small_model, tmp_path):
+    """A real flatbuffer made larger (1 MB of trailing bytes still parses): flash is over."""
+    m = _copy_model(small_model.model_dir, tmp_path / "big_model")
+    (m / "model.tflite").write_bytes((m / "model.tflite").read_bytes() + bytes(1_000_000))
+    with pytest.raises(GestureError, match=r"flash: estimated [\d,]+ bytes \(model 1,0[\d,]+\) exceeds the 983,040"):
+        export_sketch(m, tmp_path / "sketch")
+    # and through the CLI: one line, exit status 2
+    assert main(["export", str(m), "--sketch", str(tmp_path / "sketch")]) == 2
+
+
+def test_cli_export(small_model, tmp_path, capsys):
+    assert main(["export", str(small_model.model_dir), "--sketch", str(tmp_path / "cli_sketch"),
+                 "--board", "nano33ble_rev2"]) == 0
+    out = capsys.readouterr().out
+    assert "cli_sketch (12 files, board nano33ble_rev2)" in out and "estimated flash" in out

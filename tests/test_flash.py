@@ -1,0 +1,165 @@
+"""`gesture flash`: the arduino-cli command lines, install hints and failures, with a stand-in
+`arduino-cli` on PATH that records its argv (no toolchain or board needed)."""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from capture.errors import GestureError
+from gesture_cli import main
+from training.flash import flash
+
+FQBN = "arduino:mbed_nano:nano33ble"
+CORE_LIST = "ID                Installed Latest Name\narduino:mbed_nano 4.2.4     4.2.4  Arduino Mbed OS Nano Boards\n"
+LIB_LIST = ("Name                   Installed Available Location Description\n"
+            "ArduinoBLE             1.3.7     -         user     -\n"
+            "Arduino_LSM9DS1        1.1.1     -         user     -\n"
+            "Arduino_TensorFlowLite 0.0.0     -         user     -\n")
+TFLM_MISSING = ("/tmp/x/gk_model.cpp:14:10: fatal error: tensorflow/lite/micro/micro_interpreter.h: "
+                "No such file or directory\ncompilation terminated.\n")
+
+
+@pytest.fixture
+def fake_cli(tmp_path, monkeypatch):
+    """An `arduino-cli` stand-in: logs argv, prints $FAKE_<SUBCOMMAND>_OUT, exits $FAKE_<SUBCOMMAND>_RC."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "argv.log"
+    script = bindir / "arduino-cli"
+    script.write_text(f"""#!/bin/sh
+echo "$@" >> {log}
+case "$1 $2" in
+  "core list") printf '%s' "$FAKE_CORE_OUT"; exit 0;;
+  "lib list") printf '%s' "$FAKE_LIB_OUT"; exit 0;;
+esac
+case "$1" in
+  compile) printf '%s' "$FAKE_COMPILE_OUT" >&2; exit ${{FAKE_COMPILE_RC:-0}};;
+  upload) printf '%s' "$FAKE_UPLOAD_OUT"; exit ${{FAKE_UPLOAD_RC:-0}};;
+esac
+exit 0
+""")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_CORE_OUT", CORE_LIST)
+    monkeypatch.setenv("FAKE_LIB_OUT", LIB_LIST)
+    monkeypatch.setenv("FAKE_COMPILE_OUT", "Sketch uses 391234 bytes (39%) of program storage space.\n")
+    return script, log
+
+
+def make_sketch(parent: Path, name: str, includes: list[str]) -> Path:
+    d = parent / name
+    d.mkdir(parents=True)
+    (d / f"{name}.ino").write_text("".join(f"#include <{h}>\n" for h in includes) + "void setup() {}\nvoid loop() {}\n")
+    return d
+
+
+@pytest.fixture
+def classifier(tmp_path) -> Path:
+    return make_sketch(tmp_path / "sk", "gesture_classifier", ["ArduinoBLE.h", "TensorFlowLite.h", "Arduino_LSM9DS1.h"])
+
+
+def lines(log: Path) -> list[str]:
+    return log.read_text().splitlines()
+
+
+def test_compile_then_upload_with_the_fqbn(fake_cli, classifier):
+    script, log = fake_cli
+    echoed: list[str] = []
+    plan = flash(classifier, "/dev/ttyACM0", echo=echoed.append)
+    assert lines(log) == ["core list", "lib list", f"compile --fqbn {FQBN} {classifier}",
+                          f"upload -p /dev/ttyACM0 --fqbn {FQBN} {classifier}"]
+    assert plan.libraries == ["ArduinoBLE", "Arduino_TensorFlowLite", "Arduino_LSM9DS1"] and plan.hints == []
+    assert f"$ {script} compile --fqbn {FQBN} {classifier}" in echoed
+    assert any("Sketch uses 391234 bytes" in e for e in echoed)
+
+
+def test_missing_tflm_headers_name_the_library(fake_cli, classifier, monkeypatch):
+    _, log = fake_cli
+    monkeypatch.setenv("FAKE_COMPILE_OUT", TFLM_MISSING)
+    monkeypatch.setenv("FAKE_COMPILE_RC", "1")
+    with pytest.raises(GestureError) as e:
+        flash(classifier, "/dev/ttyACM0", echo=lambda s: None)
+    msg = str(e.value)
+    assert msg.startswith("arduino-cli compile failed (exit 1); tensorflow/lite/micro/micro_interpreter.h is missing: "
+                          "install the TensorFlow Lite Micro Arduino library")
+    assert "lib install --git-url https://github.com/tensorflow/tflite-micro-arduino-examples" in msg
+    assert "No such file or directory" in msg  # the compiler's own lines follow
+    assert not any(l.startswith("upload") for l in lines(log))  # never uploads a failed build
+
+
+def test_missing_core_and_libraries_are_reported_with_install_commands(fake_cli, classifier, monkeypatch):
+    monkeypatch.setenv("FAKE_CORE_OUT", "ID Installed Latest Name\n")
+    monkeypatch.setenv("FAKE_LIB_OUT", "Name Installed Available Location Description\n"
+                                       "Arduino_TensorFlowLite 2.4.0-ALPHA - user -\n")
+    echoed: list[str] = []
+    plan = flash(classifier, "/dev/ttyACM0", echo=echoed.append)
+    warnings = [e for e in echoed if e.startswith("warning: ")]
+    assert warnings == [
+        "warning: board core arduino:mbed_nano is not installed: arduino-cli core update-index && arduino-cli core install arduino:mbed_nano",
+        "warning: library ArduinoBLE is not installed: arduino-cli lib install ArduinoBLE",
+        "warning: library Arduino_TensorFlowLite 2.4.0-ALPHA is the old Library Manager release (ErrorReporter API); "
+        "replace it: arduino-cli lib uninstall Arduino_TensorFlowLite && arduino-cli config set "
+        "library.enable_unsafe_install true && arduino-cli lib install --git-url "
+        "https://github.com/tensorflow/tflite-micro-arduino-examples",
+        "warning: library Arduino_LSM9DS1 is not installed: arduino-cli lib install Arduino_LSM9DS1",
+    ]
+    assert len(plan.hints) == 4
+
+
+def test_upload_failure_names_the_port(fake_cli, classifier, monkeypatch):
+    monkeypatch.setenv("FAKE_UPLOAD_OUT", "No device found on ttyACM9\n")
+    monkeypatch.setenv("FAKE_UPLOAD_RC", "2")
+    with pytest.raises(GestureError, match=r"arduino-cli upload failed \(exit 2\); is the board on /dev/ttyACM9\?"):
+        flash(classifier, "/dev/ttyACM9", echo=lambda s: None)
+
+
+def test_without_arduino_cli_it_says_what_to_install_and_the_manual_steps(tmp_path, classifier, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(GestureError) as e:
+        flash(classifier, "/dev/ttyACM0")
+    msg = str(e.value)
+    assert "arduino-cli is not on PATH" in msg and "install arduino-cli:" in msg
+    assert "arduino-cli core install arduino:mbed_nano" in msg and "arduino-cli lib install ArduinoBLE" in msg
+    assert f"manual steps: open {classifier / 'gesture_classifier.ino'} in the Arduino IDE" in msg
+    assert "Arduino Nano 33 BLE" in msg and "Upload" in msg
+
+
+def test_dry_run_prints_commands_and_runs_nothing(fake_cli, classifier):
+    script, log = fake_cli
+    echoed: list[str] = []
+    flash(classifier / "gesture_classifier.ino", "/dev/ttyACM0", board="nano33ble_rev2", dry_run=True, echo=echoed.append)
+    assert echoed == [f"{script} compile --fqbn {FQBN} {classifier}",
+                      f"{script} upload -p /dev/ttyACM0 --fqbn {FQBN} {classifier}"]
+    assert not log.exists()
+
+
+def test_capture_firmware_flashes_with_the_same_command(fake_cli, tmp_path):
+    _, log = fake_cli
+    capture = make_sketch(tmp_path / "firmware", "capture", ["ArduinoBLE.h", "Arduino_LSM9DS1.h"])
+    plan = flash(capture, "/dev/ttyACM1", echo=lambda s: None)
+    assert plan.libraries == ["ArduinoBLE", "Arduino_LSM9DS1"]
+    assert lines(log)[-1] == f"upload -p /dev/ttyACM1 --fqbn {FQBN} {capture}"
+
+
+def test_bad_sketch_folders(fake_cli, tmp_path):
+    with pytest.raises(GestureError, match="sketch folder not found"):
+        flash(tmp_path / "nope", "/dev/ttyACM0")
+    d = tmp_path / "mysketch"
+    d.mkdir()
+    (d / "other.ino").write_text("")
+    with pytest.raises(GestureError, match=r"no mysketch.ino; Arduino needs the main .ino named like its folder \(found other.ino\)"):
+        flash(d, "/dev/ttyACM0")
+
+
+def test_cli_flash(fake_cli, classifier, capsys, monkeypatch):
+    assert main(["flash", str(classifier), "--port", "/dev/ttyACM0"]) == 0
+    assert f"uploaded {classifier} to /dev/ttyACM0" in capsys.readouterr().out
+    monkeypatch.setenv("FAKE_COMPILE_RC", "1")
+    assert main(["flash", str(classifier), "--port", "/dev/ttyACM0"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("$ ") and err[1] == "error: arduino-cli compile failed (exit 1)"

@@ -1,0 +1,115 @@
+"""Parity: the exported sketch's C++ gives Python's bytes, and its model bytes give training's scores.
+
+The sketch's portable C++ (gk_preprocess.h + gk_format.h + gk_frame.h with the generated
+gk_config.h) is compiled with g++ -Wall -Wextra -Werror into a host driver
+(firmware/templates/gesture_classifier/host/parity_driver.cpp) and fed real takes from
+data/magic_wand: as whole takes (training's crop_take), and as one continuous 119 Hz stream of
+int16 counts, as the board's IMU delivers them (the live rule).
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from capture import protocol as p
+from capture.takes import read_take
+from capture.virtual.sources import ReplaySource
+from conftest import DATA, need_tool
+from training.board_sim import BoardPipeline, LiveWindow, Resampler, format_prediction_line
+from training.codegen_preprocess import build_host_driver, host_crop, host_live, host_smooth
+from training.dataset import load_dataset
+from training.evaluate import TflmModel
+from training.export import export_sketch, parse_model_data
+from training.preprocess import crop_take, live_windows, quantize_input, resample, take_counts
+
+
+@pytest.fixture(scope="module")
+def built(small_model, tmp_path_factory):
+    gxx = need_tool("g++")
+    d = tmp_path_factory.mktemp("parity")
+    sketch = d / "gesture_classifier"
+    export_sketch(small_model.model_dir, sketch)
+    return sketch, build_host_driver(sketch, d / "parity_driver", compiler=gxx)
+
+
+@pytest.fixture(scope="module")
+def stream() -> np.ndarray:
+    """A continuous 119 Hz, 6-channel stream: 24 real takes with rest between (long rests give
+    idle windows too)."""
+    src = ReplaySource(DATA, rate_hz=119, channels=6, rest_s=6.0, shuffle=True, seed=3, limit=24)
+    return np.vstack([block for block, _ in src.stream()])
+
+
+def test_crop_and_quantize_match_python_on_every_real_take(built, small_model):
+    _, exe = built
+    cfg = small_model.config
+    takes = load_dataset(DATA).takes
+    counts = [take_counts(t, cfg) for t in takes]
+    cpp = host_crop(exe, counts, cfg.window)
+    py = np.stack([quantize_input(crop_take(c, cfg), cfg) for c in counts])
+    assert len(takes) > 500 and cpp.shape == py.shape
+    bad = [str(takes[i].path) for i in range(len(takes)) if not np.array_equal(cpp[i], py[i])]
+    assert bad == []
+    # both short (padded) and long (centroid-cropped) takes were exercised
+    assert min(map(len, counts)) < cfg.window < max(map(len, counts))
+
+
+def test_live_stream_matches_python_streaming_and_batch(built, small_model, stream):
+    _, exe = built
+    cfg = small_model.config
+    cpp = host_live(exe, stream, len(cfg.channels), cfg.window)
+
+    # Python streaming (board_sim), fed in the firmware's 2-sample batches
+    rs = Resampler(119, cfg.model_rate_hz, len(cfg.channels))
+    parts = [rs.push(stream[k:k + 2, :3]) for k in range(0, len(stream), 2)]
+    py_res = np.vstack([y for y, _ in parts])
+    py_src = np.concatenate([s for _, s in parts])
+    assert np.array_equal(cpp.resampled, py_res) and np.array_equal(cpp.resampled_src, py_src)
+    # ... which equals training's batch resample of the whole stream
+    assert np.array_equal(py_res, resample(stream[:, :3], 119, cfg.model_rate_hz))
+
+    lw, py_windows = LiveWindow(cfg), []
+    for sample, src in zip(py_res, py_src):
+        ev = lw.push(sample)
+        if ev != LiveWindow.NONE:
+            py_windows.append((int(src), quantize_input(lw.window(), cfg) if ev == LiveWindow.READY else None))
+    batch = [(j, None if w is None else quantize_input(w, cfg)) for j, w in live_windows(py_res, cfg)]
+    for name, other in (("streaming", py_windows), ("batch live_windows", [(int(py_src[j]), w) for j, w in batch])):
+        assert len(cpp.windows) == len(other), name
+        for (ci, cw), (pi, pw) in zip(cpp.windows, other):
+            assert ci == pi, name
+            assert (cw is None) == (pw is None) and (cw is None or np.array_equal(cw, pw)), (name, ci)
+    kinds = [w is None for _, w in cpp.windows]
+    assert any(kinds) and not all(kinds)  # idle and ready windows both compared
+
+
+def test_smoother_and_serial_line_match_python_on_real_tflm_outputs(built, small_model, stream):
+    _, exe = built
+    cfg = small_model.config
+    pipe = BoardPipeline(cfg, (small_model.model_dir / "model.tflite").read_bytes(), 119)
+    results = [r for k in range(0, len(stream), 2) for r in pipe.push(stream[k:k + 2])]
+    records = [r.output_int8 for r in results]
+    cpp = host_smooth(exe, records, len(cfg.labels))
+    assert len(cpp) == len(results)
+    for (payload, line), r in zip(cpp, results):
+        assert payload == p.encode_prediction(r.prediction)
+        assert line == format_prediction_line(cfg.labels, r.prediction)
+    classes = {r.prediction.class_index for r in results}
+    assert p.UNKNOWN_CLASS in classes and len(classes) > 1  # predictions and rejections both compared
+
+
+def test_model_data_bytes_reproduce_the_training_report_in_tflm(built, small_model):
+    sketch, _ = built
+    buf = parse_model_data((sketch / "model_data.cpp").read_text())
+    assert buf == (small_model.model_dir / "model.tflite").read_bytes()
+    report = json.loads((small_model.model_dir / "report.json").read_text())
+    model, cfg = TflmModel(buf), small_model.config
+    preds = report["test_predictions"]
+    assert len(preds) == report["n_test"] > 10
+    for row in preds:
+        take = read_take(DATA / row["take"])
+        scores = (model.predict(quantize_input(crop_take(take_counts(take, cfg), cfg), cfg)).astype(int) + 128).tolist()
+        assert scores == row["scores"], row["take"]
+        assert cfg.labels[int(np.argmax(scores))] == row["pred"]

@@ -1,0 +1,314 @@
+"""``gesture export``: a trained MODEL_DIR becomes an Arduino sketch folder for the board.
+
+The sketch is assembled from ``firmware/templates/gesture_classifier`` plus files generated from
+the model, so no number is typed twice: the model bytes (model_data.cpp), the preprocessing
+constants (gk_config.h, from config.json via :mod:`training.codegen_preprocess`), the wire protocol
+(gesture_protocol.h, from :mod:`capture.protocol`) and the op resolver (gk_model.cpp, from the ops
+read out of model.tflite). Before writing anything it checks the board's budget, so a model that
+cannot fit is refused here with a figure, not on the board after a long upload.
+
+Why model_data.cpp and not .cc: the Arduino sketch specification compiles only .c, .cpp and .S
+files in the sketch folder, so a .cc array would silently not be linked.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from capture import protocol as p
+from capture.errors import DataError, GestureError
+from capture.takes import atomic_write_bytes, atomic_write_text
+from training.board_sim import load_model_dir
+from training.codegen_preprocess import GENERATED, config_header
+from training.evaluate import ALIGN
+from training.preprocess import PreprocessConfig
+from training.tflm_ops import RESOLVER_METHODS, check_supported, model_ops
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_DIR = ROOT / "firmware" / "templates" / "gesture_classifier"
+COMMON_DIR = ROOT / "firmware" / "common"
+MANIFEST = "export.json"  # marks a folder as written by `gesture export` (safe to overwrite)
+SKETCH_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
+TFLM_LIBRARY = "Arduino_TensorFlowLite (https://github.com/tensorflow/tflite-micro-arduino-examples)"
+TFLM_GIT_URL = "https://github.com/tensorflow/tflite-micro-arduino-examples"
+
+
+@dataclass(frozen=True)
+class Board:
+    key: str
+    title: str
+    fqbn: str
+    sensor: str
+    imu_library: str
+    imu_include: str
+    imu_rate_hz: int  # what the IMU library configures (LSM9DS1: 119 Hz; BMI270 library: 100 Hz)
+    flash_bytes: int  # program storage the core lets a sketch use (1 MB minus the bootloader)
+    ram_bytes: int
+    imu_flash: int  # estimate of the IMU library's code
+
+
+# nRF52840: 1 MB flash (the Arduino mbed core reserves 64 KB for the bootloader: 983040 usable),
+# 256 KB RAM.
+BOARDS: dict[str, Board] = {
+    "nano33ble": Board("nano33ble", "Arduino Nano 33 BLE Sense (Rev1, LSM9DS1 IMU)", "arduino:mbed_nano:nano33ble",
+                       "LSM9DS1", "Arduino_LSM9DS1", "<Arduino_LSM9DS1.h>", 119, 983040, 262144, 8_000),
+    "nano33ble_rev2": Board("nano33ble_rev2", "Arduino Nano 33 BLE Sense Rev2 (BMI270 + BMM150 IMU)",
+                            "arduino:mbed_nano:nano33ble", "BMI270", "Arduino_BMI270_BMM150",
+                            "<Arduino_BMI270_BMM150.h>", 100, 983040, 262144, 20_000),
+}
+
+# ---- budget estimates (bytes). These are ESTIMATES, not measurements (no board or ARM toolchain
+# here): typical figures of arm-none-eabi-gcc -Os builds for the Cortex-M4F with the Arduino mbed
+# core, from the sizes the Arduino IDE reports for comparable sketches. They decide only whether
+# the model obviously cannot fit; the compiler's own report is authoritative.
+CORE_FLASH = 80_000  # Arduino mbed core (mbed OS, USB serial) of an empty sketch
+BLE_FLASH = 180_000  # ArduinoBLE + Cordio host stack
+TFLM_RUNTIME_FLASH = 50_000  # MicroInterpreter, allocator, flatbuffer access, micro_log
+SKETCH_FLASH = 12_000  # gk_preprocess/gk_frame/gk_format/glue + snprintf
+KERNEL_FLASH = {  # per registered op (CMSIS-NN kernels where TFLM has them)
+    "CONV_2D": 20_000, "DEPTHWISE_CONV_2D": 20_000, "FULLY_CONNECTED": 8_000, "MAX_POOL_2D": 5_000,
+    "AVERAGE_POOL_2D": 5_000, "MEAN": 8_000, "SOFTMAX": 6_000, "RESHAPE": 1_500, "SQUEEZE": 1_500,
+    "EXPAND_DIMS": 1_500, "QUANTIZE": 4_000, "DEQUANTIZE": 4_000, "RELU": 2_000, "RELU6": 2_000,
+}
+DEFAULT_KERNEL_FLASH = 8_000
+CORE_RAM = 45_000  # mbed OS statics, main thread stack, USB serial buffers
+BLE_RAM = 20_000  # Cordio stack buffers and ArduinoBLE attribute table
+STACK_BUFFERS_RAM = 2_048  # notify buffer + Serial line built on the stack
+
+
+@dataclass
+class Budget:
+    """Estimated flash and RAM of the sketch against the board, with the parts that make them."""
+
+    board: Board
+    flash: dict[str, int]
+    ram: dict[str, int]
+
+    @property
+    def flash_total(self) -> int:
+        return sum(self.flash.values())
+
+    @property
+    def ram_total(self) -> int:
+        return sum(self.ram.values())
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.flash_total > self.board.flash_bytes:
+            over = self.flash_total - self.board.flash_bytes
+            out.append(f"flash: estimated {self.flash_total:,} bytes (model {self.flash['model']:,}) exceeds the "
+                       f"{self.board.flash_bytes:,} bytes of {self.board.key} by {over:,}; train a smaller model "
+                       "(fewer/smaller conv filters, a shorter --window or a lower --rate)")
+        if self.ram_total > self.board.ram_bytes:
+            over = self.ram_total - self.board.ram_bytes
+            out.append(f"RAM: estimated {self.ram_total:,} bytes (tensor arena {self.ram['arena']:,}) exceeds the "
+                       f"{self.board.ram_bytes:,} bytes of {self.board.key} by {over:,}; train a smaller model "
+                       "(a shorter --window, fewer conv filters) so the arena shrinks")
+        return out
+
+
+def ring_buffer_bytes(cfg: PreprocessConfig, imu_rate_hz: float = p.DEFAULT_RATE_HZ) -> int:
+    """Static buffers of the live loop (gk_preprocess.h + the .ino), as declared there."""
+    w, c, n = cfg.window, len(cfg.channels), len(cfg.labels)
+    live = w * c * 2 + w * 4 + 16  # LiveWindow ring + motion energy + counters
+    window_copy = w * c * 2
+    model_io = w * c + n
+    smoother = max(1, cfg.smoothing) * n + 8
+    raw = p.samples_per_frame(imu_rate_hz) * 6 * 2
+    return live + window_copy + model_io + smoother + raw
+
+
+def estimate_budget(model_bytes: int, ops: list[str], arena_bytes: int, cfg: PreprocessConfig, board: Board) -> Budget:
+    flash = {
+        "model": int(model_bytes),
+        "tflm_runtime": TFLM_RUNTIME_FLASH,
+        "kernels": sum(KERNEL_FLASH.get(op, DEFAULT_KERNEL_FLASH) for op in ops),
+        "core": CORE_FLASH,
+        "ble": BLE_FLASH,
+        "imu_library": board.imu_flash,
+        "sketch": SKETCH_FLASH,
+    }
+    ram = {
+        "arena": int(arena_bytes),
+        "buffers": ring_buffer_bytes(cfg, board.imu_rate_hz) + STACK_BUFFERS_RAM,
+        "core": CORE_RAM,
+        "ble": BLE_RAM,
+    }
+    return Budget(board, flash, ram)
+
+
+# ----------------------------------------------------------------------------- generated files
+
+def model_data_files(tflite: bytes, source: str) -> tuple[str, str]:
+    """(model_data.h, model_data.cpp): the exact bytes as a 16-byte aligned const array."""
+    digest = hashlib.sha256(tflite).hexdigest()
+    head = (f"// {GENERATED} from {source} (gesture-kit). Do not edit: re-run `gesture export`.\n"
+            f"// {len(tflite)} bytes, sha256 {digest}\n")
+    h = head + ("#pragma once\n\n"
+                "// The int8 TFLite flatbuffer, 16-byte aligned as TFLM requires.\n"
+                "extern const unsigned char g_model_data[];\n"
+                "extern const unsigned int g_model_data_len;\n")
+    rows = []
+    for i in range(0, len(tflite), 12):
+        rows.append("  " + ", ".join(f"0x{b:02x}" for b in tflite[i:i + 12]) + ",")
+    cc = head + ('#include "model_data.h"\n\n'
+                 "alignas(16) const unsigned char g_model_data[] = {\n" + "\n".join(rows) + "\n};\n"
+                 f"const unsigned int g_model_data_len = {len(tflite)};\n")
+    return h, cc
+
+
+def parse_model_data(text: str) -> bytes:
+    """The byte array back out of a generated model_data.cpp (tests and `gesture export --check`)."""
+    m = re.search(r"g_model_data\[\]\s*=\s*\{(.*?)\};", text, re.S)
+    n = re.search(r"g_model_data_len\s*=\s*(\d+)\s*;", text)
+    if not m or not n:
+        raise ValueError("no g_model_data array / g_model_data_len in the text")
+    data = bytes(int(tok, 16) for tok in re.findall(r"0x([0-9a-fA-F]{2})", m.group(1)))
+    if len(data) != int(n.group(1)):
+        raise ValueError(f"array has {len(data)} bytes but g_model_data_len says {n.group(1)}")
+    return data
+
+
+def model_cpp(ops: list[str], source: str) -> str:
+    check_supported(ops)
+    text = (TEMPLATE_DIR / "gk_model.cpp.tmpl").read_text()
+    calls = "\n".join(f"  if (resolver.{RESOLVER_METHODS[op]}() != kTfLiteOk) return kTfLiteError;" for op in ops)
+    return _fill(text, {"GENERATED": GENERATED, "MODEL_DIR": source, "N_OPS": str(len(ops)),
+                        "OPS": ", ".join(ops), "REGISTER_OPS": calls})
+
+
+def sketch_ino(cfg: PreprocessConfig, board: Board, source: str) -> str:
+    text = (TEMPLATE_DIR / "gesture_classifier.ino.tmpl").read_text()
+    setup = "  IMU.setContinuousMode();  // LSM9DS1 FIFO: no sample lost while BLE or the model runs" \
+        if board.sensor == "LSM9DS1" else "  // BMI270: the library reads the latest sample; loop() polls faster than 100 Hz"
+    return _fill(text, {"GENERATED": GENERATED, "MODEL_DIR": source, "BOARD_TITLE": board.title,
+                        "IMU_INCLUDE": board.imu_include, "IMU_SETUP": setup, "IMU_RATE": str(board.imu_rate_hz),
+                        "LABELS_TEXT": json.dumps(", ".join(cfg.labels))})
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for k, v in values.items():
+        text = text.replace(f"@{k}@", v)
+    left = re.findall(r"@[A-Z_]+@", text)
+    if left:
+        raise RuntimeError(f"template placeholders not filled: {sorted(set(left))}")
+    return text
+
+
+def readme(cfg: PreprocessConfig, board: Board, budget: Budget, ops: list[str], model_bytes: int, arena: int,
+           sketch_name: str, source: str) -> str:
+    text = (TEMPLATE_DIR / "README.md.tmpl").read_text()
+    flash_rows = "\n".join(f"| {k} | {v:,} |" for k, v in budget.flash.items())
+    ram_rows = "\n".join(f"| {k} | {v:,} |" for k, v in budget.ram.items())
+    return _fill(text, {
+        "GENERATED": GENERATED, "MODEL_DIR": source, "SKETCH": sketch_name, "BOARD_TITLE": board.title,
+        "BOARD_KEY": board.key, "FQBN": board.fqbn, "IMU_LIBRARY": board.imu_library, "SENSOR": board.sensor,
+        "IMU_RATE": str(board.imu_rate_hz), "LABELS": ", ".join(cfg.labels), "MODEL_RATE": str(cfg.model_rate_hz),
+        "WINDOW": str(cfg.window), "WINDOW_S": f"{cfg.window / cfg.model_rate_hz:.2f}", "STRIDE": str(cfg.stride),
+        "PRED_RATE": f"{cfg.model_rate_hz / cfg.stride:g}", "OPS": ", ".join(ops), "MODEL_BYTES": f"{model_bytes:,}",
+        "ARENA": f"{arena:,}", "FLASH_TOTAL": f"{budget.flash_total:,}", "FLASH_MAX": f"{board.flash_bytes:,}",
+        "FLASH_PCT": f"{100 * budget.flash_total / board.flash_bytes:.0f}", "RAM_TOTAL": f"{budget.ram_total:,}",
+        "RAM_MAX": f"{board.ram_bytes:,}", "RAM_PCT": f"{100 * budget.ram_total / board.ram_bytes:.0f}",
+        "FLASH_ROWS": flash_rows, "RAM_ROWS": ram_rows, "TFLM_LIBRARY": TFLM_LIBRARY, "TFLM_GIT_URL": TFLM_GIT_URL,
+        "SERVICE_UUID": p.SERVICE_UUID, "PREDICTION_UUID": p.PREDICTION_CHAR_UUID, "IMU_UUID": p.IMU_CHAR_UUID,
+        "BLE_NAME": p.BLE_LOCAL_NAME,
+    })
+
+
+# ----------------------------------------------------------------------------- export
+
+@dataclass
+class ExportResult:
+    sketch_dir: Path
+    board: str
+    files: list[str]
+    model_bytes: int
+    arena_bytes: int
+    ops: list[str]
+    flash_estimate: int
+    flash_max: int
+    ram_estimate: int
+    ram_max: int
+    budget: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return (f"{self.sketch_dir} ({len(self.files)} files, board {self.board}): model {self.model_bytes:,} bytes, "
+                f"arena {self.arena_bytes:,} bytes, {len(self.ops)} ops; estimated flash {self.flash_estimate:,} / "
+                f"{self.flash_max:,} bytes ({100 * self.flash_estimate / self.flash_max:.0f}%), RAM "
+                f"{self.ram_estimate:,} / {self.ram_max:,} bytes ({100 * self.ram_estimate / self.ram_max:.0f}%)")
+
+
+def _check_target(sketch_dir: Path, force: bool) -> None:
+    if not SKETCH_NAME_RE.match(sketch_dir.name) or sketch_dir.name.endswith("."):
+        raise GestureError(f"{sketch_dir}: an Arduino sketch folder name must start with a letter, digit or '_' and "
+                           "hold only letters, digits, '_', '.', '-' (at most 63 characters); the .ino takes its name")
+    if sketch_dir.exists() and not sketch_dir.is_dir():
+        raise GestureError(f"{sketch_dir} exists and is not a folder")
+    if sketch_dir.is_dir() and any(sketch_dir.iterdir()) and not (sketch_dir / MANIFEST).is_file() and not force:
+        raise GestureError(f"{sketch_dir} is not empty and was not written by `gesture export` (no {MANIFEST}); "
+                           "choose another folder or pass --force to overwrite it")
+
+
+def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str = "nano33ble",
+                  force: bool = False) -> ExportResult:
+    """Write the classifier sketch for ``model_dir`` into ``sketch_dir``. Raises GestureError when
+    the model does not fit ``board`` or the folder holds something else."""
+    model_dir, sketch_dir = Path(model_dir), Path(sketch_dir)
+    if board not in BOARDS:
+        raise GestureError(f"unknown board {board!r}; expected one of {', '.join(BOARDS)}")
+    b = BOARDS[board]
+    cfg, tflite, report = load_model_dir(model_dir)
+    arena = report.get("arena_board_bytes")
+    if not isinstance(arena, int) or arena <= 0:
+        raise DataError(model_dir / "report.json", "missing or invalid 'arena_board_bytes' (the arena the board needs); "
+                        "re-run `gesture train` to measure it", field="arena_board_bytes")
+    arena = (arena + ALIGN - 1) // ALIGN * ALIGN
+    ops = model_ops(tflite)
+    check_supported(ops)
+    budget = estimate_budget(len(tflite), ops, arena, cfg, b)
+    problems = budget.problems()
+    if problems:
+        raise GestureError(f"{model_dir} does not fit {b.title}: " + "; ".join(problems))
+    _check_target(sketch_dir, force)
+
+    source = model_dir.name  # not the absolute path: the sketch must not depend on where it was built
+    name = sketch_dir.name
+    files: dict[str, str | bytes] = {}
+    files["model_data.h"], files["model_data.cpp"] = model_data_files(tflite, f"{source}/model.tflite")
+    files["gk_config.h"] = config_header(cfg, imu_rate_hz=b.imu_rate_hz, arena_bytes=arena, board=b.key,
+                                         sensor=b.sensor, source=f"{source}/config.json")
+    files["gesture_protocol.h"] = p.c_header()
+    files["gk_frame.h"] = (COMMON_DIR / "gk_frame.h").read_text()
+    for static in ("gk_preprocess.h", "gk_format.h", "gk_model.h"):
+        files[static] = (TEMPLATE_DIR / static).read_text()
+    files["gk_model.cpp"] = model_cpp(ops, source)
+    files[f"{name}.ino"] = sketch_ino(cfg, b, source)
+    files["README.md"] = readme(cfg, b, budget, ops, len(tflite), arena, name, source)
+    result = ExportResult(sketch_dir, b.key, sorted(files) + [MANIFEST], len(tflite), arena, ops,
+                          budget.flash_total, b.flash_bytes, budget.ram_total, b.ram_bytes,
+                          {"flash": budget.flash, "ram": budget.ram})
+    manifest = {"generator": GENERATED, "model_dir": str(model_dir), "board": b.key, "fqbn": b.fqbn,
+                "files": result.files, "model_bytes": len(tflite), "model_sha256": hashlib.sha256(tflite).hexdigest(),
+                "arena_bytes": arena, "ops": ops, "budget": result.budget,
+                "flash_estimate": budget.flash_total, "ram_estimate": budget.ram_total}
+
+    sketch_dir.mkdir(parents=True, exist_ok=True)
+    old = sketch_dir / MANIFEST
+    stale: list[str] = []
+    if old.is_file():
+        try:
+            stale = [f for f in json.loads(old.read_text()).get("files", []) if f not in files and f != MANIFEST]
+        except (json.JSONDecodeError, AttributeError):
+            stale = []
+    for fname, content in files.items():
+        data = content if isinstance(content, bytes) else content.encode("utf-8")
+        atomic_write_bytes(sketch_dir / fname, data)
+    for f in stale:  # e.g. the old .ino after the folder was renamed
+        if "/" not in f and (sketch_dir / f).is_file():
+            (sketch_dir / f).unlink()
+    atomic_write_text(sketch_dir / MANIFEST, json.dumps(manifest, indent=1) + "\n")  # last: marks a complete export
+    return result
+

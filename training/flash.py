@@ -1,0 +1,187 @@
+"""``gesture flash``: build and upload a sketch folder with arduino-cli, or say how to do it by hand.
+
+The kit never bundles a toolchain: when ``arduino-cli`` is on PATH it runs
+``arduino-cli compile --fqbn FQBN SKETCH`` then ``arduino-cli upload -p PORT --fqbn FQBN SKETCH``,
+after checking that the board core and the libraries the sketch includes are installed (missing
+ones are reported with the exact install command). Without arduino-cli it raises an error that
+names what to install and the manual Arduino IDE steps. Works for any sketch folder: the exported
+classifier as well as the capture firmware.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from capture.errors import GestureError
+from training.export import BOARDS, MANIFEST, TFLM_GIT_URL
+
+CORE = "arduino:mbed_nano"
+# header the sketch includes -> (library name in `arduino-cli lib list`, install command)
+LIBRARIES: dict[str, tuple[str, str]] = {
+    "ArduinoBLE.h": ("ArduinoBLE", "arduino-cli lib install ArduinoBLE"),
+    "Arduino_LSM9DS1.h": ("Arduino_LSM9DS1", "arduino-cli lib install Arduino_LSM9DS1"),
+    "Arduino_BMI270_BMM150.h": ("Arduino_BMI270_BMM150", "arduino-cli lib install Arduino_BMI270_BMM150"),
+    "TensorFlowLite.h": ("Arduino_TensorFlowLite",
+                         "arduino-cli config set library.enable_unsafe_install true && "
+                         f"arduino-cli lib install --git-url {TFLM_GIT_URL}"),
+}
+OLD_TFLM_VERSION = "2.4.0"  # the Library Manager's Arduino_TensorFlowLite: the old ErrorReporter API
+INSTALL_CLI = ("install arduino-cli: `curl -fsSL https://raw.githubusercontent.com/arduino/arduino-cli/master/install.sh | sh` "
+               "(or see https://arduino.github.io/arduino-cli/latest/installation/), put it on PATH, then run "
+               f"`arduino-cli core update-index && arduino-cli core install {CORE}`")
+
+
+@dataclass
+class FlashPlan:
+    sketch: Path
+    fqbn: str
+    port: str
+    libraries: list[str]  # library names the sketch includes
+    commands: list[list[str]] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+
+
+def sketch_folder(path: str | Path) -> Path:
+    """The sketch folder for a folder or its main .ino; checks the Arduino naming rule."""
+    path = Path(path)
+    if path.suffix == ".ino":
+        path = path.parent
+    if not path.is_dir():
+        raise GestureError(f"{path}: sketch folder not found (run `gesture export MODEL_DIR --sketch {path}` first?)")
+    ino = path / f"{path.name}.ino"
+    if not ino.is_file():
+        found = sorted(p.name for p in path.glob("*.ino"))
+        raise GestureError(f"{path}: no {ino.name}; Arduino needs the main .ino named like its folder"
+                           + (f" (found {', '.join(found)})" if found else ""))
+    return path
+
+
+def included_libraries(sketch: Path) -> list[str]:
+    """Library names for the ``#include <...>`` lines of the sketch's .ino/.cpp/.h files."""
+    names: list[str] = []
+    for f in sorted(sketch.iterdir()):
+        if f.suffix not in (".ino", ".cpp", ".h", ".c"):
+            continue
+        for header in re.findall(r"^\s*#\s*include\s*<([^>]+)>", f.read_text(errors="replace"), re.M):
+            lib = LIBRARIES.get(header)
+            if lib and lib[0] not in names:
+                names.append(lib[0])
+    return names
+
+
+def board_of(sketch: Path, board: str | None) -> str:
+    """--board, else the board the sketch was exported for (export.json), else nano33ble."""
+    if board:
+        if board not in BOARDS:
+            raise GestureError(f"unknown board {board!r}; expected one of {', '.join(BOARDS)}")
+        return board
+    manifest = sketch / MANIFEST
+    if manifest.is_file():
+        try:
+            b = json.loads(manifest.read_text()).get("board")
+        except (json.JSONDecodeError, AttributeError):
+            b = None
+        if b in BOARDS:
+            return b
+    return "nano33ble"
+
+
+def plan(sketch: str | Path, port: str, board: str | None = None) -> FlashPlan:
+    folder = sketch_folder(sketch)
+    fqbn = BOARDS[board_of(folder, board)].fqbn
+    return FlashPlan(folder, fqbn, port, included_libraries(folder))
+
+
+def commands(cli: str, p: FlashPlan) -> list[list[str]]:
+    return [[cli, "compile", "--fqbn", p.fqbn, str(p.sketch)],
+            [cli, "upload", "-p", p.port, "--fqbn", p.fqbn, str(p.sketch)]]
+
+
+def _install_hint(lib: str) -> str:
+    return next(cmd for name, cmd in LIBRARIES.values() if name == lib)
+
+
+def missing_hints(cli: str, p: FlashPlan, run: Callable[..., subprocess.CompletedProcess]) -> list[str]:
+    """Install commands for the core and libraries arduino-cli does not list."""
+    hints = []
+    core = run([cli, "core", "list"], capture_output=True, text=True)
+    if core.returncode != 0 or CORE not in core.stdout:
+        hints.append(f"board core {CORE} is not installed: arduino-cli core update-index && arduino-cli core install {CORE}")
+    libs = run([cli, "lib", "list"], capture_output=True, text=True)
+    installed = {}
+    for line in libs.stdout.splitlines()[1:] if libs.returncode == 0 else []:
+        cells = line.split()
+        if len(cells) >= 2:
+            installed[cells[0]] = cells[1]
+    for lib in p.libraries:
+        if lib not in installed:
+            hints.append(f"library {lib} is not installed: {_install_hint(lib)}")
+        elif lib == "Arduino_TensorFlowLite" and installed[lib].startswith(OLD_TFLM_VERSION):
+            hints.append(f"library {lib} {installed[lib]} is the old Library Manager release (ErrorReporter API); "
+                         f"replace it: arduino-cli lib uninstall {lib} && {_install_hint(lib)}")
+    return hints
+
+
+def manual_steps(p: FlashPlan) -> str:
+    libs = ", ".join(p.libraries) or "none"
+    return (f"manual steps: open {p.sketch / (p.sketch.name + '.ino')} in the Arduino IDE; Tools > Board > "
+            f"Arduino Mbed OS Nano Boards > Arduino Nano 33 BLE (install the core from Boards Manager if absent); "
+            f"install the libraries ({libs}; see {p.sketch / 'README.md'} if present); Tools > Port > {p.port}; Upload")
+
+
+def _compile_failure_hint(output: str, p: FlashPlan) -> str:
+    m = re.search(r"([\w/.]+\.h): No such file or directory", output)
+    if not m:
+        return ""
+    header = m.group(1)
+    if header.startswith("tensorflow/") or header == "TensorFlowLite.h":
+        return (f"; {header} is missing: install the TensorFlow Lite Micro Arduino library "
+                f"({_install_hint('Arduino_TensorFlowLite')})")
+    lib = LIBRARIES.get(Path(header).name)
+    if lib:
+        return f"; {header} is missing: {lib[1]}"
+    return f"; {header} is missing: install the library that provides it"
+
+
+def _tail(text: str, n: int = 12) -> str:
+    lines = [l for l in text.strip().splitlines() if l.strip()]
+    return "\n".join(lines[-n:])
+
+
+def flash(sketch: str | Path, port: str, *, board: str | None = None, dry_run: bool = False,
+          echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+          run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> FlashPlan:
+    """Compile and upload ``sketch`` to ``port``; raise GestureError with what to do on failure."""
+    p = plan(sketch, port, board)
+    cli = shutil.which("arduino-cli")
+    if cli is None:
+        raise GestureError(f"arduino-cli is not on PATH, so the kit cannot build and upload {p.sketch}.\n"
+                           f"  {INSTALL_CLI}; then install the libraries: "
+                           + "; ".join(_install_hint(l) for l in p.libraries) + ".\n  Or "
+                           + manual_steps(p))
+    p.commands = commands(cli, p)
+    if dry_run:
+        for cmd in p.commands:
+            echo(" ".join(cmd))
+        return p
+    p.hints = missing_hints(cli, p, run)
+    for h in p.hints:
+        echo(f"warning: {h}")
+    for cmd, what in zip(p.commands, ("compile", "upload")):
+        echo(f"$ {' '.join(cmd)}")
+        proc = run(cmd, capture_output=True, text=True)
+        out = (proc.stdout or "") + (proc.stderr or "")
+        if proc.returncode != 0:
+            hint = _compile_failure_hint(out, p) if what == "compile" else \
+                f"; is the board on {port}? (double-tap its reset button to enter the bootloader, then retry)"
+            extra = ("; missing: " + "; ".join(p.hints)) if p.hints and what == "compile" else ""
+            raise GestureError(f"arduino-cli {what} failed (exit {proc.returncode}){hint}{extra}\n{_tail(out)}")
+        if out.strip():
+            echo(_tail(out, 6))
+    return p
