@@ -26,7 +26,7 @@ BENCHES = [
     ("bench_training.py", [], ["--quick"]),
     ("bench_capture.py", [], ["--seconds", "10"]),
     ("bench_ble.py", ["--seconds", "5"], ["--seconds", "2"]),
-    ("bench_parity.py", [], ["--quick"]),
+    ("bench_parity.py", [], ["--takes", "20"]),
     ("bench_dashboard.py", [], ["--seconds", "20"]),
 ]
 

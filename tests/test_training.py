@@ -57,6 +57,7 @@ def test_report_has_every_field_with_sane_values(trained):
     assert len(r["test_predictions"]) == r["n_test"]
     acc = np.mean([p["pred"] == p["label"] for p in r["test_predictions"]])
     assert acc == pytest.approx(r["int8_accuracy"])
+    assert set(r["timings"]) >= {"prepare", "fit", "convert", "evaluate", "arena"}
     for f in ("report.md", "confusion.png", "training.png", "labels.txt", "model.keras"):
         assert (trained.model_dir / f).stat().st_size > 0
     assert (trained.model_dir / "confusion.png").read_bytes()[:4] == b"\x89PNG"
@@ -74,6 +75,37 @@ def test_config_reproduces_model_input_quantization(trained):
     take = read_take(MAGIC / p["take"])
     scores = m.predict(quantize_input(crop_take(take_counts(take, cfg), cfg), cfg)).astype(int) + 128
     assert scores.tolist() == p["scores"]
+
+
+def test_rejection_threshold_calibrated_on_validation(trained):
+    from training.train import KEEP_CORRECT
+    r = trained.report
+    cfg = PreprocessConfig.load(trained.model_dir)
+    assert cfg.confidence_threshold == r["confidence_threshold"] and 0 < cfg.confidence_threshold <= 255
+    assert cfg.unknown_label == "negative"
+    rej = r["rejection_validation"]
+    assert rej["windows"] > r["n_val"]  # plain + augmented validation windows
+    assert rej["kept_correct"] >= KEEP_CORRECT - 0.02
+
+
+def test_confidence_threshold_rule():
+    from training.train import confidence_threshold, rejection_stats
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.integers(1, 3, n)
+    conf = rng.integers(100, 256, n)
+    scores = np.zeros((n, 3), np.int64)
+    scores[np.arange(n), y] = conf
+    scores[:40, 0] = 255  # 40 windows predicted as the unknown class (0): not counted
+    scores[40:60, :] = 0
+    scores[np.arange(40, 60), 3 - y[40:60]] = 60  # 20 wrong gesture predictions with low confidence
+    th = confidence_threshold(scores, y, unknown=0)
+    correct = conf[60:]
+    assert np.mean(correct >= th) >= 0.97 and np.mean(correct >= th + 1) < 0.97  # largest such threshold
+    st = rejection_stats(scores, y, th, unknown=0)
+    assert st["n_wrong"] == 20 and st["rejected_wrong"] == 1.0 and st["kept_correct"] >= 0.97
+    assert rejection_stats(scores[60:], y[60:], th, unknown=0)["rejected_wrong"] is None  # nothing wrong
+    assert confidence_threshold(scores[:0], y[:0]) == 0
 
 
 def test_smallest_arena_is_minimal(trained):
@@ -114,6 +146,52 @@ def test_bad_inputs_fail_before_training(tmp_path):
     with pytest.raises(GestureError, match="label 'a' has 1 training take"):
         train(few, tmp_path / "m", split="person")
     assert not (tmp_path / "m").exists()
+
+
+def test_splits_person_session_random_are_disjoint_and_repeatable(tmp_path):
+    from training.dataset import load_dataset
+    from training.train import prepare, split_takes
+    rng = np.random.default_rng(0)
+    takes = [Take(label, np.arange(40) * 40.0, rng.normal(0, 0.3, (40, 3)) + li,
+                  meta={"subject": f"p{i % 4}", "session": f"s{i % 5}"})
+             for li, label in enumerate(("a", "b")) for i in range(20)]
+    save_takes(tmp_path / "ds", takes)
+    ds = load_dataset(tmp_path / "ds")
+    for split, key in (("person", "subject"), ("session", "session"), ("random", None)):
+        train_t, test_t, held = split_takes(ds, split, seed=3)
+        assert len(train_t) + len(test_t) == len(ds.takes) and test_t and train_t
+        assert not {t.path for t in train_t} & {t.path for t in test_t}
+        if key:  # whole people / sessions held out
+            assert held and {t.meta[key] for t in test_t} == set(held)
+            assert not {t.meta[key] for t in train_t} & set(held)
+        else:  # stratified: every label in the test set
+            assert {t.label for t in test_t} == {"a", "b"}
+        again = split_takes(ds, split, seed=3)[1]
+        assert [t.path for t in again] == [t.path for t in test_t]
+    # magic_wand has no sessions: a clear error, not an empty split
+    with pytest.raises(GestureError, match="--split session needs takes from at least 2 sessions"):
+        prepare(MAGIC, split="session")
+    a = prepare(MAGIC, split="random", seed=5, limit_per_label=12, quiet=True)
+    b = prepare(MAGIC, split="random", seed=5, limit_per_label=12, quiet=True)
+    assert a.split == "random" and a.held == []
+    assert np.array_equal(a.windows.x_fit, b.windows.x_fit) and a.cfg == b.cfg  # fixed seed, same run
+
+
+def test_baselines_convert_to_tflm_int8(tmp_path):
+    from training.baselines import MAGIC_WAND_SEQ_LENGTH, arduino_mlp, input_shape, magic_wand_cnn
+    from training.evaluate import TflmModel, smallest_arena
+    from training.quantize import to_int8
+    from training.tflm_ops import RESOLVER_METHODS
+    rng = np.random.default_rng(0)
+    for model in (arduino_mlp(40, 3, 4), magic_wand_cnn(MAGIC_WAND_SEQ_LENGTH, 3, 4)):
+        shape = input_shape(model)
+        q = to_int8(model, rng.normal(size=(50, *shape)).astype(np.float32))
+        assert set(q.ops) <= set(RESOLVER_METHODS)
+        m = TflmModel(q.tflite)
+        assert m.input_shape == (1, *shape)
+        assert m.predict(np.zeros(shape, np.int8)).shape == (4,)
+        assert 500 < smallest_arena(q.tflite) < 64 * 1024
+    assert magic_wand_cnn(128, 3, 4).count_params() == 4300  # the published model's size (4 classes)
 
 
 def test_unsupported_layer_rejected_with_clear_message():

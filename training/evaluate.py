@@ -50,7 +50,9 @@ class TflmModel:
 
     def recorded_arena(self) -> int:
         """The arena total the recording allocator reports (read from file descriptor 2)."""
-        self.predict(np.zeros(self.input_shape[1:], np.int8))
+        d = self._it.get_input_details(0)
+        self._it.set_input(np.zeros(d["shape"], dtype=d["dtype"]), 0)
+        self._it.invoke()
         with tempfile.TemporaryFile() as tmp:
             saved = os.dup(2)
             try:
@@ -66,6 +68,16 @@ class TflmModel:
         if not m:
             raise RuntimeError(f"could not read the arena total from print_allocations(): {text[:200]!r}")
         return int(m.group(1))
+
+
+def int8_scores(model_bytes: bytes, windows: np.ndarray, cfg) -> np.ndarray:
+    """u8 scores (n, classes) of int16 count windows (n, window, C) through the board's integer
+    input quantization and the TFLM interpreter, one window per invoke as on the board."""
+    from training.preprocess import quantize_input, scores_u8
+
+    m = TflmModel(model_bytes)
+    out = [scores_u8(m.predict(quantize_input(w, cfg))) for w in windows]
+    return np.stack(out) if out else np.zeros((0, len(cfg.labels)), np.uint8)
 
 
 def arena_works(model_path: Path, size: int) -> bool:
@@ -128,7 +140,7 @@ def _probe(model_path: str, size: str) -> int:
 
     it = runtime.Interpreter.from_bytes(Path(model_path).read_bytes(), arena_size=int(size))
     d = it.get_input_details(0)
-    it.set_input(np.zeros(d["shape"], dtype=np.int8), 0)
+    it.set_input(np.zeros(d["shape"], dtype=d["dtype"]), 0)
     it.invoke()
     return 0
 

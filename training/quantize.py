@@ -58,12 +58,14 @@ def _captured_fds() -> Iterator[list[str]]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile() as tmp, open(os.devnull, "w") as null:
+    # Only the descriptors are redirected: Python's sys.stdout/sys.stderr keep writing to fds 1/2
+    # (flushed on the way out). Swapping sys.stderr for a file closed afterwards would leave any
+    # logging handler created meanwhile (TensorFlow's) writing to a closed file later.
+    with tempfile.TemporaryFile() as tmp:
         try:
             os.dup2(tmp.fileno(), 1)
             os.dup2(tmp.fileno(), 2)
-            with contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
-                yield out
+            yield out
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -111,3 +113,16 @@ def to_int8(model, representative: np.ndarray, seed: int = 0) -> Int8Model:
     if abs(out_s - SOFTMAX_SCALE) > 1e-9 or out_zp != SOFTMAX_ZERO_POINT:
         raise GestureError(f"output quantization is ({out_s}, {out_zp}); the board expects a softmax output (1/256, -128)")
     return Int8Model(bytes(tflite), in_s, in_zp, out_s, out_zp, ops)
+
+
+def to_float_tflite(model) -> bytes:
+    """Plain float32 conversion (no quantization): what tutorials that ship float models flash.
+    Used by the benchmark to size a float baseline in the same interpreter."""
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(with_batch_size_1(model))
+    with warnings.catch_warnings(), _captured_fds():
+        warnings.simplefilter("ignore")
+        tflite = conv.convert()
+    check_supported(model_ops(tflite))
+    return bytes(tflite)

@@ -63,15 +63,31 @@ def plot_history(history: dict[str, list[float]]) -> bytes:
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
     for key, ax in (("loss", a), ("accuracy", b)):
-        ax.plot(history.get(key, []), label="train")
+        train = history.get(key, [])
+        ax.plot(range(1, len(train) + 1), train, label="train")
         if history.get(f"val_{key}"):
-            ax.plot(history[f"val_{key}"], label="validation")
+            ax.plot(range(1, len(history[f"val_{key}"]) + 1), history[f"val_{key}"], label="validation (training people)")
         ax.set_xlabel("epoch")
         ax.set_title(key)
         ax.legend()
     data = _png(fig)
     plt.close(fig)
     return data
+
+
+def _rejection(r: dict[str, Any]) -> str:
+    rej = r.get("rejection_validation")
+    if not rej:
+        return ""
+    text = f" (on {rej['windows']} validation windows it keeps {rej['kept_correct']:.0%} of the correct gesture predictions"
+    if rej["n_wrong"]:
+        return text + f" and turns {rej['rejected_wrong']:.0%} of {rej['n_wrong']} wrong ones into unknown)"
+    return text + "; none was wrong)"
+
+
+def _timings(r: dict[str, Any]) -> str:
+    t = r.get("timings")
+    return f" ({', '.join(f'{k} {v:.1f}' for k, v in t.items())})" if t else ""
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -95,8 +111,9 @@ def markdown(r: dict[str, Any]) -> str:
         f"| parameters / MACs per inference | {r['params']:,} / {r['macs']:,} |",
         f"| ops | {', '.join(r['ops'])} |",
         f"| window | {r['window']} samples at {r['model_rate_hz']} Hz |",
-        f"| confidence threshold (live) | {r['confidence_threshold']}/255 |",
-        f"| training time | {r['train_seconds']:.1f} s |",
+        f"| confidence threshold (live) | {r['confidence_threshold']}/255{_rejection(r)} |",
+        f"| motion threshold (live idle gate) | {r['motion_threshold']} counts |",
+        f"| training time | {r['train_seconds']:.1f} s{_timings(r)} |",
         f"| TensorFlow / tflite-micro | {r['tensorflow_version']} / {r['tflite_micro_version']} |",
         "",
         "## Per class (int8)",
