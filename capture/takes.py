@@ -158,6 +158,20 @@ def next_take_path(dataset_dir: str | Path, label: str, prefix: str = "take") ->
     return folder / f"{prefix}_{i:04d}.csv"
 
 
+def parse_numbers(path: str | Path, header: Iterable[str], cells: Iterable[str], lineno: int) -> list[float]:
+    """One CSV row of finite numbers; a bad cell raises DataError naming line and column."""
+    row = []
+    for name, cell in zip(header, cells):
+        try:
+            v = float(cell)
+        except ValueError:
+            raise DataError(path, f"{cell.strip()!r} is not a number", line=lineno, field=name.strip())
+        if not math.isfinite(v):
+            raise DataError(path, f"{cell.strip()!r} is not a finite number (NaN/inf)", line=lineno, field=name.strip())
+        row.append(v)
+    return row
+
+
 def read_take(path: str | Path, label: str | None = None) -> Take:
     """Read and validate one take CSV; any defect raises DataError naming file, line and field."""
     path = Path(path)
@@ -183,15 +197,7 @@ def read_take(path: str | Path, label: str | None = None) -> Take:
         cells = line.split(",")
         if len(cells) != len(header):
             raise DataError(path, f"{len(cells)} cells; expected {len(header)} ({','.join(header)})", line=lineno)
-        row = []
-        for name, cell in zip(header, cells):
-            try:
-                v = float(cell)
-            except ValueError:
-                raise DataError(path, f"{cell.strip()!r} is not a number", line=lineno, field=name)
-            if not math.isfinite(v):
-                raise DataError(path, f"{cell.strip()!r} is not a finite number (NaN/inf)", line=lineno, field=name)
-            row.append(v)
+        row = parse_numbers(path, header, cells, lineno)
         if rows and row[0] <= rows[-1][0]:
             raise DataError(path, f"t_ms {row[0]:g} is not after the previous row's {rows[-1][0]:g}; timestamps must increase", line=lineno, field="t_ms")
         rows.append(row)

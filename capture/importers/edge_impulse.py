@@ -11,13 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
 from capture.errors import DataError
 from capture.importers import G, ImportResult, label_from_name, make_take
+from capture.takes import parse_numbers
 
 ACC = ("accx", "accy", "accz")
 GYR = ("gyrx", "gyry", "gyrz")
@@ -64,15 +64,7 @@ def read_csv(src: Path, label: str | None, subject: str | None) -> ImportResult:
             continue
         if len(cells) != len(header):
             raise DataError(src, f"{len(cells)} cells; expected {len(header)} ({','.join(header)})", line=lineno)
-        row = []
-        for col, cell in zip(header, cells):
-            try:
-                v = float(cell)
-            except ValueError:
-                raise DataError(src, f"{cell.strip()!r} is not a number", line=lineno, field=col.strip())
-            if not math.isfinite(v):
-                raise DataError(src, f"{cell.strip()!r} is not a finite number", line=lineno, field=col.strip())
-            row.append(v)
+        row = parse_numbers(src, header, cells, lineno)
         if rows and row[0] <= rows[-1][0]:
             raise DataError(src, "timestamp does not increase", line=lineno, field="timestamp")
         rows.append(row)
