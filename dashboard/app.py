@@ -1,0 +1,350 @@
+"""The live dashboard page (``streamlit run dashboard/app.py -- --url URL --model DIR --data DIR``).
+
+Layout only: the link lives in :mod:`dashboard.link` (one background thread per server process,
+shared by every browser tab through ``st.cache_resource``), the charts in :mod:`dashboard.charts`.
+Live parts are ``st.fragment(run_every=...)`` functions that read a snapshot of the bounded
+buffers, so a new sample never reruns the whole page and the script thread never runs asyncio.
+Start it with ``gesture dashboard`` (``dashboard.server.DashboardServer``) rather than by hand.
+
+Script arguments (after ``--``): ``--url`` any transport URL (``virtual://classifier?...``),
+``--ble NAME_OR_ADDRESS``, ``--model MODEL_DIR`` (labels, window, model panel), ``--data DIR``
+(where "save as take" writes; default: the dataset the model was trained on), ``--refresh S``.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from capture.errors import GestureError
+from dashboard import charts
+from dashboard.buffers import PredictionEvent
+from dashboard.correction import save_window, window_take
+from dashboard.link import LinkState, LinkThread
+from dashboard.model_info import ModelInfo, load_model_info
+
+LATENCY_KEEP = 300  # displayed predictions whose latency the page remembers (bounded)
+# Every fragment rerun is requested by the browser and runs one at a time on the server, and the
+# browser re-embeds a Vega chart on each update: so only the cheap current-gesture part runs at
+# --refresh (default 0.1 s); charts and link health every 2 s. bench/bench_dashboard.py measured
+# notification -> painted p95 ~630 ms with a score chart in the fast part, ~300-360 ms after this
+# split (shared 2-core machine).
+DEFAULT_REFRESH_S = 0.1
+HISTORY_REFRESH_S = 2.0
+SAVE_REFRESH_S = 2.0
+STATUS_REFRESH_S = 1.0
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Script arguments; a bad one is reported on the page (never a SystemExit in Streamlit)."""
+    ap = argparse.ArgumentParser(prog="dashboard/app.py", add_help=False, exit_on_error=False)
+    ap.add_argument("--url", default=None)
+    ap.add_argument("--ble", default=None)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--refresh", type=float, default=DEFAULT_REFRESH_S)
+    try:
+        args, unknown = ap.parse_known_args(argv)
+    except argparse.ArgumentError as e:
+        raise GestureError(f"dashboard arguments {' '.join(argv)!r}: {e}") from None
+    if not 0.02 <= args.refresh <= 10:
+        raise GestureError(f"--refresh {args.refresh:g}: expected seconds between 0.02 and 10")
+    return args, unknown
+
+
+@st.cache_resource(show_spinner=False, on_release=lambda link: link.stop())
+def get_link(target: str | None) -> LinkThread:
+    """One link per server process and target: every browser tab watches the same board."""
+    link = LinkThread()
+    if target:
+        link.connect(target)
+    return link
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def get_model(model_dir: str, stamp: float) -> ModelInfo:  # stamp: report.json mtime, to reload a retrained model
+    return load_model_info(model_dir)
+
+
+def _stamp(model_dir: str) -> float:
+    path = Path(model_dir) / "report.json"
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+def label_names(model: ModelInfo | None, link: LinkThread) -> list[str]:
+    if model is not None:
+        return model.labels
+    return [s for s in link.status.info.get("labels", "").split(",") if s]
+
+
+def display_name(ev: PredictionEvent, labels: list[str]) -> str:
+    """``idle`` when the board saw no motion (confidence 0), ``unknown`` below its threshold."""
+    if ev.unknown:
+        return "idle" if ev.confidence == 0 else charts.UNKNOWN
+    return charts.label_of(ev.class_index, labels)
+
+
+# ----------------------------------------------------------------------------- connection panel
+
+def status_box(link: LinkThread) -> None:
+    s = link.status
+    if s.state is LinkState.CONNECTED:
+        info = s.info
+        st.success(f"Connected to {s.target}")
+        st.caption(" · ".join(f"{k} {info[k]}" for k in ("board", "fw", "mode", "sensor") if k in info)
+                   + (f" · {info['rate']} Hz" if "rate" in info else ""))
+        with st.expander("Device INFO"):
+            st.table({"key": list(info), "value": list(info.values())})
+    elif s.state is LinkState.CONNECTING:
+        st.info(f"Connecting to {s.target} …" + (f" (attempt {s.attempt})" if s.attempt else ""))
+    elif s.state is LinkState.RECONNECTING:
+        wait = s.next_attempt_in() or 0.0
+        most = link.backoff.max_attempts
+        st.warning(f"{s.reason or 'Device lost'}. Reconnecting: attempt {s.attempt}"
+                   + (f" of {most}" if most else "") + f" in {wait:.1f} s")
+    elif s.state is LinkState.LOST:
+        st.error(f"Device lost: {s.reason}")
+    elif s.state is LinkState.NO_BLUETOOTH:
+        st.error(s.reason)
+    else:
+        st.info("Not connected. Scan for a board or enter its name, address or a link URL.")
+
+
+@st.fragment(run_every=STATUS_REFRESH_S)
+def connection_status(link: LinkThread) -> None:
+    status_box(link)
+
+
+@st.fragment  # no timer: it changes only when clicked (a click reruns just this fragment, or the page)
+def connection_controls(link: LinkThread, default_target: str | None) -> None:
+    s = link.status
+    target = st.text_input("Board name, address or URL", value=s.target or default_target or "",
+                           placeholder="GestureKit  ·  ble://AA:BB:..  ·  virtual://classifier?model=DIR",
+                           key="target")
+    c1, c2 = st.columns(2)
+    if c1.button("Connect", key="connect", disabled=not target.strip(), width="stretch",
+                 help="connect, or reconnect to the same board, now"):
+        link.connect(_as_url(target.strip()))
+        st.rerun()
+    if c2.button("Disconnect", key="disconnect", disabled=s.state is LinkState.IDLE, width="stretch"):
+        link.disconnect()
+        st.rerun()
+    if st.button("Scan for boards", key="scan", width="stretch"):
+        try:
+            with st.spinner("Scanning for boards advertising the gesture-kit service …"):
+                st.session_state["boards"] = link.scan(timeout=5.0)
+            st.session_state.pop("scan_error", None)
+        except GestureError as e:
+            st.session_state["scan_error"] = str(e)
+            st.session_state["boards"] = []
+    if st.session_state.get("scan_error"):
+        st.error(st.session_state["scan_error"])
+    boards = st.session_state.get("boards")
+    if boards:
+        pick = st.selectbox("Boards found", boards, format_func=lambda b: f"{b.name} ({b.address}, {b.rssi} dBm)",
+                            key="board_pick")
+        if st.button("Connect to selected board", key="connect_pick", width="stretch"):
+            link.connect(pick.url)
+            st.rerun()
+    elif boards is not None and not st.session_state.get("scan_error"):
+        st.caption("No board found: is it powered and running a gesture-kit sketch?")
+
+
+def _as_url(target: str) -> str:
+    """A bare name or address means BLE; anything with a scheme (or a serial port) is a URL."""
+    if "://" in target or target.startswith("/dev/") or target.upper().startswith("COM"):
+        return target
+    return f"ble://{target}"
+
+
+# ----------------------------------------------------------------------------- live view
+
+def _latency() -> deque:
+    return st.session_state.setdefault("latency", deque(maxlen=LATENCY_KEEP))
+
+
+def live_prediction(link: LinkThread, labels: list[str]) -> None:
+    """The fast part (every --refresh s): kept to a few cheap elements so the browser keeps up."""
+    snap = link.buffers.snapshot(last=1)
+    ev = snap.latest
+    s = link.status
+    now = time.time()
+    left, right = st.columns([2, 3])
+    with left:
+        with st.container(key="gk-current"):
+            st.metric("Current gesture", display_name(ev, labels) if ev else "waiting …")
+        if ev is None:
+            st.caption("no prediction yet" if s.state is LinkState.CONNECTED else "not connected")
+        else:
+            st.progress(min(1.0, ev.confidence), text=f"confidence {ev.confidence:.0%}")
+            shown = st.session_state.get("shown")
+            if shown is None or shown.index != ev.index:
+                if shown is not None:  # the first one shown after a page load may be old: not a latency
+                    _latency().append(now - ev.received)
+                st.session_state["shown"] = ev
+            with st.container(key="gk-seq"):
+                # the receive time is in the DOM so a browser can measure notification -> visible
+                st.caption(f"seq {ev.seq} · received t={ev.received:.3f}")
+    with right:
+        if ev is not None and ev.scores:
+            # Streamlit's progress bars, not a Vega chart: re-embedding a chart 10 times a second
+            # costs the browser more than the whole rest of the page (see bench/bench_dashboard.py)
+            for i, score in enumerate(ev.scores):
+                st.progress(min(1.0, score), text=f"{charts.label_of(i, labels)} · {score:.0%}")
+
+
+def link_health(link: LinkThread, snap) -> None:
+    s = link.status
+    lat = np.array(_latency(), dtype=float) * 1000.0
+    h = st.columns(5)
+    h[0].metric("notifications/s", f"{snap.notifications_per_s:.0f}")
+    h[1].metric("predictions/s", f"{snap.predictions_per_s:.1f}")
+    h[2].metric("sequence gaps", f"{s.frames_lost}", help="notifications lost on the link (u16 sequence gaps)")
+    h[3].metric("latency p50", f"{np.percentile(lat, 50):.0f} ms" if len(lat) else "–",
+                help="notification received -> rendered by this page's server (the browser adds its own draw time)")
+    h[4].metric("latency p95", f"{np.percentile(lat, 95):.0f} ms" if len(lat) else "–")
+
+
+@st.fragment(run_every=HISTORY_REFRESH_S)
+def live_history(link: LinkThread, labels: list[str]) -> None:
+    """The slow part (every second): link health and the Vega charts, which are costly to redraw."""
+    snap = link.buffers.snapshot()
+    now = time.time()
+    link_health(link, snap)
+    if snap.predictions:
+        c1, c2 = st.columns([3, 2])
+        with c1:
+            st.markdown("**Recent predictions** (last 30 s)")
+            st.altair_chart(charts.timeline_chart(snap.predictions, labels, now), width="stretch")
+        with c2:
+            st.markdown("**Predictions per gesture** (this connection)")
+            st.altair_chart(charts.counts_chart(snap.counts, labels), width="stretch")
+    if snap.raw_samples:
+        st.markdown("**Accelerometer** (raw IMU from the board)")
+        st.altair_chart(charts.raw_chart(link.buffers.raw()), width="stretch")
+    elif link.status.state is LinkState.CONNECTED:
+        st.caption("The board is not streaming raw IMU samples (the classifier sketch sends them when built with raw IMU).")
+
+
+@st.fragment(run_every=SAVE_REFRESH_S)  # follows the shown prediction; a click reruns it at once
+def save_panel(link: LinkThread, labels: list[str], model: ModelInfo | None, data_dir: Path | None) -> None:
+    st.markdown("**Wrong prediction?** Save the window the model just saw as a take with the right label.")
+    ev: PredictionEvent | None = st.session_state.get("shown")
+    has_raw = link.buffers.snapshot(last=0).raw_samples > 0
+    window_s = model.window_s if model is not None else None
+    reason = None
+    if data_dir is None:
+        reason = "no dataset folder: start the dashboard with --data DIR"
+    elif window_s is None:
+        reason = "no model window length: start the dashboard with --model MODEL_DIR"
+    elif not has_raw:
+        reason = "the board does not stream raw IMU samples, so there is no window to save"
+    elif ev is None:
+        reason = "no prediction shown yet"
+    elif not labels:
+        reason = "no labels known (pass --model MODEL_DIR)"
+    c1, c2, c3 = st.columns([2, 2, 2])
+    label = c1.selectbox("Correct label", labels or ["-"], key="take_label", disabled=reason is not None)
+    subject = c2.text_input("Subject", value=_default_subject(), key="take_subject", disabled=reason is not None)
+    clicked = c3.button("Save last window as take", key="save_take", disabled=reason is not None,
+                        help=reason or f"saves {window_s:.1f} s of raw samples ending at the shown prediction into {data_dir}",
+                        type="primary")
+    if reason:
+        st.caption(f"Saving disabled: {reason}.")
+    elif clicked and ev is not None and window_s is not None and data_dir is not None:
+        try:
+            take = window_take(link.buffers, ev, label, window_s, predicted=display_name(ev, labels), subject=subject)
+            path = save_window(data_dir, take)
+            st.session_state["saved"] = f"Saved {take.n} samples as {label!r}: {path}"
+        except GestureError as e:
+            st.session_state["saved"] = None
+            st.error(str(e))
+    if st.session_state.get("saved"):
+        st.success(st.session_state["saved"])
+
+
+def _default_subject() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return ""
+
+
+# ----------------------------------------------------------------------------- model panel
+
+def model_panel(model: ModelInfo | None, error: str | None) -> None:
+    if error:
+        st.error(error)
+    if model is None:
+        st.info("Start the dashboard with --model MODEL_DIR to see the model's labels, accuracy and size.")
+        return
+    r = model.report
+    st.caption(f"{model.model_dir}")
+    st.markdown("**Labels:** " + ", ".join(f"`{l}`" for l in model.labels))
+    m = st.columns(5)
+    if "int8_accuracy" in r:
+        m[0].metric("int8 accuracy (TFLM)", f"{r['int8_accuracy']:.1%}")
+    if "float_accuracy" in r:
+        m[1].metric("float accuracy", f"{r['float_accuracy']:.1%}")
+    m[2].metric("model", f"{model.model_bytes:,} B")
+    if "arena_bytes" in r:
+        m[3].metric("tensor arena", f"{r['arena_bytes']:,} B",
+                    help=f"{r.get('arena_board_bytes', r['arena_bytes']):,} B reserved on the board")
+    m[4].metric("window", f"{model.window_s:.2f} s")
+    cm = model.confusion_matrix
+    if cm is not None:
+        st.markdown("**Confusion matrix** (int8 model on the test takes; rows = true label)")
+        st.altair_chart(charts.confusion_chart(cm, model.labels), width="stretch")
+    elif model.confusion_png is not None:
+        st.image(str(model.confusion_png), caption="confusion matrix")
+    pc = r.get("per_class")
+    if isinstance(pc, dict) and pc:
+        st.dataframe([{"label": k, **v} for k, v in pc.items()], hide_index=True)
+
+
+# ----------------------------------------------------------------------------- page
+
+def main() -> None:
+    st.set_page_config(page_title="gesture-kit live", page_icon="✋", layout="wide")
+    try:
+        args, unknown = parse_args(sys.argv[1:])
+    except GestureError as e:
+        st.error(str(e))
+        return
+    target = args.url or (_as_url(args.ble) if args.ble else None)
+    link = get_link(target)
+    model: ModelInfo | None = None
+    model_error = None
+    if args.model:
+        try:
+            model = get_model(args.model, _stamp(args.model))
+        except GestureError as e:
+            model_error = str(e)
+    data_dir = Path(args.data) if args.data else (model.dataset if model is not None else None)
+    labels = label_names(model, link)
+
+    with st.sidebar:
+        st.subheader("Board")
+        connection_status(link)
+        connection_controls(link, target)
+        if unknown:
+            st.warning(f"ignored unknown arguments: {' '.join(unknown)}")
+    st.title("gesture-kit · live predictions")
+    live, about = st.tabs(["Live", "Model"])
+    with live:
+        # a fragment made here because its refresh period comes from the script arguments
+        st.fragment(run_every=args.refresh)(live_prediction)(link, labels)
+        live_history(link, labels)
+        st.divider()
+        save_panel(link, labels, model, data_dir)
+    with about:
+        model_panel(model, model_error)
+
+
+main()

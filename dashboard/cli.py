@@ -1,0 +1,53 @@
+"""``gesture dashboard``: serve the live dashboard for a board over BLE or the virtual board."""
+from __future__ import annotations
+
+import webbrowser
+from pathlib import Path
+
+import click
+
+from capture.errors import GestureError
+
+DEFAULT_MODEL = Path("out/demo/model")  # where `gesture demo` writes its model
+
+
+def register(group: click.Group) -> None:
+    @group.command()
+    @click.option("--ble", metavar="NAME_OR_ADDRESS", default=None, help="connect to this board over Bluetooth LE")
+    @click.option("--simulate", is_flag=True, help="no board: the virtual board runs the model on replayed takes")
+    @click.option("--url", default=None, help="any link URL instead (virtual://..., ble://...)")
+    @click.option("--model", "model_dir", type=click.Path(path_type=Path), default=None,
+                  help=f"MODEL_DIR for labels and the model panel (--simulate default: {DEFAULT_MODEL})")
+    @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+                  help="dataset that 'save as take' writes to (default: the model's dataset)")
+    @click.option("--port", type=int, default=8501, show_default=True)
+    @click.option("--address", default="127.0.0.1", show_default=True, help="bind address (127.0.0.1 = this machine only)")
+    @click.option("--no-browser", is_flag=True, help="only print the URL")
+    @click.option("--duration", type=float, default=None, help="stop after S seconds (default: Ctrl-C)")
+    def dashboard(ble: str | None, simulate: bool, url: str | None, model_dir: Path | None, data_dir: Path | None,
+                  port: int, address: str, no_browser: bool, duration: float | None) -> None:
+        """Watch live predictions: gesture dashboard [--ble NAME_OR_ADDRESS | --simulate [--model MODEL_DIR]]."""
+        from dashboard.server import DashboardServer
+
+        if simulate and model_dir is None:
+            if not (DEFAULT_MODEL / "model.tflite").is_file():
+                raise GestureError(f"--simulate needs a trained model and {DEFAULT_MODEL} has none: run `gesture demo` "
+                                   "or `gesture train DATA --out MODEL_DIR` first, or pass --model MODEL_DIR")
+            model_dir = DEFAULT_MODEL
+        server = DashboardServer(simulate=simulate, model_dir=model_dir, data_dir=data_dir, ble=ble, url=url,
+                                 port=port, address=address)
+        link = server.url_target or (f"ble://{ble}" if ble else "none (scan from the page)")
+        page = server.start()
+        click.secho(f"dashboard: {page}", fg="green", err=True)
+        click.echo(f"  link: {link}", err=True)
+        if address not in ("127.0.0.1", "localhost", "::1"):
+            click.echo(f"  warning: bound to {address}: anyone who can reach this machine can see the page "
+                       "and save takes", err=True)
+        if not no_browser:
+            webbrowser.open(page)
+        try:
+            server.wait(duration)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()

@@ -1,0 +1,188 @@
+"""Serving the dashboard: ``streamlit run dashboard/app.py`` as a managed subprocess.
+
+Streamlit owns its own server, event loop and script threads, so the kit runs it as a child
+process (exactly the command a user could type) and only manages its lifetime: refuse a busy
+port up front with a clear message, wait until the health endpoint answers, surface Streamlit's
+own stderr when it fails to start, and terminate it cleanly (SIGTERM, then SIGKILL).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+from capture.errors import GestureError
+
+APP = Path(__file__).resolve().parent / "app.py"
+HEALTH = "/_stcore/health"
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((address, 0))
+        return int(s.getsockname()[1])
+
+
+def _port_busy(address: str, port: int) -> str | None:
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((address, port))
+        except OSError as e:
+            return e.strerror or str(e)
+    return None
+
+
+def simulate_url(model_dir: str | Path, data_dir: str | Path | None = None, rate: float | None = None) -> str:
+    """The ``virtual://classifier`` URL of the virtual board running ``model_dir``."""
+    url = f"virtual://classifier?model={quote(str(model_dir), safe='/')}"
+    if data_dir is not None:
+        url += f"&data={quote(str(data_dir), safe='/')}"
+    if rate is not None:
+        url += f"&rate={rate:g}"
+    return url
+
+
+class DashboardServer:
+    """``start()`` -> URL; ``wait(seconds or None)``; ``stop()``. Also a context manager.
+
+    The link target is one of ``simulate=True`` (the virtual board in classifier mode with
+    ``model_dir``), ``ble=NAME_OR_ADDRESS`` or ``url=`` (any transport URL); with none, the page
+    opens with the scan/connect panel. ``data_dir`` is where "save as take" writes.
+    """
+
+    def __init__(self, *, simulate: bool = False, model_dir: str | Path | None = None, data_dir: str | Path | None = None,
+                 ble: str | None = None, url: str | None = None, port: int = 8501, address: str = "127.0.0.1",
+                 refresh: float | None = None, rate: float | None = None, python: str = sys.executable,
+                 startup_timeout: float = 60.0) -> None:
+        if sum(bool(x) for x in (simulate, ble, url)) > 1:
+            raise GestureError("choose one of --simulate, --ble NAME_OR_ADDRESS or --url URL")
+        if simulate and model_dir is None:
+            raise GestureError("--simulate needs a model: pass --model MODEL_DIR (written by `gesture train`)")
+        for what, d in (("model", model_dir), ("data", data_dir)):
+            if d is not None and not Path(d).is_dir():
+                raise GestureError(f"--{what} {d}: no such directory")
+        if model_dir is not None and not (Path(model_dir) / "model.tflite").is_file():
+            raise GestureError(f"--model {model_dir}: no model.tflite there; expected a MODEL_DIR written by `gesture train`")
+        self.model_dir = Path(model_dir).resolve() if model_dir is not None else None
+        self.data_dir = Path(data_dir).resolve() if data_dir is not None else None
+        if simulate:
+            url = simulate_url(self.model_dir, self.data_dir, rate)  # type: ignore[arg-type]
+        self.url_target = url
+        self.ble = ble
+        self.port = port
+        self.address = address
+        self.refresh = refresh
+        self.python = python
+        self.startup_timeout = startup_timeout
+        self.proc: subprocess.Popen | None = None
+        self.url: str | None = None
+        self._log = None
+
+    def app_args(self) -> list[str]:
+        args: list[str] = []
+        if self.url_target:
+            args += ["--url", self.url_target]
+        if self.ble:
+            args += ["--ble", self.ble]
+        if self.model_dir is not None:
+            args += ["--model", str(self.model_dir)]
+        if self.data_dir is not None:
+            args += ["--data", str(self.data_dir)]
+        if self.refresh is not None:
+            args += ["--refresh", f"{self.refresh:g}"]
+        return args
+
+    def command(self) -> list[str]:
+        return [self.python, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+                "--server.address", self.address, "--server.port", str(self.port),
+                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+                "--", *self.app_args()]
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> str:
+        if self.proc is not None:
+            raise GestureError("dashboard server already started")
+        if self.port == 0:
+            self.port = free_port(self.address)
+        busy = _port_busy(self.address, self.port)
+        if busy:
+            raise GestureError(f"cannot serve the dashboard on {self.address}:{self.port}: {busy} "
+                               "(another dashboard running?); pass --port N")
+        self._log = tempfile.TemporaryFile(prefix="gesture-dashboard-", suffix=".log")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        root = str(APP.parent.parent)
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT, env=env,
+                                     cwd=root, start_new_session=True)
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        base = f"http://{host}:{self.port}"
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            if self.proc.poll() is not None:
+                tail = self.output_tail()
+                self.stop()
+                raise GestureError(f"streamlit exited with status {self.proc.returncode} before serving "
+                                   f"the dashboard:\n{tail}")
+            try:
+                with urllib.request.urlopen(base + HEALTH, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                tail = self.output_tail()
+                self.stop()
+                raise GestureError(f"the dashboard did not answer on {base} within {self.startup_timeout:g} s:\n{tail}")
+            time.sleep(0.2)
+        self.url = base + "/"
+        return self.url
+
+    def output_tail(self, lines: int = 20) -> str:
+        """The last lines Streamlit printed (it writes errors and tracebacks there)."""
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        text = self._log.read().decode("utf-8", "replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def wait(self, duration: float | None = None) -> None:
+        """Wait ``duration`` seconds, or until Ctrl-C (None); raise if Streamlit dies meanwhile."""
+        if self.proc is None:
+            raise GestureError("dashboard server not started")
+        end = None if duration is None else time.monotonic() + duration
+        while end is None or time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise GestureError(f"the dashboard server stopped (status {self.proc.returncode}):\n{self.output_tail()}")
+            time.sleep(0.2 if end is None else max(0.0, min(0.2, end - time.monotonic())))
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)  # its own session: no stray children
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=timeout)
+
+    def __enter__(self) -> "DashboardServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,172 @@
+"""Test scaffolding for the dashboard: a Transport whose board the test drives by hand.
+
+The dashboard's link thread accepts any ``Transport``; these let a test decide exactly which
+notifications arrive, when the board drops, and whether reconnecting works, without timing
+luck. (The real BLE path is exercised through ``virtual://`` in test_dashboard_link.py and the
+end-to-end browser test.)
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from capture import protocol as p
+from capture.errors import GestureError
+from capture.transport import Message, Transport
+
+INFO = {"proto": "1", "fw": "9.8.7", "board": "fake-nano", "sensor": "LSM9DS1", "mode": "classifier",
+        "rate": "100", "ch": "ax,ay,az,gx,gy,gz", "labels": "negative,ring,slope,wing"}
+
+
+class FakeTransport(Transport):
+    def __init__(self, hub: "FakeHub", url: str) -> None:
+        super().__init__()
+        self.hub = hub
+        self.url = url
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._connected = False
+        self.closed = False
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    async def open(self) -> dict[str, str]:
+        self.loop = asyncio.get_running_loop()
+        self.hub.opens += 1
+        if self.hub.open_error is not None:
+            raise self.hub.open_error()
+        self._connected = True
+        self.info = dict(self.hub.info)
+        return self.info
+
+    async def close(self) -> None:
+        self._connected = False
+        self.closed = True
+
+    async def send(self, cmd: p.Command, arg: int = 0) -> None:
+        self.hub.sent.append((cmd, arg))
+
+    # ---- driven by the test thread; delivered on the link's loop like a real backend
+    def emit(self, ftype: p.FrameType, seq: int, t_us: int, payload: bytes) -> None:
+        msg = Message(ftype, seq, t_us, payload, received=time.monotonic())
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self._deliver, msg)
+
+    def gap(self, n: int) -> None:
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(lambda: setattr(self.stats, "frames_lost", self.stats.frames_lost + n))
+
+    def drop(self, reason: str) -> None:
+        assert self.loop is not None
+
+        def lost() -> None:
+            self._connected = False
+            self._lost(reason)
+
+        self.loop.call_soon_threadsafe(lost)
+
+
+class FakeHub:
+    """Makes FakeTransports (pass ``hub.open`` as the link's opener) and remembers them."""
+
+    def __init__(self, info: dict[str, str] | None = None) -> None:
+        self.info = dict(info or INFO)
+        self.transports: list[FakeTransport] = []
+        self.open_error: Callable[[], BaseException] | None = None  # set to make open() fail
+        self.opens = 0
+        self.sent: list[tuple[p.Command, int]] = []
+        self._lock = threading.Lock()
+
+    def open(self, url: str) -> FakeTransport:
+        t = FakeTransport(self, url)
+        with self._lock:
+            self.transports.append(t)
+        return t
+
+    @property
+    def current(self) -> FakeTransport:
+        return self.transports[-1]
+
+    def wait_connected(self, n: int = 1, timeout: float = 10.0) -> FakeTransport:
+        """Wait until the n-th transport is open (the link thread opens it asynchronously)."""
+        wait_until(lambda: len(self.transports) >= n and self.transports[n - 1].connected, timeout,
+                   f"transport #{n} never connected")
+        return self.transports[n - 1]
+
+
+def wait_until(cond, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def prediction(class_index: int, scores: list[int]) -> bytes:
+    return p.encode_prediction(p.Prediction(class_index, max(scores) if class_index != p.UNKNOWN_CLASS else 0,
+                                            tuple(scores)))
+
+
+def imu_stream(n: int, channels: int = 6, seed: int = 0) -> np.ndarray:
+    """n samples of plausible int16 counts (a slow wave plus noise)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)[:, None]
+    x = 3000 * np.sin(t / 17.0 + np.arange(channels)) + rng.normal(0, 50, (n, channels))
+    return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+
+
+def emit_imu(t: FakeTransport, counts: np.ndarray, rate_hz: float, per: int = 10, t0_us: int = 0, seq0: int = 0) -> int:
+    """Send counts as IMU notifications of ``per`` samples; returns the device time after the last."""
+    seq = seq0
+    for k in range(0, len(counts), per):
+        t.emit(p.FrameType.IMU, seq & 0xFFFF, (t0_us + int(round(k * 1e6 / rate_hz))) & 0xFFFFFFFF,
+               p.encode_imu(counts[k:k + per]))
+        seq += 1
+    return t0_us + int(round(len(counts) * 1e6 / rate_hz))
+
+
+def fake_model_dir(root: Path, labels: list[str], window: int = 50, rate: int = 25) -> Path:
+    """A MODEL_DIR as `gesture train` lays it out, for pages that only read it (never run it).
+
+    config.json is a real PreprocessConfig; report.json holds made-up but consistent figures;
+    model.tflite is placeholder bytes (the dashboard shows its size, the board runs it).
+    """
+    import json
+
+    from training.preprocess import PreprocessConfig
+
+    root.mkdir(parents=True, exist_ok=True)
+    cfg = PreprocessConfig(labels=labels, window=window, model_rate_hz=rate, mean=[0, 0, 0], std=[1.0, 1.0, 1.0],
+                           input_scale=0.05, input_zero_point=0, mult=[1, 1, 1])
+    (root / "config.json").write_text(cfg.to_json())
+    (root / "model.tflite").write_bytes(b"TFL3" + bytes(1234))
+    n = len(labels)
+    cm = [[5 if i == j else (1 if j == (i + 1) % n else 0) for j in range(n)] for i in range(n)]
+    report = {"labels": labels, "int8_accuracy": 0.8333, "float_accuracy": 0.85, "model_bytes": 1238,
+              "arena_bytes": 4321, "arena_board_bytes": 5000, "confusion_matrix": cm,
+              "per_class": {l: {"precision": 0.83, "recall": 0.83, "support": 6} for l in labels},
+              "window": window, "model_rate_hz": rate}
+    (root / "report.json").write_text(json.dumps(report))
+    return root
+
+
+def no_adapter_error() -> BaseException:
+    """What BleTransport raises on a machine without Bluetooth: a GestureError wrapping bleak's."""
+    try:
+        try:
+            raise FileNotFoundError(2, "No such file or directory")
+        except FileNotFoundError:
+            raise GestureError("cannot scan for BLE board name 'X': no Bluetooth adapter found "
+                               "(no system D-Bus socket, so no BlueZ)") from None
+    except GestureError as e:
+        return e
+
+
+__all__ = ["FakeHub", "FakeTransport", "INFO", "emit_imu", "fake_model_dir", "imu_stream", "no_adapter_error",
+           "prediction", "wait_until"]

@@ -1,0 +1,195 @@
+"""The dashboard page under streamlit.testing.v1.AppTest, with a hand-driven board.
+
+AppTest runs the real script (dashboard/app.py) headless; it never fires the
+``st.fragment(run_every=...)`` timers, so each check reruns the page until it shows what the link
+thread received (the fragments run as part of every full run).
+"""
+from __future__ import annotations
+
+import sys
+import uuid
+
+import numpy as np
+import pytest
+
+from capture import protocol as p
+from capture.takes import read_manifest, read_take
+from conftest import ROOT
+from dashboard_fakes import FakeHub, emit_imu, fake_model_dir, imu_stream, prediction, wait_until
+
+APP = ROOT / "dashboard" / "app.py"
+LABELS = ["negative", "ring", "slope", "wing"]
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    import streamlit as st
+
+    hub = FakeHub()
+    monkeypatch.setattr("dashboard.link.open_transport", hub.open)
+    yield hub
+    st.cache_resource.clear()  # on_release stops each page's link thread
+    st.cache_data.clear()
+
+
+def page(monkeypatch, *args: str):
+    from streamlit.testing.v1 import AppTest
+
+    target = f"fake://{uuid.uuid4().hex[:8]}"  # a fresh link (cache entry) per test
+    monkeypatch.setattr(sys, "argv", [str(APP), "--url", target, *args])
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    return at, target
+
+
+def run_until(at, cond, what: str, timeout: float = 15.0):
+    def ok() -> bool:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return cond(at)
+    wait_until(ok, timeout, what)
+    return at
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def chart_data(at, field: str):
+    """The data table behind the first Altair chart whose data has ``field``."""
+    from streamlit import dataframe_util
+
+    for chart in at.get("vega_lite_chart"):
+        for ds in chart.proto.datasets:
+            df = dataframe_util.convert_arrow_bytes_to_pandas_df(ds.data.data)
+            if field in df.columns:
+                return df
+    raise AssertionError(f"no chart with a {field!r} column")
+
+
+def metric(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_connect_shows_status_and_device_info(monkeypatch, hub):
+    at, target = page(monkeypatch)
+    run_until(at, lambda a: any(f"Connected to {target}" in s for s in texts(a.sidebar.success)), "connected")
+    assert any("board fake-nano · fw 9.8.7 · mode classifier" in c for c in texts(at.sidebar.caption))
+    info = at.sidebar.table[0].value
+    assert dict(zip(info["key"], info["value"]))["sensor"] == "LSM9DS1"
+    assert metric(at, "Current gesture") == "waiting …"
+    at.sidebar.button(key="disconnect").click().run()
+    assert hub.current.closed
+    assert any("Not connected" in s for s in texts(at.sidebar.info))
+
+
+def test_prediction_display_label_confidence_and_bars(monkeypatch, hub):
+    at, _ = page(monkeypatch)
+    at.run()
+    t = hub.wait_connected()
+    t.emit(p.FrameType.PREDICTION, 41, 5_000_000, prediction(3, [20, 10, 25, 200]))
+    run_until(at, lambda a: metric(a, "Current gesture") == "wing", "the prediction")
+    conf, *bars = at.get("progress")
+    assert conf.value == round(200 / 255 * 100) and conf.text == "confidence 78%"
+    assert [b.text for b in bars] == ["negative · 8%", "ring · 4%", "slope · 10%", "wing · 78%"]
+    assert [b.value for b in bars] == [int(v / 255 * 100) for v in (20, 10, 25, 200)]  # Streamlit truncates
+    assert any(c.startswith("seq 41 · received t=") for c in texts(at.caption))
+    # the next prediction, below the board's confidence threshold -> "unknown"; idle -> "idle"
+    t.emit(p.FrameType.PREDICTION, 42, 5_080_000, prediction(p.UNKNOWN_CLASS, [60, 50, 40, 70]))
+    t.emit(p.FrameType.PREDICTION, 43, 5_080_000, p.encode_prediction(p.Prediction(p.UNKNOWN_CLASS, 40, (60, 50, 40, 70))))
+    run_until(at, lambda a: metric(a, "Current gesture") == "unknown", "unknown")
+    t.emit(p.FrameType.PREDICTION, 44, 5_160_000, prediction(p.UNKNOWN_CLASS, [0, 0, 0, 0]))
+    run_until(at, lambda a: metric(a, "Current gesture") == "idle", "idle")
+    t.gap(2)
+    run_until(at, lambda a: metric(a, "sequence gaps") == "2", "sequence gaps")
+    counts = chart_data(at, "count")
+    assert dict(zip(counts["label"], counts["count"])) == {"negative": 0, "ring": 0, "slope": 0, "wing": 1, "unknown": 3}
+    timeline = chart_data(at, "age_s")
+    assert list(timeline["label"]) == ["wing", "unknown", "unknown", "unknown"]
+
+
+def test_device_lost_shows_reconnecting_then_connected(monkeypatch, hub):
+    at, target = page(monkeypatch)
+    at.run()
+    first = hub.wait_connected()
+    from capture.errors import GestureError
+
+    hub.open_error = lambda: GestureError("board out of range")
+    first.drop("link supervision timeout")
+    run_until(at, lambda a: any("device lost: link supervision timeout" in w and "Reconnecting: attempt" in w
+                                for w in texts(a.sidebar.warning)), "reconnecting")
+    hub.open_error = None
+    run_until(at, lambda a: any(f"Connected to {target}" in s for s in texts(a.sidebar.success)), "reconnected", 30)
+
+
+def test_no_bluetooth_scan_message(monkeypatch, hub):
+    import bleak
+
+    async def no_dbus(*a, **k):
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr(bleak.BleakScanner, "discover", no_dbus)
+    at, _ = page(monkeypatch)
+    at.run()
+    at.sidebar.button(key="scan").click().run()
+    assert any(e.startswith("No Bluetooth adapter found on this machine") for e in texts(at.sidebar.error))
+
+
+def test_save_as_take_writes_the_window_with_the_chosen_label(monkeypatch, hub, tmp_path):
+    model = fake_model_dir(tmp_path / "model", LABELS, window=50, rate=25)  # a 2 s window
+    data = tmp_path / "data"
+    at, _ = page(monkeypatch, "--model", str(model), "--data", str(data))
+    at.run()
+    assert at.button(key="save_take").disabled  # nothing to save yet
+    t = hub.wait_connected()
+    counts = imu_stream(400)  # 4 s at 100 Hz
+    emit_imu(t, counts, 100.0)
+    t.emit(p.FrameType.PREDICTION, 7, 3_490_000, prediction(2, [30, 20, 180, 25]))  # at sample 349
+    run_until(at, lambda a: metric(a, "Current gesture") == "slope" and not a.button(key="save_take").disabled,
+              "prediction with raw samples")
+    at.selectbox(key="take_label").set_value("wing")
+    at.text_input(key="take_subject").set_value("ann")
+    at.button(key="save_take").click().run()
+    saved = data / "wing" / "dash_0001.csv"
+    assert any(str(saved) in s for s in texts(at.success)), texts(at.success) + texts(at.error)
+    take = read_take(saved)
+    assert take.n == 200 and np.array_equal(p.units_to_counts(take.values), counts[150:350])
+    meta = read_manifest(data)["takes"]["wing/dash_0001.csv"]
+    assert meta == {"source": "dashboard", "predicted": "slope", "confidence": round(180 / 255, 3),
+                    "rate_hz": 100.0, "subject": "ann"}
+    assert not any(p.name.startswith(".") for p in (data / "wing").iterdir())  # no temp files left
+
+
+def test_save_disabled_without_raw_imu(monkeypatch, hub, tmp_path):
+    model = fake_model_dir(tmp_path / "model", LABELS)
+    at, _ = page(monkeypatch, "--model", str(model), "--data", str(tmp_path / "data"))
+    at.run()
+    t = hub.wait_connected()
+    t.emit(p.FrameType.PREDICTION, 1, 100_000, prediction(1, [10, 220, 10, 15]))
+    run_until(at, lambda a: metric(a, "Current gesture") == "ring", "prediction")
+    assert at.button(key="save_take").disabled
+    assert any("does not stream raw IMU" in c for c in texts(at.caption))
+
+
+def test_model_panel_shows_report(monkeypatch, hub, tmp_path):
+    model = fake_model_dir(tmp_path / "model", LABELS)
+    at, _ = page(monkeypatch, "--model", str(model))
+    at.run()
+    assert metric(at, "int8 accuracy (TFLM)") == "83.3%"
+    assert metric(at, "model") == "1,238 B" and metric(at, "tensor arena") == "4,321 B"
+    assert any("`negative`, `ring`, `slope`, `wing`" in m for m in texts(at.markdown))
+    assert any("Confusion matrix" in m for m in texts(at.markdown))
+
+
+def test_bad_model_dir_is_a_clear_error(monkeypatch, hub, tmp_path):
+    (tmp_path / "empty").mkdir()
+    at, _ = page(monkeypatch, "--model", str(tmp_path / "empty"))
+    at.run()
+    assert not at.exception
+    assert any("model.tflite" in e and "not found" in e for e in texts(at.error))
+
+
+def test_bad_script_argument_is_shown_on_the_page(monkeypatch, hub):
+    at, _ = page(monkeypatch, "--refresh", "fast")
+    at.run()
+    assert not at.exception
+    assert any("--refresh" in e and "invalid float value" in e for e in texts(at.error))
