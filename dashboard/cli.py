@@ -1,7 +1,6 @@
 """``gesture dashboard``: serve the live dashboard for a board over BLE or the virtual board."""
 from __future__ import annotations
 
-import webbrowser
 from pathlib import Path
 
 import click
@@ -27,7 +26,7 @@ def register(group: click.Group) -> None:
     def dashboard(ble: str | None, simulate: bool, url: str | None, model_dir: Path | None, data_dir: Path | None,
                   port: int, address: str, no_browser: bool, duration: float | None) -> None:
         """Watch live predictions: gesture dashboard [--ble NAME_OR_ADDRESS | --simulate [--model MODEL_DIR]]."""
-        from dashboard.server import DashboardServer
+        from dashboard.server import DashboardServer, watch
 
         if simulate and model_dir is None:
             if not (DEFAULT_MODEL / "model.tflite").is_file():
@@ -43,11 +42,4 @@ def register(group: click.Group) -> None:
         if address not in ("127.0.0.1", "localhost", "::1"):
             click.echo(f"  warning: bound to {address}: anyone who can reach this machine can see the page "
                        "and save takes", err=True)
-        if not no_browser:
-            webbrowser.open(page)
-        try:
-            server.wait(duration)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.stop()
+        watch(server, duration, open_browser=not no_browser)

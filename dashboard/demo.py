@@ -7,9 +7,7 @@ It lives in ``dashboard`` because that is the most downstream package: it may im
 """
 from __future__ import annotations
 
-import sys
 import time
-import webbrowser
 from pathlib import Path
 
 import click
@@ -24,14 +22,6 @@ def _step(n: int, total: int, text: str) -> None:
     click.secho(f"\n[{n}/{total}] {text}", bold=True, err=True)
 
 
-def _has_display() -> bool:
-    """A browser can only open where there is a screen (not on CI or over ssh)."""
-    import os
-    if sys.platform in ("darwin", "win32"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
 def run_demo(data: Path, out: Path, *, epochs: int | None, seed: int, port: int, address: str,
              open_browser: bool, duration: float | None, quiet: bool) -> dict:
     """Run every step; returns a summary dict (used by tests and the benchmark)."""
@@ -42,6 +32,7 @@ def run_demo(data: Path, out: Path, *, epochs: int | None, seed: int, port: int,
     total = 4
     model_dir = out / "model"
     sketch_dir = out / "gesture_classifier"
+    new_takes = out / "new_takes"  # not the bundled dataset: the demo leaves the repository as it was
 
     _step(1, total, f"train + int8-quantize + evaluate in TFLM on {data}")
     train_kwargs = {"seed": seed, "quiet": quiet}
@@ -61,23 +52,16 @@ def run_demo(data: Path, out: Path, *, epochs: int | None, seed: int, port: int,
     click.echo(f"  {export}", err=True)
 
     _step(3, total, "start the virtual board (classifier mode) and the dashboard")
-    from dashboard.server import DashboardServer
+    from dashboard.server import DashboardServer, watch
 
-    server = DashboardServer(simulate=True, model_dir=model_dir, data_dir=data, port=port, address=address)
+    server = DashboardServer(simulate=True, model_dir=model_dir, data_dir=data, save_dir=new_takes,
+                             port=port, address=address)
     url = server.start()
     click.secho(f"  dashboard: {url}", fg="green", err=True)
-    if open_browser and _has_display():
-        webbrowser.open(url)
-    else:
-        click.echo(f"  open {url} in a browser to watch", err=True)
+    click.echo(f"  takes saved from the dashboard go to {new_takes}", err=True)
 
     _step(4, total, "watching live predictions" + (f" for {duration:.0f} s" if duration else " (Ctrl-C to stop)"))
-    try:
-        server.wait(duration)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    watch(server, duration, open_browser=open_browser)
     summary = {"model_dir": str(model_dir), "sketch_dir": str(sketch_dir), "url": url,
                "report": report, "seconds": time.monotonic() - t_start}
     click.echo(f"\ndemo finished in {summary['seconds']:.0f} s", err=True)

@@ -59,7 +59,8 @@ class DashboardServer:
     """
 
     def __init__(self, *, simulate: bool = False, model_dir: str | Path | None = None, data_dir: str | Path | None = None,
-                 ble: str | None = None, url: str | None = None, port: int = 8501, address: str = "127.0.0.1",
+                 ble: str | None = None, url: str | None = None, save_dir: str | Path | None = None,
+                 port: int = 8501, address: str = "127.0.0.1",
                  refresh: float | None = None, rate: float | None = None, python: str = sys.executable,
                  startup_timeout: float = 60.0) -> None:
         if sum(bool(x) for x in (simulate, ble, url)) > 1:
@@ -73,6 +74,9 @@ class DashboardServer:
             raise GestureError(f"--model {model_dir}: no model.tflite there; expected a MODEL_DIR written by `gesture train`")
         self.model_dir = Path(model_dir).resolve() if model_dir is not None else None
         self.data_dir = Path(data_dir).resolve() if data_dir is not None else None
+        # where "save as take" writes: the replayed dataset unless told otherwise (the demo keeps
+        # the bundled dataset untouched)
+        self.save_dir = Path(save_dir).resolve() if save_dir is not None else self.data_dir
         if simulate:
             url = simulate_url(self.model_dir, self.data_dir, rate)  # type: ignore[arg-type]
         self.url_target = url
@@ -94,8 +98,8 @@ class DashboardServer:
             args += ["--ble", self.ble]
         if self.model_dir is not None:
             args += ["--model", str(self.model_dir)]
-        if self.data_dir is not None:
-            args += ["--data", str(self.data_dir)]
+        if self.save_dir is not None:
+            args += ["--data", str(self.save_dir)]
         if self.refresh is not None:
             args += ["--refresh", f"{self.refresh:g}"]
         return args
@@ -186,3 +190,29 @@ class DashboardServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def has_display() -> bool:
+    """A browser can only open where there is a screen (not on CI or over ssh)."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def watch(server: DashboardServer, duration: float | None, *, open_browser: bool) -> None:
+    """Open the started server's page when there is a screen, serve until ``duration`` or Ctrl-C,
+    and always stop the server (``gesture dashboard`` and ``gesture demo`` end the same way)."""
+    import webbrowser
+
+    import click
+
+    if open_browser and has_display():
+        webbrowser.open(server.url or "")
+    else:
+        click.echo(f"  open {server.url} in a browser to watch", err=True)
+    try:
+        server.wait(duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
