@@ -163,3 +163,17 @@ def test_cli_flash(fake_cli, classifier, capsys, monkeypatch):
     assert main(["flash", str(classifier), "--port", "/dev/ttyACM0"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("$ ") and err[1] == "error: arduino-cli compile failed (exit 1)"
+
+
+def test_rev2_reaches_the_capture_sketch_as_a_define(fake_cli, tmp_path):
+    _, log = fake_cli
+    capture = make_sketch(tmp_path / "fw", "capture", ["ArduinoBLE.h", "Arduino_LSM9DS1.h"])
+    capture.joinpath("capture.ino").write_text("#include <ArduinoBLE.h>\n#ifdef GK_BOARD_REV2\n#include <Arduino_BMI270_BMM150.h>\n"
+                                               "#else\n#include <Arduino_LSM9DS1.h>\n#endif\n")
+    plan = flash(capture, "/dev/ttyACM0", board="nano33ble_rev2", echo=lambda s: None)
+    assert plan.libraries == ["ArduinoBLE", "Arduino_BMI270_BMM150"]  # not the Rev1 IMU library
+    compile_line = next(l for l in lines(log) if l.startswith("compile"))
+    assert compile_line == f"compile --fqbn {FQBN} --build-property compiler.cpp.extra_flags=-DGK_BOARD_REV2 {capture}"
+    # and the capture sketch really selects its IMU code with that symbol
+    ino = (Path(__file__).resolve().parent.parent / "firmware" / "capture" / "capture.ino").read_text()
+    assert "#ifdef GK_BOARD_REV2" in ino and "Arduino_BMI270_BMM150.h" in ino

@@ -48,6 +48,7 @@ class Board:
     flash_bytes: int  # program storage the core lets a sketch use (1 MB minus the bootloader)
     ram_bytes: int
     imu_flash: int  # estimate of the IMU library's code
+    defines: tuple[str, ...] = ()  # preprocessor symbols the capture sketch selects its IMU code by
 
 
 # nRF52840: 1 MB flash (the Arduino mbed core reserves 64 KB for the bootloader: 983040 usable),
@@ -57,7 +58,7 @@ BOARDS: dict[str, Board] = {
                        "LSM9DS1", "Arduino_LSM9DS1", "<Arduino_LSM9DS1.h>", 119, 983040, 262144, 8_000),
     "nano33ble_rev2": Board("nano33ble_rev2", "Arduino Nano 33 BLE Sense Rev2 (BMI270 + BMM150 IMU)",
                             "arduino:mbed_nano:nano33ble", "BMI270", "Arduino_BMI270_BMM150",
-                            "<Arduino_BMI270_BMM150.h>", 100, 983040, 262144, 20_000),
+                            "<Arduino_BMI270_BMM150.h>", 100, 983040, 262144, 20_000, ("GK_BOARD_REV2",)),
 }
 
 # ---- budget estimates (bytes). These are ESTIMATES, not measurements (no board or ARM toolchain

@@ -43,6 +43,7 @@ class FlashPlan:
     fqbn: str
     port: str
     libraries: list[str]  # library names the sketch includes
+    defines: tuple[str, ...] = ()  # -D symbols for the board (the capture sketch's Rev2 IMU code)
     commands: list[list[str]] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
 
@@ -94,12 +95,17 @@ def board_of(sketch: Path, board: str | None) -> str:
 
 def plan(sketch: str | Path, port: str, board: str | None = None) -> FlashPlan:
     folder = sketch_folder(sketch)
-    fqbn = BOARDS[board_of(folder, board)].fqbn
-    return FlashPlan(folder, fqbn, port, included_libraries(folder))
+    b = BOARDS[board_of(folder, board)]
+    # the capture sketch includes both IMU libraries behind #ifdef: only this board's one is needed
+    other_imus = {o.imu_library for o in BOARDS.values()} - {b.imu_library}
+    libraries = [lib for lib in included_libraries(folder) if lib not in other_imus]
+    return FlashPlan(folder, b.fqbn, port, libraries, defines=b.defines)
 
 
 def commands(cli: str, p: FlashPlan) -> list[list[str]]:
-    return [[cli, "compile", "--fqbn", p.fqbn, str(p.sketch)],
+    """Both revisions share one FQBN: the revision reaches the capture sketch as a -D flag."""
+    flags = ["--build-property", "compiler.cpp.extra_flags=" + " ".join(f"-D{d}" for d in p.defines)] if p.defines else []
+    return [[cli, "compile", "--fqbn", p.fqbn, *flags, str(p.sketch)],
             [cli, "upload", "-p", p.port, "--fqbn", p.fqbn, str(p.sketch)]]
 
 
