@@ -133,7 +133,7 @@ def test_dry_run_prints_commands_and_runs_nothing(fake_cli, classifier):
     script, log = fake_cli
     echoed: list[str] = []
     flash(classifier / "gesture_classifier.ino", "/dev/ttyACM0", board="nano33ble_rev2", dry_run=True, echo=echoed.append)
-    assert echoed == [f"{script} compile --fqbn {FQBN} {classifier}",
+    assert echoed == [f"{script} compile --fqbn {FQBN} --build-property compiler.cpp.extra_flags=-DGK_BOARD_REV2 {classifier}",
                       f"{script} upload -p /dev/ttyACM0 --fqbn {FQBN} {classifier}"]
     assert not log.exists()
 
