@@ -90,7 +90,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0, help="measured time after warm-up (600 = soak)")
     ap.add_argument("--model", type=Path, default=None, help="MODEL_DIR (default: train a small one)")
     ap.add_argument("--rate", type=float, default=100.0, help="IMU rate of the virtual board (Hz)")
-    ap.add_argument("--refresh", type=float, default=0.1, help="the page's live refresh period (s)")
+    ap.add_argument("--refresh", type=float, default=None, help="the page's live refresh period (s; default: the app's)")
     ap.add_argument("--warmup", type=float, default=12.0, help="seconds before measuring (window fill, page load)")
     ap.add_argument("--screenshot", type=Path, default=None, help="also save a screenshot of the page here")
     args = ap.parse_args()
@@ -150,7 +150,7 @@ def main() -> int:
     print("## Dashboard: notification -> visible in Chromium\n")
     print(f"Virtual board in classifier mode ({Path(model_dir).name}: {cfg['window']} samples at "
           f"{cfg['model_rate_hz']} Hz, one prediction every {cfg['stride']} samples = {pred_rate:g}/s) with raw IMU at "
-          f"{args.rate:g} Hz over bleak, page refresh {args.refresh:g} s, headless Chromium, {args.seconds:g} s measured "
+          f"{args.rate:g} Hz over bleak, page refresh {f"{args.refresh:g} s" if args.refresh else "(app default)"}, headless Chromium, {args.seconds:g} s measured "
           f"after {args.warmup:g} s warm-up.\n")
     print("| metric | value |")
     print("|---|---:|")

@@ -32,11 +32,12 @@ from dashboard.model_info import ModelInfo, load_model_info
 LATENCY_KEEP = 300  # displayed predictions whose latency the page remembers (bounded)
 # Every fragment rerun is requested by the browser and runs one at a time on the server, and the
 # browser re-embeds a Vega chart on each update: so only the cheap current-gesture part runs at
-# --refresh (default 0.1 s); charts and link health every 2 s. bench/bench_dashboard.py measured
-# notification -> painted p95 ~630 ms with a score chart in the fast part, ~300-360 ms after this
-# split (shared 2-core machine).
-DEFAULT_REFRESH_S = 0.1
-HISTORY_REFRESH_S = 2.0
+# --refresh; charts and link health every 3 s. bench/bench_dashboard.py (2 cores, headless
+# Chromium on the same machine) measured notification -> painted p95 ~630 ms with a score chart in
+# the fast part and ~300-400 ms after the split at 0.1 s; asking faster than the browser can paint
+# (it completes about 4 updates/s here) only queues work, and 0.25 s gave p95 220-300 ms.
+DEFAULT_REFRESH_S = 0.25
+HISTORY_REFRESH_S = 3.0
 SAVE_REFRESH_S = 2.0
 STATUS_REFRESH_S = 1.0
 
