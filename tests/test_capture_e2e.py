@@ -129,7 +129,24 @@ def test_text_sketch_on_a_pty_is_captured_in_g_and_dps(tmp_path):
     values[:, 2] += 1.0
     stop = threading.Event()
 
+    def host_opened() -> bool:
+        """Another fd of this process now refers to the slave: the host opened the port."""
+        name = os.ttyname(slave)
+        fds = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                fds.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                pass
+        return fds.count(name) >= 2
+
     def writer():
+        # IMU_Capture.ino does `while (!Serial);` before printing its header: it prints it once the
+        # host has opened the port (the host drops bytes queued before it listened)
+        deadline = time.monotonic() + 10
+        while not host_opened() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)  # past the host's reset_input_buffer() right after open
         os.write(master, b"aX,aY,aZ,gX,gY,gZ\r\n")
         t0 = time.monotonic()
         for k, row in enumerate(values):
