@@ -25,7 +25,7 @@ sysdeps:
 	fi
 
 demo: setup
-	$(VENV)/bin/gesture demo --duration 120
+	$(VENV)/bin/gesture demo --duration 60
 
 test: setup sysdeps
 	$(PY) -m pytest -q
