@@ -147,10 +147,11 @@ def main() -> int:
     seqs = [s for s, _ in visible]
     span = ((seqs[-1] - seqs[0]) & 0xFFFF) + 1 if seqs else 0
     first_rss = rss[1][1] if len(rss) > 1 else rss[0][1]  # after the first interval: caches warmed
+    refresh = f"{args.refresh:g} s" if args.refresh else "the app's default"
     print("## Dashboard: notification -> visible in Chromium\n")
     print(f"Virtual board in classifier mode ({Path(model_dir).name}: {cfg['window']} samples at "
           f"{cfg['model_rate_hz']} Hz, one prediction every {cfg['stride']} samples = {pred_rate:g}/s) with raw IMU at "
-          f"{args.rate:g} Hz over bleak, page refresh {f"{args.refresh:g} s" if args.refresh else "(app default)"}, headless Chromium, {args.seconds:g} s measured "
+          f"{args.rate:g} Hz over bleak, page refresh {refresh}, headless Chromium, {args.seconds:g} s measured "
           f"after {args.warmup:g} s warm-up.\n")
     print("| metric | value |")
     print("|---|---:|")
