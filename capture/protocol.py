@@ -222,6 +222,19 @@ def decode_control(payload: bytes) -> tuple[Command, int]:
     return Command(cmd), arg
 
 
+def check_payload(ftype: int, payload: bytes) -> None:
+    """Raise ValueError when an IMU/PREDICTION/CONTROL payload does not decode.
+
+    Every link calls this before delivering a message, so a CRC-valid frame (or a BLE
+    notification, which has no CRC of ours) with a malformed payload is counted and skipped in
+    one place instead of failing later in whoever reads it.
+    """
+    decoder = {FrameType.IMU: decode_imu, FrameType.PREDICTION: decode_prediction,
+               FrameType.CONTROL: decode_control}.get(ftype)  # type: ignore[call-overload]
+    if decoder is not None:
+        decoder(payload)
+
+
 INFO_KEYS = ("proto", "fw", "board", "sensor", "mode", "rate", "ch", "acc_fs", "gyr_fs", "labels")
 
 

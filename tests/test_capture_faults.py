@@ -115,3 +115,42 @@ def test_kill_9_leaves_no_half_written_file(tmp_path):
     read_manifest(data)  # valid JSON
     visible = [f for f in os.listdir(data / "idle") if not f.startswith(".")]
     assert all(f.endswith(".csv") for f in visible)
+
+
+def test_crc_valid_frame_with_a_malformed_payload_is_counted_and_skipped():
+    """The CRC only proves the bytes arrived as sent: a payload that does not decode is not delivered."""
+    import tty
+    from capture import protocol as p
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    good = np.arange(12, dtype=np.int16).reshape(2, 6)
+    bad_payload = p.encode_imu(good)[:-2]  # says 2 samples, holds 1.5
+
+    async def go():
+        link = SerialTransport(os.ttyname(slave), info_timeout=5)
+        got: list = []
+        link.on_message(got.append)
+
+        async def board():
+            await asyncio.sleep(0.3)  # after the host opened the port and asked for INFO
+            os.write(master, p.encode_frame(p.FrameType.INFO, 0, 0, p.encode_info({"proto": 1, "mode": "capture"})))
+            await asyncio.sleep(0.1)
+            os.write(master, p.encode_frame(p.FrameType.IMU, 0, 0, bad_payload)
+                     + p.encode_frame(p.FrameType.IMU, 1, 100, p.encode_imu(good)))
+
+        task = asyncio.create_task(board())
+        await link.open()
+        await task
+        assert await asyncio.to_thread(wait_for, lambda: any(m.type == p.FrameType.IMU for m in got), 5)
+        await link.close()
+        return link, got
+
+    try:
+        link, got = asyncio.run(go())
+    finally:
+        os.close(master)
+        os.close(slave)
+    imu = [m for m in got if m.type == p.FrameType.IMU]
+    assert [m.seq for m in imu] == [1] and np.array_equal(p.decode_imu(imu[0].payload), good)
+    assert link.stats.bad_payloads == 1 and link.stats.crc_errors == 0 and link.stats.frames_lost == 0

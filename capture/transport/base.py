@@ -36,7 +36,7 @@ class LinkStats:
     garbage_bytes: int = 0  # bytes skipped while resynchronising
     frames_lost: int = 0  # sum of sequence gaps
     disconnects: int = 0
-    bad_payloads: int = 0  # messages whose payload did not decode (skipped, never delivered)
+    bad_payloads: int = 0  # messages whose payload did not decode (skipped, never delivered; protocol.check_payload)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)

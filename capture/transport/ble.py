@@ -28,7 +28,6 @@ from capture.errors import GestureError
 from capture.transport.base import Message, SeqTracker, Transport
 
 _NOTIFY_CHARS = {p.IMU_CHAR_UUID: p.FrameType.IMU, p.PREDICTION_CHAR_UUID: p.FrameType.PREDICTION}
-_VALIDATE = {p.FrameType.IMU: p.decode_imu, p.FrameType.PREDICTION: p.decode_prediction}
 # a MAC address (Linux, Windows) or the per-host UUID macOS uses instead of it
 _ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$")
 
@@ -201,7 +200,7 @@ class BleTransport(Transport):
         # a readable header means the notification arrived: its seq counts even if the payload is bad
         self.stats.frames_lost += self._seq.gap(ftype, seq)
         try:
-            _VALIDATE[ftype](payload)
+            p.check_payload(ftype, payload)
         except ValueError:
             self.stats.bad_payloads += 1
             return

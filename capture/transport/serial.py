@@ -226,6 +226,11 @@ class SerialTransport(Transport):
                 return
             gap = self._seq.gap(int(m.type), m.seq)
             self.stats.frames_lost += gap
+            try:
+                p.check_payload(m.type, m.payload)
+            except ValueError:
+                self.stats.bad_payloads += 1  # it arrived (its seq counts) but cannot be used
+                continue
             if m.type == p.FrameType.INFO:
                 self.info = p.decode_info(m.payload)
                 if self._info_wait is not None and not self._info_wait.done():
