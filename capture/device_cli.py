@@ -9,29 +9,17 @@ pyserial and bleak are imported inside the command so ``gesture --help`` stays f
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import click
 
+from capture.errors import GestureError
+
+if TYPE_CHECKING:
+    from capture.transport.ble import BleFound
+
 ARDUINO_VIDS = {0x2341: "Arduino", 0x2A03: "Arduino (arduino.org)"}
 NANO33BLE_PIDS = {0x805A: "Nano 33 BLE (sketch)", 0x005A: "Nano 33 BLE (bootloader)"}
-
-
-@dataclass(frozen=True)
-class BleFound:
-    name: str
-    address: str
-    rssi: int | None
-
-
-class NoBluetooth(Exception):
-    """This machine cannot scan BLE; ``str(e)`` says why (``adapter``: False when the scan failed
-    for another reason, e.g. the adapter is busy)."""
-
-    def __init__(self, reason: str, adapter: bool = True) -> None:
-        super().__init__(reason)
-        self.adapter = adapter
 
 
 def arduino_note(vid: int | None, pid: int | None) -> str:
@@ -63,27 +51,6 @@ def _table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
-async def scan_ble(timeout: float, show_all: bool = False) -> list[BleFound]:
-    """BLE devices advertising the kit's service (or named like the board), strongest first."""
-    from bleak import BleakScanner
-    from bleak.exc import BleakError
-
-    from capture import protocol as p
-    from capture.transport.ble import no_bluetooth_reason
-
-    try:
-        found = await BleakScanner.discover(timeout=timeout, return_adv=True)
-    except (OSError, BleakError) as e:
-        reason = no_bluetooth_reason(e)
-        raise NoBluetooth(reason or f"{type(e).__name__}: {e}", adapter=reason is not None) from None
-    out = []
-    for device, adv in found.values():
-        ours = p.SERVICE_UUID in [u.lower() for u in adv.service_uuids] or adv.local_name == p.BLE_LOCAL_NAME
-        if ours or show_all:
-            out.append(BleFound(adv.local_name or device.name or "-", device.address, adv.rssi))
-    return sorted(out, key=lambda d: -(d.rssi if d.rssi is not None else -999))
-
-
 def format_ble(found: Sequence[BleFound], timeout: float, show_all: bool = False) -> str:
     if not found:
         what = "BLE devices" if show_all else "gesture-kit boards advertising over BLE"
@@ -103,11 +70,15 @@ def devices(timeout: float, show_all: bool, no_ble: bool) -> None:
     click.echo(format_ports(serial_ports()))
     if no_ble:
         return
+    from capture.transport.ble import NoBluetoothError, scan
+
     try:
-        found = asyncio.run(scan_ble(timeout, show_all))
-    except NoBluetooth as e:
-        what = "no Bluetooth adapter found" if e.adapter else "BLE scan failed"
-        click.echo(f"{what} ({e}): serial ports only")
+        found = asyncio.run(scan(timeout, show_all))
+    except NoBluetoothError as e:
+        click.echo(f"no Bluetooth adapter found ({e.reason}): serial ports only")
+        return
+    except GestureError as e:
+        click.echo(f"BLE scan failed ({e}): serial ports only")
         return
     click.echo(format_ble(found, timeout, show_all))
 

@@ -29,6 +29,7 @@ from typing import Callable
 from capture import protocol as p
 from capture.errors import GestureError
 from capture.transport import Message, Transport, open_transport
+from capture.transport.ble import BleFound, NoBluetoothError, scan
 from dashboard.buffers import LiveBuffers
 
 NO_BLUETOOTH_HINT = ("Use `gesture dashboard --simulate` to run the dashboard against the virtual board, "
@@ -78,34 +79,8 @@ class Backoff:
         return min(self.max_s, self.initial_s * self.factor ** max(0, attempt - 1))
 
 
-@dataclass(frozen=True)
-class Board:
-    """A board found by a scan."""
-
-    name: str
-    address: str
-    rssi: int | None = None
-
-    @property
-    def url(self) -> str:
-        return f"ble://{self.address}"
-
-
-class NoBluetoothError(GestureError):
-    """This machine cannot do BLE at all (no adapter, no BlueZ / D-Bus)."""
-
-
 def no_bluetooth_message(reason: str) -> str:
     return f"No Bluetooth adapter found on this machine ({reason}). {NO_BLUETOOTH_HINT}"
-
-
-def _no_bluetooth_reason(exc: BaseException) -> str | None:
-    """The BLE transport's diagnosis of an exception (it knows bleak's per-OS errors)."""
-    try:
-        from capture.transport.ble import no_bluetooth_reason
-    except ImportError:  # bleak missing entirely: that too means no Bluetooth here
-        return "bleak is not installed"
-    return no_bluetooth_reason(exc)
 
 
 Opener = Callable[[str], Transport]
@@ -159,7 +134,7 @@ class LinkThread:
         """Close the link and go idle (waits for the transport to close, up to 10 s)."""
         self._call(self._stop_task(LinkState.IDLE)).result(timeout=30)
 
-    def scan(self, timeout: float = 5.0) -> list[Board]:
+    def scan(self, timeout: float = 5.0) -> list[BleFound]:
         """Boards advertising the kit's service. Raises NoBluetoothError without an adapter."""
         return self._call(self._scan(timeout)).result(timeout=timeout + 10)
 
@@ -261,9 +236,8 @@ class LinkThread:
                 raise
             except Exception as e:  # noqa: BLE001 - every failure is shown, then retried
                 await self._close_transport()
-                nb = _no_bluetooth_cause(e)
-                if nb is not None:
-                    self._set(LinkState.NO_BLUETOOTH, reason=no_bluetooth_message(nb))
+                if isinstance(e, NoBluetoothError):
+                    self._set(LinkState.NO_BLUETOOTH, reason=no_bluetooth_message(e.reason))
                     return
                 reason = str(e) or type(e).__name__
                 if isinstance(e, asyncio.TimeoutError):
@@ -296,33 +270,13 @@ class LinkThread:
         except ValueError:
             self.buffers.decode_error()
 
-    async def _scan(self, timeout: float) -> list[Board]:
+    async def _scan(self, timeout: float) -> list[BleFound]:
         try:
-            from bleak import BleakScanner
-
-            found = await BleakScanner.discover(timeout=timeout, return_adv=True, service_uuids=[p.SERVICE_UUID])
-        except Exception as e:  # noqa: BLE001 - classified below
-            nb = _no_bluetooth_reason(e)
-            if nb is not None:
-                raise NoBluetoothError(no_bluetooth_message(nb)) from None
+            return await scan(timeout)
+        except NoBluetoothError as e:  # the page's wording, with what to do instead
+            raise NoBluetoothError(no_bluetooth_message(e.reason), e.reason) from None
+        except GestureError as e:
             raise GestureError(f"BLE scan failed: {e}") from None
-        boards = [Board(adv.local_name or dev.name or "?", dev.address, adv.rssi) for dev, adv in found.values()]
-        return sorted(boards, key=lambda b: -(b.rssi if b.rssi is not None else -999))
-
-
-def _no_bluetooth_cause(e: BaseException) -> str | None:
-    """No-Bluetooth diagnosis of ``e`` or of what it wraps (BleTransport raises GestureError
-    ``from None``, which hides the bleak error from tracebacks but keeps it as ``__context__``)."""
-    seen = 0
-    cur: BaseException | None = e
-    while cur is not None and seen < 5:
-        if not isinstance(cur, GestureError):
-            reason = _no_bluetooth_reason(cur)
-            if reason is not None:
-                return reason
-        cur = cur.__cause__ or cur.__context__
-        seen += 1
-    return None
 
 
 def _rate(info: dict[str, str]) -> float | None:

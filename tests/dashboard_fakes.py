@@ -18,6 +18,7 @@ import numpy as np
 from capture import protocol as p
 from capture.errors import GestureError
 from capture.transport import Message, Transport
+from capture.transport.ble import NoBluetoothError
 
 INFO = {"proto": "1", "fw": "9.8.7", "board": "fake-nano", "sensor": "LSM9DS1", "mode": "classifier",
         "rate": "100", "ch": "ax,ay,az,gx,gy,gz", "labels": "negative,ring,slope,wing"}
@@ -157,13 +158,13 @@ def fake_model_dir(root: Path, labels: list[str], window: int = 50, rate: int = 
 
 
 def no_adapter_error() -> BaseException:
-    """What BleTransport raises on a machine without Bluetooth: a GestureError wrapping bleak's."""
+    """What BleTransport raises on a machine without Bluetooth: a NoBluetoothError (bleak's error as context)."""
     try:
         try:
             raise FileNotFoundError(2, "No such file or directory")
         except FileNotFoundError:
-            raise GestureError("cannot scan for BLE board name 'X': no Bluetooth adapter found "
-                               "(no system D-Bus socket, so no BlueZ)") from None
+            raise NoBluetoothError("cannot scan for BLE board name 'X': no Bluetooth adapter found "
+                                   "(no system D-Bus socket, so no BlueZ)", "no system D-Bus socket, so no BlueZ") from None
     except GestureError as e:
         return e
 

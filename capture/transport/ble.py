@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from bleak import BleakClient, BleakScanner
@@ -50,6 +51,51 @@ def no_bluetooth_reason(exc: BaseException) -> str | None:
     if isinstance(exc, (BleakError, OSError)) and re.search(r"adapter|bluetooth|bluez|dbus", str(exc), re.I):
         return str(exc)
     return None
+
+
+class NoBluetoothError(GestureError):
+    """This machine cannot do BLE at all; ``reason`` is :func:`no_bluetooth_reason`'s diagnosis.
+
+    A type of its own so that callers (``gesture devices``, the dashboard) tell "no Bluetooth here"
+    from "this board is not answering" without parsing messages: the first will not get better by
+    retrying.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class BleFound:
+    """A device seen by :func:`scan`."""
+
+    name: str
+    address: str
+    rssi: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ble://{self.address}"
+
+
+async def scan(timeout: float, show_all: bool = False) -> list[BleFound]:
+    """BLE devices advertising the kit's service (or named like the board), strongest first;
+    every device seen with ``show_all``. Raises NoBluetoothError on a machine without Bluetooth,
+    GestureError when the scan fails otherwise."""
+    try:
+        found = await BleakScanner.discover(timeout=timeout, return_adv=True)
+    except (OSError, BleakError) as e:
+        reason = no_bluetooth_reason(e)
+        if reason is not None:
+            raise NoBluetoothError(f"no Bluetooth adapter found ({reason})", reason) from None
+        raise GestureError(f"{type(e).__name__}: {e}") from None
+    out = []
+    for device, adv in found.values():
+        ours = p.SERVICE_UUID in [u.lower() for u in adv.service_uuids] or adv.local_name == p.BLE_LOCAL_NAME
+        if ours or show_all:
+            out.append(BleFound(adv.local_name or device.name or "-", device.address, adv.rssi))
+    return sorted(out, key=lambda d: -(d.rssi if d.rssi is not None else -999))
 
 
 def is_address(target: str) -> bool:
@@ -102,8 +148,9 @@ class BleTransport(Transport):
         except (OSError, BleakError) as e:
             reason = no_bluetooth_reason(e)
             if reason is not None:
-                raise GestureError(f"cannot scan for BLE board {what}: no Bluetooth adapter found ({reason}); "
-                                   "connect the board over USB serial instead (gesture devices lists ports)") from None
+                raise NoBluetoothError(f"cannot scan for BLE board {what}: no Bluetooth adapter found ({reason}); "
+                                       "connect the board over USB serial instead (gesture devices lists ports)",
+                                       reason) from None
             raise GestureError(f"BLE scan for {what} failed: {e}") from None
         if dev is None:
             raise GestureError(f"no BLE board with {what} found within {self.scan_timeout:g} s: is it powered, "
@@ -126,8 +173,10 @@ class BleTransport(Transport):
             await client.connect()
         except (OSError, BleakError, asyncio.TimeoutError) as e:
             reason = no_bluetooth_reason(e)
-            why = f"no Bluetooth adapter found ({reason})" if reason else (str(e) or type(e).__name__)
-            raise GestureError(f"cannot connect to BLE board {self.target!r}: {why}") from None
+            if reason is not None:
+                raise NoBluetoothError(f"cannot connect to BLE board {self.target!r}: no Bluetooth adapter found "
+                                       f"({reason})", reason) from None
+            raise GestureError(f"cannot connect to BLE board {self.target!r}: {str(e) or type(e).__name__}") from None
         self.client = client
         try:
             services = client.services
