@@ -37,7 +37,7 @@ from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakError, BleakGATTProtocolError, BleakGATTProtocolErrorCode
 
 from capture import protocol as p
-from capture.virtual.link import FaultInjector, Faults
+from capture.virtual.link import FaultInjector, Faults, Pacer
 from capture.virtual.sources import Event, EventSource
 
 log = logging.getLogger(__name__)
@@ -281,15 +281,14 @@ class VirtualBleBackend(BaseBleakClient):
                 self._drop_link()
 
     async def _serve(self) -> None:
-        loop = asyncio.get_running_loop()
-        t0_host: float | None = None
+        pacer: Pacer | None = None
         t0_dev = 0
         n = 0
         for due_us, ftype, (t_us, payload) in self._notifications():
-            if t0_host is None:  # device time of the first sample <-> now
-                t0_host, t0_dev = loop.time(), t_us
+            if pacer is None:  # device time of the first sample <-> now
+                pacer, t0_dev = Pacer(self.speed), t_us
             elapsed_s = (due_us - t0_dev) / 1e6
-            delay = t0_host + elapsed_s / self.speed - loop.time() if self.speed > 0 else 0.0
+            delay = pacer.delay(due_us - t0_dev)
             n += 1
             if delay > 0:
                 await asyncio.sleep(delay)
