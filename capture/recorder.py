@@ -31,7 +31,7 @@ import numpy as np
 from capture import protocol as p
 from capture.errors import GestureError
 from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, Take, check_label, save_takes
-from capture.transport.base import Message, SeqTracker, Transport
+from capture.transport.base import DeviceClock, Message, SeqTracker, Transport
 
 BASELINE_TAU_S = 0.5
 STALL_S = 5.0  # no IMU data for this long from a frame-speaking board: something is wrong
@@ -113,8 +113,8 @@ class Recorder:
         self.summary = Summary()
         self._queue: asyncio.Queue[Message | str] = asyncio.Queue()
         self._seq = SeqTracker()
-        self._clock_hi = 0  # unwrapping of the u32 device clock
-        self._last_t: int | None = None
+        self._clock = DeviceClock()
+        self._last_t: int | None = None  # unwrapped device time of the latest IMU message
         self._prev: tuple[int, int, int] | None = None  # seq, t_us, count of the previous IMU message
         self._rate_num = 0
         self._rate_den = 0
@@ -164,10 +164,8 @@ class Recorder:
                 continue
             gap = self._seq.gap(p.FrameType.IMU, item.seq)
             self._lost_in_take += gap
-            if self._last_t is not None and item.t_us < self._last_t and self._last_t - item.t_us > 1 << 31:
-                self._clock_hi += 1 << 32
-            self._last_t = item.t_us
-            t0 = self._clock_hi + item.t_us
+            t0 = self._clock(item.t_us)
+            self._last_t = t0
             if self._prev is not None and gap == 0:
                 self._rate_num += self._prev[2]
                 self._rate_den += (item.t_us - self._prev[1]) & 0xFFFFFFFF
@@ -351,7 +349,7 @@ class Recorder:
         if self._taking is None:
             return
         i, start = self._taking
-        dur = max(0.0, ((self._last_t or 0) + self._clock_hi - start) / 1e6) if self._last_t is not None else 0.0
+        dur = max(0.0, (self._last_t - start) / 1e6) if self._last_t is not None else 0.0
         self.summary.interrupted = f"take {i} interrupted after {dur:.1f} s: not saved"
         self.echo(self.summary.interrupted)
 

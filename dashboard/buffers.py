@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from capture import protocol as p
-
-U32 = 1 << 32
+from capture.transport.base import DeviceClock
 
 
 @dataclass(frozen=True)
@@ -76,23 +75,6 @@ class LiveSnapshot:
         return self.predictions[-1] if self.predictions else None
 
 
-class _Unwrapper:
-    """u32 device time -> monotonically increasing int (tolerates small reordering)."""
-
-    def __init__(self) -> None:
-        self._epoch = 0
-        self._last: int | None = None
-
-    def __call__(self, t_us: int) -> int:
-        if self._last is not None:
-            if t_us < self._last and self._last - t_us > U32 // 2:
-                self._epoch += U32
-            elif t_us > self._last and t_us - self._last > U32 // 2 and self._epoch:
-                return self._epoch - U32 + t_us  # a late packet from before the wrap
-        self._last = t_us
-        return self._epoch + t_us
-
-
 class LiveBuffers:
     """Bounded, thread-safe memory of the live stream (one per link)."""
 
@@ -114,7 +96,7 @@ class LiveBuffers:
         self._n_imu = 0
         self._decode_errors = 0
         self._last_received: float | None = None
-        self._clock = _Unwrapper()
+        self._clock = DeviceClock()
         self.rate_hz: float = float(p.DEFAULT_RATE_HZ)
         self.channels: tuple[str, ...] = ()
 
@@ -128,7 +110,7 @@ class LiveBuffers:
             self._raw.clear()
             self._raw_samples = 0
             self._counts.clear()
-            self._clock = _Unwrapper()
+            self._clock = DeviceClock()
             if rate_hz:
                 self.rate_hz = float(rate_hz)
             self.channels = tuple(channels)

@@ -124,3 +124,27 @@ class SeqTracker:
 
     def reset(self) -> None:
         self._last.clear()
+
+
+_U32 = 1 << 32
+
+
+class DeviceClock:
+    """u32 device time (``micros()``, wraps every 71.6 min) -> a monotonically increasing int.
+
+    Call it with each message's ``t_us`` in arrival order; a message from just before a wrap
+    that arrives just after it keeps its earlier epoch.
+    """
+
+    def __init__(self) -> None:
+        self._epoch = 0
+        self._last: int | None = None
+
+    def __call__(self, t_us: int) -> int:
+        if self._last is not None:
+            if t_us < self._last and self._last - t_us > _U32 // 2:
+                self._epoch += _U32
+            elif t_us > self._last and t_us - self._last > _U32 // 2 and self._epoch:
+                return self._epoch - _U32 + t_us  # a late packet from before the wrap
+        self._last = t_us
+        return self._epoch + t_us
