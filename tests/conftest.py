@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,12 @@ def small_model(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("small_model")
     return train(DATA, out, epochs=3, limit_per_label=30, augment=1, seed=1, quiet=True)
+
+
+def wait_until(cond, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``cond`` until true; fail the test naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)

@@ -19,6 +19,7 @@ from capture import protocol as p
 from capture.errors import GestureError
 from capture.transport import Message, Transport
 from capture.transport.ble import NoBluetoothError
+from tests.conftest import wait_until
 
 INFO = {"proto": "1", "fw": "9.8.7", "board": "fake-nano", "sensor": "LSM9DS1", "mode": "classifier",
         "rate": "100", "ch": "ax,ay,az,gx,gy,gz", "labels": "negative,ring,slope,wing"}
@@ -99,14 +100,6 @@ class FakeHub:
         wait_until(lambda: len(self.transports) >= n and self.transports[n - 1].connected, timeout,
                    f"transport #{n} never connected")
         return self.transports[n - 1]
-
-
-def wait_until(cond, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def prediction(class_index: int, scores: list[int]) -> bytes:

@@ -15,9 +15,8 @@ from capture.recorder import Recorder, RecordPlan
 from capture.takes import read_manifest, read_takes
 from capture.virtual.link import FaultInjector, Faults
 from capture.transport.serial import SerialTransport
-from capture.virtual.serial_board import wait_for
 from capture.virtual.sources import IdleSource
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_until
 from tests.test_capture_e2e import record, start_board, stop_board
 
 
@@ -101,7 +100,8 @@ def test_kill_9_leaves_no_half_written_file(tmp_path):
         cap = subprocess.Popen([sys.executable, "-m", "gesture_cli", "capture", "--port", port, "--label", "idle",
                                 "--takes", "1000", "--seconds", "0.2", "--countdown", "0", "--data", str(data),
                                 "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert wait_for(lambda: len(list((data / "idle").glob("take_*.csv"))) >= 4 if (data / "idle").is_dir() else False, 30)
+        wait_until(lambda: len(list((data / "idle").glob("take_*.csv"))) >= 4 if (data / "idle").is_dir() else False, 30,
+                   "four saved takes")
         time.sleep(0.13)  # somewhere inside a take or a write
         cap.send_signal(signal.SIGKILL)
         cap.wait(10)
@@ -142,7 +142,7 @@ def test_crc_valid_frame_with_a_malformed_payload_is_counted_and_skipped():
         task = asyncio.create_task(board())
         await link.open()
         await task
-        assert await asyncio.to_thread(wait_for, lambda: any(m.type == p.FrameType.IMU for m in got), 5)
+        await asyncio.to_thread(wait_until, lambda: any(m.type == p.FrameType.IMU for m in got), 5, "the good frame")
         await link.close()
         return link, got
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import select
 import threading
-import time
 import tty
 from collections import defaultdict
 from typing import Callable
@@ -217,13 +216,3 @@ class SerialBoard:
         th = threading.Thread(target=self.run, name=f"SerialBoard {self.path}", daemon=True)
         th.start()
         return th
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    """Poll ``predicate`` until true or ``timeout`` s pass (helper for tests and the CLI)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
