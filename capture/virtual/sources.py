@@ -35,7 +35,8 @@ class EventSource(Protocol):
 
 
 def capture_info(rate_hz: float, channels: int, mode: str = "capture", **extra: object) -> dict[str, object]:
-    """The INFO key/values the capture firmware sends (see ``capture.protocol.INFO_KEYS``)."""
+    """The INFO key/values the firmware sends (see ``capture.protocol.INFO_KEYS``); the classifier
+    sketch's generated INFO string (``training.codegen_preprocess``) is built here too."""
     names = ACCEL_CHANNELS + (GYRO_CHANNELS if channels == 6 else ())
     info: dict[str, object] = {
         "proto": p.PROTOCOL_VERSION, "fw": FIRMWARE_VERSION, "board": "virtual", "sensor": "virtual",
