@@ -36,7 +36,7 @@ from capture import protocol as p
 from capture.errors import DataError, GestureError
 from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS
 from capture.virtual.sources import Event, ReplaySource, Segment, capture_info
-from training.preprocess import (Q16, PreprocessConfig, Smoother, quantize_input, resample_step,
+from training.preprocess import (Q16, PreprocessConfig, Smoother, motion, quantize_input, resample_step,
                                  scores_u8)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,14 +112,13 @@ class LiveWindow:
 
     def __init__(self, cfg: PreprocessConfig) -> None:
         self.cfg = cfg
-        self.acc = np.array([c in ACCEL_CHANNELS for c in cfg.channels])
         self.ring: deque[np.ndarray] = deque(maxlen=cfg.window)
         self.energy: deque[int] = deque(maxlen=cfg.window)
         self.count = 0
 
     def push(self, sample: np.ndarray) -> int:
         s = np.asarray(sample, dtype=np.int64)
-        e = int(np.abs(s[self.acc] - self.ring[-1][self.acc]).sum()) if self.ring else 0
+        e = int(motion(np.stack([self.ring[-1], s]), self.cfg.channels)[1]) if self.ring else 0
         self.ring.append(s)
         self.energy.append(e)
         self.count += 1
