@@ -39,7 +39,7 @@ def run_demo(data: Path, out: Path, *, epochs: int | None, seed: int, port: int,
     if epochs is not None:
         train_kwargs["epochs"] = epochs
     result = train(data, model_dir, **train_kwargs)
-    report = result.report if hasattr(result, "report") else result
+    report = result.report
     click.echo(
         f"  labels {', '.join(report['labels'])} | test takes {report['n_test']} ({report['split']} split)\n"
         f"  accuracy float {report['float_accuracy']:.1%}  int8 (TFLM) {report['int8_accuracy']:.1%}\n"
