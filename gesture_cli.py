@@ -44,7 +44,9 @@ _register_all()
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="gesture", standalone_mode=False)
+        rc = cli.main(args=argv, prog_name="gesture", standalone_mode=False)
+        if isinstance(rc, int) and rc:  # a command's ctx.exit(N): e.g. `gesture verify` with mismatches
+            return rc
     except GestureError as e:
         click.echo(f"error: {e}", err=True)
         return 2

@@ -8,10 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import need_tool
 
 from capture import protocol as p
 from capture.errors import DataError, GestureError
-from conftest import need_tool
 from gesture_cli import main
 from training.export import BOARDS, GENERATED, export_sketch, parse_model_data
 from training.preprocess import PreprocessConfig, resample_step
@@ -110,16 +110,18 @@ def test_portable_parts_compile_with_gxx_werror(sketch, tmp_path):
 
 def test_ino_has_the_live_loop_and_ble_service(sketch):
     ino = (sketch / "gesture_classifier.ino").read_text()
-    for needle in ("#include <ArduinoBLE.h>", "#include <Arduino_LSM9DS1.h>", "#include <TensorFlowLite.h>",
+    assert "TensorFlowLite.h" not in ino  # the runtime is bundled (src/tflm), no TFLM Arduino library
+    for needle in ("#include <ArduinoBLE.h>", "#include <Arduino_LSM9DS1.h>",
                    "GK_SERVICE_UUID", "GK_PREDICTION_CHAR_UUID", "GK_IMU_CHAR_UUID", "GK_INFO_CHAR_UUID",
                    "GK_CONTROL_CHAR_UUID", "resampler.push", "live.push", "gk::quantize", "gk::model_invoke",
                    "smoother.update", "smoother.idle", "gk::format_prediction", "gk::encode_prediction",
                    "gk::model_setup", "arena_used_bytes", "IMU.setContinuousMode()"):
         assert needle in ino, needle
     readme = (sketch / "README.md").read_text()
-    for needle in ("arduino:mbed_nano:nano33ble", "ArduinoBLE", "Arduino_LSM9DS1", "tflite-micro-arduino-examples",
-                   "Expected size"):
+    for needle in ("arduino:mbed_nano:nano33ble", "ArduinoBLE", "Arduino_LSM9DS1", "## Size", "343,612",
+                   "The TFLM runtime is missing from this sketch", "--tflm PATH", "GESTURE_TFLM"):
         assert needle in readme, needle
+    assert "tflite-micro-arduino-examples" not in readme and "git clone" not in readme
 
 
 def test_rev2_board_uses_bmi270_at_100_hz(small_model, tmp_path):
@@ -136,8 +138,11 @@ def test_result_summary_names_the_figures(small_model, tmp_path):
     s = str(r)
     assert f"model {r.model_bytes:,} bytes" in s and f"arena {r.arena_bytes:,} bytes" in s
     assert f"{r.flash_estimate:,} / {BOARDS['nano33ble'].flash_bytes:,}" in s and "RAM" in s
-    assert r.flash_estimate == sum(r.budget["flash"].values()) and r.budget["flash"]["model"] == r.model_bytes
-    assert r.ram_estimate == sum(r.budget["ram"].values()) and r.budget["ram"]["arena"] == r.arena_bytes
+    assert r.flash_estimate == sum(r.budget["flash"].values()) and r.budget["flash"]["model_runtime"] > r.model_bytes
+    assert r.ram_estimate == sum(r.budget["ram"].values()) and r.budget["ram"]["model_runtime_arena"] > r.arena_bytes
+    assert r.budget["flash"]["core_ble_imu"] == BOARDS["nano33ble"].base_flash_bytes == 343_612
+    assert "arduino-cli build" in r.budget["sources"]["core_ble_imu"]
+    assert r.tflm is None and "no TFLM source tree" in r.note and "--tflm PATH" in r.note
 
 
 def test_refuses_a_foreign_folder_but_overwrites_its_own(small_model, tmp_path):
@@ -174,7 +179,7 @@ def test_budget_rejects_an_oversized_arena(small_model, tmp_path):
     with pytest.raises(GestureError) as e:
         export_sketch(m, out)
     msg = str(e.value)
-    assert "RAM: estimated" in msg and "tensor arena 300,000" in msg and "exceeds the 262,144 bytes" in msg
+    assert "RAM: " in msg and "tensor arena 300,000" in msg and "exceeds the 262,144 bytes" in msg
     assert re.search(r"by [\d,]+;", msg) and "smaller model" in msg and "flash:" not in msg
     assert not out.exists()  # nothing written
 
@@ -183,7 +188,7 @@ def test_budget_rejects_an_oversized_model(small_model, tmp_path):
     """A real flatbuffer made larger (1 MB of trailing bytes still parses): flash is over."""
     m = _copy_model(small_model.model_dir, tmp_path / "big_model")
     (m / "model.tflite").write_bytes((m / "model.tflite").read_bytes() + bytes(1_000_000))
-    with pytest.raises(GestureError, match=r"flash: estimated [\d,]+ bytes \(model 1,0[\d,]+\) exceeds the 983,040"):
+    with pytest.raises(GestureError, match=r"flash: [\d,]+ bytes \(model 1,0[\d,]+\) exceeds the 983,040"):
         export_sketch(m, tmp_path / "sketch")
     # and through the CLI: one line, exit status 2
     assert main(["export", str(m), "--sketch", str(tmp_path / "sketch")]) == 2
@@ -192,5 +197,39 @@ def test_budget_rejects_an_oversized_model(small_model, tmp_path):
 def test_cli_export(small_model, tmp_path, capsys):
     assert main(["export", str(small_model.model_dir), "--sketch", str(tmp_path / "cli_sketch"),
                  "--board", "nano33ble_rev2"]) == 0
-    out = capsys.readouterr().out
-    assert "cli_sketch (12 files, board nano33ble_rev2)" in out and "estimated flash" in out
+    cap = capsys.readouterr()
+    assert "cli_sketch (12 files, no TFLM bundled, board nano33ble_rev2)" in cap.out and "flash" in cap.out
+    # without a tree: the sketch is written and one line says what is missing and how to add it
+    warning = [line for line in cap.err.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "no TFLM source tree" in warning[0] and "gesture tflm fetch" in warning[0]
+
+
+def test_export_bundles_the_tflm_runtime_with_includes_that_resolve(small_model, tflm_tree, tmp_path):
+    from training import tflm_tree as tt
+
+    sk = tmp_path / "bundled"
+    r = export_sketch(small_model.model_dir, sk, tflm=tflm_tree)
+    manifest = json.loads((sk / "export.json").read_text())
+    assert r.tflm == manifest["tflm"] and manifest["tflm"]["tflm_commit"] == tt.TFLM_COMMIT and r.note == ""
+    assert tt.TFLM_COMMIT in (sk / "README.md").read_text()
+    bundled = [f for f in manifest["files"] if f.startswith("src/tflm/")]
+    assert all((sk / f).is_file() for f in bundled) and not any(f.endswith(".cc") for f in bundled)
+    # exactly the model's kernels: CMSIS-NN conv, no depthwise conv or LSTM anywhere
+    ops = model_ops((small_model.model_dir / "model.tflite").read_bytes())
+    assert "CONV_2D" in ops and "DEPTHWISE_CONV_2D" not in ops
+    assert "src/tflm/tflite-micro/tensorflow/lite/micro/kernels/cmsis_nn/conv.cpp" in bundled
+    assert not any(re.search(r"depthwise_conv\.cpp|lstm|kernels/conv\.cpp", f) for f in bundled)
+    # every quoted include of the bundle and gk_model.cpp resolves relative to the including file
+    # (Arduino gives src/ no include path); nothing points back into the TFLM tree
+    for f in [*bundled, "gk_model.cpp"]:
+        if not f.endswith((".h", ".c", ".cpp")):
+            continue
+        for inc in re.findall(r'^\s*#\s*include\s*"([^"]+)"', (sk / f).read_text(), re.M):
+            target = (sk / f).parent / inc
+            assert target.is_file() or (sk / inc).is_file(), f"{f}: {inc}"
+            assert not inc.startswith("tensorflow/"), f"{f}: {inc}"
+    assert '#include "src/tflm/tflite-micro/tensorflow/lite/micro/micro_interpreter.h"' in (sk / "gk_model.cpp").read_text()
+    # re-exported without a tree: the bundle goes, the sketch stays complete
+    r2 = export_sketch(small_model.model_dir, sk)
+    assert r2.tflm is None and not list((sk / "src").rglob("*.cpp")) and (sk / "bundled.ino").is_file()
+

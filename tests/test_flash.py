@@ -16,8 +16,7 @@ FQBN = "arduino:mbed_nano:nano33ble"
 CORE_LIST = "ID                Installed Latest Name\narduino:mbed_nano 4.2.4     4.2.4  Arduino Mbed OS Nano Boards\n"
 LIB_LIST = ("Name                   Installed Available Location Description\n"
             "ArduinoBLE             1.3.7     -         user     -\n"
-            "Arduino_LSM9DS1        1.1.1     -         user     -\n"
-            "Arduino_TensorFlowLite 0.0.0     -         user     -\n")
+            "Arduino_LSM9DS1        1.1.1     -         user     -\n")
 TFLM_MISSING = ("/tmp/x/gk_model.cpp:14:10: fatal error: tensorflow/lite/micro/micro_interpreter.h: "
                 "No such file or directory\ncompilation terminated.\n")
 
@@ -58,7 +57,7 @@ def make_sketch(parent: Path, name: str, includes: list[str]) -> Path:
 
 @pytest.fixture
 def classifier(tmp_path) -> Path:
-    return make_sketch(tmp_path / "sk", "gesture_classifier", ["ArduinoBLE.h", "TensorFlowLite.h", "Arduino_LSM9DS1.h"])
+    return make_sketch(tmp_path / "sk", "gesture_classifier", ["ArduinoBLE.h", "Arduino_LSM9DS1.h"])
 
 
 def lines(log: Path) -> list[str]:
@@ -71,12 +70,12 @@ def test_compile_then_upload_with_the_fqbn(fake_cli, classifier):
     plan = flash(classifier, "/dev/ttyACM0", echo=echoed.append)
     assert lines(log) == ["core list", "lib list", f"compile --fqbn {FQBN} {classifier}",
                           f"upload -p /dev/ttyACM0 --fqbn {FQBN} {classifier}"]
-    assert plan.libraries == ["ArduinoBLE", "Arduino_TensorFlowLite", "Arduino_LSM9DS1"] and plan.hints == []
+    assert plan.libraries == ["ArduinoBLE", "Arduino_LSM9DS1"] and plan.hints == []  # TFLM comes in src/tflm
     assert f"$ {script} compile --fqbn {FQBN} {classifier}" in echoed
     assert any("Sketch uses 391234 bytes" in e for e in echoed)
 
 
-def test_missing_tflm_headers_name_the_library(fake_cli, classifier, monkeypatch):
+def test_missing_tflm_headers_say_how_to_bundle_the_runtime(fake_cli, classifier, monkeypatch):
     _, log = fake_cli
     monkeypatch.setenv("FAKE_COMPILE_OUT", TFLM_MISSING)
     monkeypatch.setenv("FAKE_COMPILE_RC", "1")
@@ -84,29 +83,24 @@ def test_missing_tflm_headers_name_the_library(fake_cli, classifier, monkeypatch
         flash(classifier, "/dev/ttyACM0", echo=lambda s: None)
     msg = str(e.value)
     assert msg.startswith("arduino-cli compile failed (exit 1); tensorflow/lite/micro/micro_interpreter.h is missing: "
-                          "install the TensorFlow Lite Micro Arduino library")
-    assert "lib install --git-url https://github.com/tensorflow/tflite-micro-arduino-examples" in msg
+                          "the sketch has no bundled TFLM runtime (src/tflm); no TFLM source tree: pass --tflm PATH")
+    assert "then re-export" in msg and "tflite-micro-arduino-examples" not in msg
     assert "No such file or directory" in msg  # the compiler's own lines follow
     assert not any(l.startswith("upload") for l in lines(log))  # never uploads a failed build
 
 
 def test_missing_core_and_libraries_are_reported_with_install_commands(fake_cli, classifier, monkeypatch):
     monkeypatch.setenv("FAKE_CORE_OUT", "ID Installed Latest Name\n")
-    monkeypatch.setenv("FAKE_LIB_OUT", "Name Installed Available Location Description\n"
-                                       "Arduino_TensorFlowLite 2.4.0-ALPHA - user -\n")
+    monkeypatch.setenv("FAKE_LIB_OUT", "Name Installed Available Location Description\n")
     echoed: list[str] = []
     plan = flash(classifier, "/dev/ttyACM0", echo=echoed.append)
     warnings = [e for e in echoed if e.startswith("warning: ")]
     assert warnings == [
         "warning: board core arduino:mbed_nano is not installed: arduino-cli core update-index && arduino-cli core install arduino:mbed_nano",
         "warning: library ArduinoBLE is not installed: arduino-cli lib install ArduinoBLE",
-        "warning: library Arduino_TensorFlowLite 2.4.0-ALPHA is the old Library Manager release (ErrorReporter API); "
-        "replace it: arduino-cli lib uninstall Arduino_TensorFlowLite && arduino-cli config set "
-        "library.enable_unsafe_install true && arduino-cli lib install --git-url "
-        "https://github.com/tensorflow/tflite-micro-arduino-examples",
         "warning: library Arduino_LSM9DS1 is not installed: arduino-cli lib install Arduino_LSM9DS1",
     ]
-    assert len(plan.hints) == 4
+    assert len(plan.hints) == 3
 
 
 def test_upload_failure_names_the_port(fake_cli, classifier, monkeypatch):

@@ -7,6 +7,15 @@ constants (gk_config.h, from config.json via :mod:`training.codegen_preprocess`)
 read out of model.tflite). Before writing anything it checks the board's budget, so a model that
 cannot fit is refused here with a figure, not on the board after a long upload.
 
+The TFLM runtime and exactly the model's kernels (CMSIS-NN variants) are bundled under the
+sketch's ``src/tflm`` from a pinned TFLM tree (:mod:`training.tflm_tree`), with includes rewritten
+relative to each file: the Arduino builder compiles a sketch's ``src/`` recursively but puts no
+include path on it. So the sketch builds with only the board core, ArduinoBLE and the IMU library
+installed, in arduino-cli and in the IDE alike, with nothing to copy, and it runs the very kernels
+``gesture verify`` checked on the M4. (The Arduino_TensorFlowLite library is not an option: its old
+kernels give different int8 outputs for the same model.) Without a tree the sketch is still
+written, without src/tflm, and the result says in one line how to add it.
+
 Why model_data.cpp and not .cc: the Arduino sketch specification compiles only .c, .cpp and .S
 files in the sketch folder, so a .cc array would silently not be linked.
 """
@@ -21,6 +30,7 @@ from pathlib import Path
 from capture import protocol as p
 from capture.errors import DataError, GestureError
 from capture.takes import atomic_write_bytes, atomic_write_text
+from training import tflm_tree
 from training.board_sim import load_model_dir
 from training.codegen_preprocess import GENERATED, config_header
 from training.evaluate import ALIGN
@@ -32,8 +42,7 @@ TEMPLATE_DIR = ROOT / "firmware" / "templates" / "gesture_classifier"
 COMMON_DIR = ROOT / "firmware" / "common"
 MANIFEST = "export.json"  # marks a folder as written by `gesture export` (safe to overwrite)
 SKETCH_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
-TFLM_LIBRARY = "Arduino_TensorFlowLite (https://github.com/tensorflow/tflite-micro-arduino-examples)"
-TFLM_GIT_URL = "https://github.com/tensorflow/tflite-micro-arduino-examples"
+TFLM_INCLUDE_PREFIX = "src/tflm/tflite-micro/"  # gk_model.cpp's TFLM includes, relative to the sketch
 
 
 @dataclass(frozen=True)
@@ -47,46 +56,49 @@ class Board:
     imu_rate_hz: int  # what the IMU library configures (LSM9DS1: 119 Hz; BMI270 library: 100 Hz)
     flash_bytes: int  # program storage the core lets a sketch use (1 MB minus the bootloader)
     ram_bytes: int
-    imu_flash: int  # estimate of the IMU library's code
+    imu_flash: int  # unused since the budget is measured; kept for callers until capture/boards.py
     defines: tuple[str, ...] = ()  # preprocessor symbols the capture sketch selects its IMU code by
+    base_flash_bytes: int = 0  # core + BLE + IMU, measured (BASE_SOURCE)
+    base_ram_bytes: int = 0
 
 
 # nRF52840: 1 MB flash (the Arduino mbed core reserves 64 KB for the bootloader: 983040 usable),
 # 256 KB RAM.
 BOARDS: dict[str, Board] = {
     "nano33ble": Board("nano33ble", "Arduino Nano 33 BLE Sense (Rev1, LSM9DS1 IMU)", "arduino:mbed_nano:nano33ble",
-                       "LSM9DS1", "Arduino_LSM9DS1", "<Arduino_LSM9DS1.h>", 119, 983040, 262144, 8_000),
+                       "LSM9DS1", "Arduino_LSM9DS1", "<Arduino_LSM9DS1.h>", 119, 983040, 262144, 8_000, (), 343_612, 74_104),
     "nano33ble_rev2": Board("nano33ble_rev2", "Arduino Nano 33 BLE Sense Rev2 (BMI270 + BMM150 IMU)",
                             "arduino:mbed_nano:nano33ble", "BMI270", "Arduino_BMI270_BMM150",
-                            "<Arduino_BMI270_BMM150.h>", 100, 983040, 262144, 20_000, ("GK_BOARD_REV2",)),
+                            "<Arduino_BMI270_BMM150.h>", 100, 983040, 262144, 20_000, ("GK_BOARD_REV2",), 363_812, 74_768),
 }
 
-# ---- budget estimates (bytes). These are ESTIMATES, not measurements (no board or ARM toolchain
-# here): typical figures of arm-none-eabi-gcc -Os builds for the Cortex-M4F with the Arduino mbed
-# core, from the sizes the Arduino IDE reports for comparable sketches. They decide only whether
-# the model obviously cannot fit; the compiler's own report is authoritative.
-CORE_FLASH = 80_000  # Arduino mbed core (mbed OS, USB serial) of an empty sketch
-BLE_FLASH = 180_000  # ArduinoBLE + Cordio host stack
-TFLM_RUNTIME_FLASH = 50_000  # MicroInterpreter, allocator, flatbuffer access, micro_log
-SKETCH_FLASH = 12_000  # gk_preprocess/gk_frame/gk_format/glue + snprintf
-KERNEL_FLASH = {  # per registered op (CMSIS-NN kernels where TFLM has them)
-    "CONV_2D": 20_000, "DEPTHWISE_CONV_2D": 20_000, "FULLY_CONNECTED": 8_000, "MAX_POOL_2D": 5_000,
-    "AVERAGE_POOL_2D": 5_000, "MEAN": 8_000, "SOFTMAX": 6_000, "RESHAPE": 1_500, "SQUEEZE": 1_500,
-    "EXPAND_DIMS": 1_500, "QUANTIZE": 4_000, "DEQUANTIZE": 4_000, "RELU": 2_000, "RELU6": 2_000,
-}
-DEFAULT_KERNEL_FLASH = 8_000
-CORE_RAM = 45_000  # mbed OS statics, main thread stack, USB serial buffers
-BLE_RAM = 20_000  # Cordio stack buffers and ArduinoBLE attribute table
+# ---- budget (bytes), from measurements, not per-kernel guesses.
+# Core + BLE + IMU per board: the capture sketch (the same core, ArduinoBLE and IMU library the
+# classifier links, with no model) built by arduino-cli for the Nano 33 BLE.
+BASE_SOURCE = ("arduino-cli build of the capture sketch for the Nano 33 BLE: ArduinoCore-mbed b4ad4e7, "
+               "ArduinoBLE 2.0.1, Arduino_LSM9DS1 1.1.1, Arduino_BMI270_BMM150 1.2.3")
+# Model + TFLM runtime + kernels: `gesture verify`'s linker map (report.json "m4") when the model
+# was verified; otherwise the model bytes plus the runtime and kernels of the default model as
+# measured by `gesture verify` (linker map, arm-none-eabi-gcc 12.2 -Os, CMSIS-NN), which other
+# small CNNs approach within a few KB.
+RUNTIME_FLASH_MEASURED = 77_925  # default model: 89,341 B model + runtime, minus its 11,416 model bytes
+RUNTIME_RAM_MEASURED = 656  # default model: 8,192 B static RAM of model + runtime, minus its 7,536 B arena
+# The sketch's own glue (BLE service, frame encoding, Serial) is counted in the capture sketch's
+# base figure, which has the same glue; the classifier adds the preprocessing (~2 KB on the M4).
 STACK_BUFFERS_RAM = 2_048  # notify buffer + Serial line built on the stack
 
 
 @dataclass
 class Budget:
-    """Estimated flash and RAM of the sketch against the board, with the parts that make them."""
+    """Flash and RAM of the sketch against the board, with the parts that make them and where
+    each figure comes from (``sources``)."""
 
     board: Board
     flash: dict[str, int]
     ram: dict[str, int]
+    sources: dict[str, str] = field(default_factory=dict)
+    model_bytes: int = 0
+    arena_bytes: int = 0
 
     @property
     def flash_total(self) -> int:
@@ -100,12 +112,12 @@ class Budget:
         out = []
         if self.flash_total > self.board.flash_bytes:
             over = self.flash_total - self.board.flash_bytes
-            out.append(f"flash: estimated {self.flash_total:,} bytes (model {self.flash['model']:,}) exceeds the "
+            out.append(f"flash: {self.flash_total:,} bytes (model {self.model_bytes:,}) exceeds the "
                        f"{self.board.flash_bytes:,} bytes of {self.board.key} by {over:,}; train a smaller model "
                        "(fewer/smaller conv filters, a shorter --window or a lower --rate)")
         if self.ram_total > self.board.ram_bytes:
             over = self.ram_total - self.board.ram_bytes
-            out.append(f"RAM: estimated {self.ram_total:,} bytes (tensor arena {self.ram['arena']:,}) exceeds the "
+            out.append(f"RAM: {self.ram_total:,} bytes (tensor arena {self.arena_bytes:,}) exceeds the "
                        f"{self.board.ram_bytes:,} bytes of {self.board.key} by {over:,}; train a smaller model "
                        "(a shorter --window, fewer conv filters) so the arena shrinks")
         return out
@@ -122,23 +134,31 @@ def ring_buffer_bytes(cfg: PreprocessConfig, imu_rate_hz: float = p.DEFAULT_RATE
     return live + window_copy + model_io + smoother + raw
 
 
-def estimate_budget(model_bytes: int, ops: list[str], arena_bytes: int, cfg: PreprocessConfig, board: Board) -> Budget:
-    flash = {
-        "model": int(model_bytes),
-        "tflm_runtime": TFLM_RUNTIME_FLASH,
-        "kernels": sum(KERNEL_FLASH.get(op, DEFAULT_KERNEL_FLASH) for op in ops),
-        "core": CORE_FLASH,
-        "ble": BLE_FLASH,
-        "imu_library": board.imu_flash,
-        "sketch": SKETCH_FLASH,
-    }
-    ram = {
-        "arena": int(arena_bytes),
-        "buffers": ring_buffer_bytes(cfg, board.imu_rate_hz) + STACK_BUFFERS_RAM,
-        "core": CORE_RAM,
-        "ble": BLE_RAM,
-    }
-    return Budget(board, flash, ram)
+def estimate_budget(model_bytes: int, ops: list[str], arena_bytes: int, cfg: PreprocessConfig, board: Board,
+                    measured: dict | None = None) -> Budget:
+    """The sketch's flash/RAM: the board's measured base, plus model + runtime from ``measured``
+    (report.json "m4", written by `gesture verify`) or, before verification, the model bytes plus
+    the measured runtime of the default model."""
+    del ops  # the kernels are inside the measured model + runtime figure
+    buffers = ring_buffer_bytes(cfg, board.imu_rate_hz) + STACK_BUFFERS_RAM
+    if measured and measured.get("flash_bytes_model_runtime"):
+        mr_flash = int(measured["flash_bytes_model_runtime"])
+        mr_ram = int(measured["ram_bytes_model_runtime"])  # includes the arena as the M4 build sized it
+        src = (f"`gesture verify` linker map (Cortex-M4, TFLM {str(measured.get('tflm_commit', ''))[:7]}); "
+               f"arena_used_bytes() on the M4: {int(measured.get('arena_bytes_m4', 0)):,}")
+        ram = {"core_ble_imu": board.base_ram_bytes, "model_runtime_arena": mr_ram, "buffers": buffers}
+        if int(measured.get("arena_reserved_bytes", arena_bytes)) != arena_bytes:  # exported with another arena
+            ram["model_runtime_arena"] += arena_bytes - int(measured["arena_reserved_bytes"])
+    else:
+        mr_flash = int(model_bytes) + RUNTIME_FLASH_MEASURED
+        src = ("model bytes + the runtime and kernels `gesture verify` measured for the default model "
+               "(run `gesture verify` for this model's own figure)")
+        ram = {"core_ble_imu": board.base_ram_bytes, "model_runtime_arena": RUNTIME_RAM_MEASURED + int(arena_bytes),
+               "buffers": buffers}
+    flash = {"core_ble_imu": board.base_flash_bytes, "model_runtime": mr_flash}
+    sources = {"core_ble_imu": BASE_SOURCE, "model_runtime": src, "model_runtime_arena": src,
+               "buffers": "declared sizes in gk_preprocess.h and the .ino"}
+    return Budget(board, flash, ram, sources, int(model_bytes), int(arena_bytes))
 
 
 # ----------------------------------------------------------------------------- generated files
@@ -173,9 +193,13 @@ def parse_model_data(text: str) -> bytes:
     return data
 
 
-def model_cpp(ops: list[str], source: str) -> str:
+def model_cpp(ops: list[str], source: str, *, bundled: bool = False) -> str:
+    """gk_model.cpp: the resolver registers exactly ``ops``. With the TFLM bundle under src/tflm
+    its includes point there (the Arduino builder gives src/ no include path)."""
     check_supported(ops)
     text = (TEMPLATE_DIR / "gk_model.cpp.tmpl").read_text()
+    if bundled:
+        text = text.replace('#include "tensorflow/', f'#include "{TFLM_INCLUDE_PREFIX}tensorflow/')
     calls = "\n".join(f"  if (resolver.{RESOLVER_METHODS[op]}() != kTfLiteOk) return kTfLiteError;" for op in ops)
     return _fill(text, {"GENERATED": GENERATED, "MODEL_DIR": source, "N_OPS": str(len(ops)),
                         "OPS": ", ".join(ops), "REGISTER_OPS": calls})
@@ -199,11 +223,26 @@ def _fill(text: str, values: dict[str, str]) -> str:
     return text
 
 
+def tflm_section(tflm: dict | None) -> str:
+    """The README's TFLM paragraph: bundled (which commit) or how to add it."""
+    if tflm:
+        return (f"The TensorFlow Lite Micro runtime and exactly this model's kernels (CMSIS-NN variants) are in "
+                f"`src/tflm/`, copied by `gesture export` from the pinned TFLM tree: tflite-micro "
+                f"`{tflm['tflm_commit']}`, CMSIS-NN `{tflm.get('cmsis_nn_commit', 'unknown')}` (Apache-2.0; each "
+                "upstream LICENSE is beside its files). **Do not install a TensorFlow Lite Arduino library**: the "
+                "Library Manager's Arduino_TensorFlowLite runs old kernels that compute different outputs for this "
+                "model. `gesture verify` builds these very files for the Cortex-M4 and checks them against the "
+                "Python evaluation.")
+    return ("**The TFLM runtime is missing from this sketch** (`src/tflm/`): it was exported without a TFLM tree. "
+            + tflm_tree.missing_tree_hint() + ", then run `gesture export` again. Do not use the Library Manager's "
+            "Arduino_TensorFlowLite instead: its old kernels compute different outputs for this model.")
+
+
 def readme(cfg: PreprocessConfig, board: Board, budget: Budget, ops: list[str], model_bytes: int, arena: int,
-           sketch_name: str, source: str) -> str:
+           sketch_name: str, source: str, tflm: dict | None = None) -> str:
     text = (TEMPLATE_DIR / "README.md.tmpl").read_text()
-    flash_rows = "\n".join(f"| {k} | {v:,} |" for k, v in budget.flash.items())
-    ram_rows = "\n".join(f"| {k} | {v:,} |" for k, v in budget.ram.items())
+    flash_rows = "\n".join(f"| {k} | {v:,} | {budget.sources.get(k, '')} |" for k, v in budget.flash.items())
+    ram_rows = "\n".join(f"| {k} | {v:,} | {budget.sources.get(k, '')} |" for k, v in budget.ram.items())
     return _fill(text, {
         "GENERATED": GENERATED, "MODEL_DIR": source, "SKETCH": sketch_name, "BOARD_TITLE": board.title,
         "BOARD_KEY": board.key, "FQBN": board.fqbn, "IMU_LIBRARY": board.imu_library, "SENSOR": board.sensor,
@@ -213,7 +252,7 @@ def readme(cfg: PreprocessConfig, board: Board, budget: Budget, ops: list[str], 
         "ARENA": f"{arena:,}", "FLASH_TOTAL": f"{budget.flash_total:,}", "FLASH_MAX": f"{board.flash_bytes:,}",
         "FLASH_PCT": f"{100 * budget.flash_total / board.flash_bytes:.0f}", "RAM_TOTAL": f"{budget.ram_total:,}",
         "RAM_MAX": f"{board.ram_bytes:,}", "RAM_PCT": f"{100 * budget.ram_total / board.ram_bytes:.0f}",
-        "FLASH_ROWS": flash_rows, "RAM_ROWS": ram_rows, "TFLM_LIBRARY": TFLM_LIBRARY, "TFLM_GIT_URL": TFLM_GIT_URL,
+        "FLASH_ROWS": flash_rows, "RAM_ROWS": ram_rows, "TFLM_SECTION": tflm_section(tflm),
         "SERVICE_UUID": p.SERVICE_UUID, "PREDICTION_UUID": p.PREDICTION_CHAR_UUID, "IMU_UUID": p.IMU_CHAR_UUID,
         "BLE_NAME": p.BLE_LOCAL_NAME,
     })
@@ -234,10 +273,14 @@ class ExportResult:
     ram_estimate: int
     ram_max: int
     budget: dict = field(default_factory=dict)
+    tflm: dict | None = None  # the bundled tree (commits), None when exported without one
+    note: str = ""  # one line for the user when something is missing
 
     def __str__(self) -> str:
-        return (f"{self.sketch_dir} ({len(self.files)} files, board {self.board}): model {self.model_bytes:,} bytes, "
-                f"arena {self.arena_bytes:,} bytes, {len(self.ops)} ops; estimated flash {self.flash_estimate:,} / "
+        bundled = f"TFLM {self.tflm['tflm_commit'][:7]} bundled" if self.tflm else "no TFLM bundled"
+        n_own = len([f for f in self.files if not f.startswith(tflm_tree.BUNDLE_DIR + "/")])
+        return (f"{self.sketch_dir} ({n_own} files, {bundled}, board {self.board}): model {self.model_bytes:,} bytes, "
+                f"arena {self.arena_bytes:,} bytes, {len(self.ops)} ops; flash {self.flash_estimate:,} / "
                 f"{self.flash_max:,} bytes ({100 * self.flash_estimate / self.flash_max:.0f}%), RAM "
                 f"{self.ram_estimate:,} / {self.ram_max:,} bytes ({100 * self.ram_estimate / self.ram_max:.0f}%)")
 
@@ -254,9 +297,11 @@ def _check_target(sketch_dir: Path, force: bool) -> None:
 
 
 def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str = "nano33ble",
-                  force: bool = False) -> ExportResult:
-    """Write the classifier sketch for ``model_dir`` into ``sketch_dir``. Raises GestureError when
-    the model does not fit ``board`` or the folder holds something else."""
+                  force: bool = False, tflm: str | Path | None = None) -> ExportResult:
+    """Write the classifier sketch for ``model_dir`` into ``sketch_dir``, with the TFLM runtime
+    from ``tflm`` (a tree or tarball; default: $GESTURE_TFLM or the user cache, see
+    :func:`training.tflm_tree.find_tree`). Raises GestureError when the model does not fit
+    ``board`` or the folder holds something else."""
     model_dir, sketch_dir = Path(model_dir), Path(sketch_dir)
     if board not in BOARDS:
         raise GestureError(f"unknown board {board!r}; expected one of {', '.join(BOARDS)}")
@@ -269,11 +314,13 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     arena = (arena + ALIGN - 1) // ALIGN * ALIGN
     ops = model_ops(tflite)
     check_supported(ops)
-    budget = estimate_budget(len(tflite), ops, arena, cfg, b)
+    measured = report.get("m4") if isinstance(report.get("m4"), dict) else None
+    budget = estimate_budget(len(tflite), ops, arena, cfg, b, measured)
     problems = budget.problems()
     if problems:
         raise GestureError(f"{model_dir} does not fit {b.title}: " + "; ".join(problems))
     _check_target(sketch_dir, force)
+    tree = tflm_tree.find_tree(tflm)
 
     source = model_dir.name  # not the absolute path: the sketch must not depend on where it was built
     name = sketch_dir.name
@@ -285,15 +332,21 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     files["gk_frame.h"] = (COMMON_DIR / "gk_frame.h").read_text()
     for static in ("gk_preprocess.h", "gk_format.h", "gk_model.h"):
         files[static] = (TEMPLATE_DIR / static).read_text()
-    files["gk_model.cpp"] = model_cpp(ops, source)
+    files["gk_model.cpp"] = model_cpp(ops, source, bundled=tree is not None)
+    info = None
+    if tree is not None:
+        entry = [inc for inc in re.findall(r'#include "([^"]+)"', model_cpp(ops, source)) if inc.startswith("tensorflow/")]
+        files.update(tflm_tree.bundle_runtime(tree, ops, entry_includes=entry, cmsis_nn=True))
+        info = tflm_tree.tree_info(tree)
     files[f"{name}.ino"] = sketch_ino(cfg, b, source)
-    files["README.md"] = readme(cfg, b, budget, ops, len(tflite), arena, name, source)
+    files["README.md"] = readme(cfg, b, budget, ops, len(tflite), arena, name, source, info)
+    note = "" if tree is not None else f"sketch written without the TFLM runtime: {tflm_tree.missing_tree_hint()}"
     result = ExportResult(sketch_dir, b.key, sorted(files) + [MANIFEST], len(tflite), arena, ops,
                           budget.flash_total, b.flash_bytes, budget.ram_total, b.ram_bytes,
-                          {"flash": budget.flash, "ram": budget.ram})
+                          {"flash": budget.flash, "ram": budget.ram, "sources": budget.sources}, info, note)
     manifest = {"generator": GENERATED, "model_dir": str(model_dir), "board": b.key, "fqbn": b.fqbn,
                 "files": result.files, "model_bytes": len(tflite), "model_sha256": hashlib.sha256(tflite).hexdigest(),
-                "arena_bytes": arena, "ops": ops, "budget": result.budget,
+                "arena_bytes": arena, "ops": ops, "tflm": info, "budget": result.budget,
                 "flash_estimate": budget.flash_total, "ram_estimate": budget.ram_total}
 
     sketch_dir.mkdir(parents=True, exist_ok=True)
@@ -307,9 +360,14 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     for fname, content in files.items():
         data = content if isinstance(content, bytes) else content.encode("utf-8")
         atomic_write_bytes(sketch_dir / fname, data)
-    for f in stale:  # e.g. the old .ino after the folder was renamed
-        if "/" not in f and (sketch_dir / f).is_file():
+    for f in stale:  # e.g. the old .ino after the folder was renamed, or a bundle no longer wanted
+        ours = "/" not in f or f.startswith(tflm_tree.BUNDLE_DIR + "/")
+        if ours and ".." not in Path(f).parts and (sketch_dir / f).is_file():
             (sketch_dir / f).unlink()
+    if not any(f.startswith(tflm_tree.BUNDLE_DIR + "/") for f in files) and (sketch_dir / tflm_tree.BUNDLE_DIR).is_dir():
+        for d in sorted((sketch_dir / tflm_tree.BUNDLE_DIR).rglob("*"), reverse=True):  # now-empty folders
+            if d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
     atomic_write_text(sketch_dir / MANIFEST, json.dumps(manifest, indent=1) + "\n")  # last: marks a complete export
     return result
 

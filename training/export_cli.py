@@ -16,11 +16,68 @@ def register(group: click.Group) -> None:
     @click.option("--board", type=click.Choice(BOARD_CHOICES), default="nano33ble", show_default=True,
                   help="nano33ble: Rev1 (LSM9DS1); nano33ble_rev2: Rev2 (BMI270)")
     @click.option("--force", is_flag=True, help="overwrite a folder that was not written by gesture export")
-    def export_cmd(model_dir: Path, sketch_dir: Path, board: str, force: bool) -> None:
-        """Generate the TFLM Arduino sketch for a trained MODEL_DIR (checks the board's flash/RAM budget)."""
+    @click.option("--tflm", type=click.Path(path_type=Path), default=None,
+                  help="TFLM source tree (folder or tflm-src.tar.gz) to bundle; default: $GESTURE_TFLM, else the "
+                       "user cache (`gesture tflm fetch`)")
+    def export_cmd(model_dir: Path, sketch_dir: Path, board: str, force: bool, tflm: Path | None) -> None:
+        """Generate the TFLM Arduino sketch for a trained MODEL_DIR, with the TFLM runtime and the model's
+        kernels bundled (checks the board's flash/RAM budget)."""
         from training.export import export_sketch
 
-        click.echo(str(export_sketch(model_dir, sketch_dir, board=board, force=force)))
+        result = export_sketch(model_dir, sketch_dir, board=board, force=force, tflm=tflm)
+        click.echo(str(result))
+        if result.note:
+            click.echo(f"warning: {result.note}", err=True)
+
+    @group.command("verify")
+    @click.argument("model_dir", type=click.Path(path_type=Path))
+    @click.option("--sketch", "sketch_dir", type=click.Path(path_type=Path), default=None,
+                  help="exported sketch folder to verify (default: export MODEL_DIR into a temporary folder)")
+    @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
+                  help="also write the figures to this JSON file")
+    @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+                  help="dataset whose takes are fed (default: the one the model was trained on)")
+    @click.option("--tflm", type=click.Path(path_type=Path), default=None,
+                  help="TFLM tree for the temporary export (without --sketch)")
+    @click.option("--limit", "take_limit", type=click.IntRange(min=1), default=None,
+                  help="feed only the first N takes (default: all)")
+    @click.option("--stream", "stream_takes", type=click.IntRange(min=1), default=60, show_default=True,
+                  help="takes replayed in the continuous IMU stream (6 s of rest between them)")
+    @click.pass_context
+    def verify_cmd(ctx: click.Context, model_dir: Path, sketch_dir: Path | None, json_path: Path | None,
+                   data_dir: Path | None, tflm: Path | None, take_limit: int | None, stream_takes: int) -> None:
+        """Build the sketch's model + preprocessing for Cortex-M4, run it under QEMU, compare every byte
+        with the Python evaluation and measure instructions, arena and flash (into report.json/.md)."""
+        from training.verify import run
+
+        result = run(model_dir, sketch_dir, json_path=json_path, data_dir=data_dir, tflm=tflm, take_limit=take_limit,
+                     stream_takes=stream_takes)
+        click.echo(result.summary())
+        for ex in result.mismatch_examples:
+            click.echo(f"  {ex}", err=True)
+        if result.mismatches:
+            ctx.exit(1)
+
+    @group.group("tflm")
+    def tflm_group() -> None:
+        """The pinned TensorFlow Lite Micro source tree the export bundles."""
+
+    @tflm_group.command("fetch")
+    @click.option("--url", default=None, help="address of the pinned tflm-src.tar.gz (default: $GESTURE_TFLM_URL)")
+    def tflm_fetch(url: str | None) -> None:
+        """Download the pinned TFLM tree (checksum-verified) into the user cache."""
+        from training.tflm_tree import fetch_tree
+
+        click.echo(str(fetch_tree(url)))
+
+    @tflm_group.command("where")
+    @click.option("--tflm", type=click.Path(path_type=Path), default=None)
+    def tflm_where(tflm: Path | None) -> None:
+        """Print the TFLM tree the export would use (or what is missing)."""
+        from training.tflm_tree import find_tree, missing_tree_hint
+
+        tree = find_tree(tflm)
+        click.echo(str(tree) if tree else missing_tree_hint())
 
     @group.command("flash")
     @click.argument("sketch", type=click.Path(path_type=Path))

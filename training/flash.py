@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 from capture.errors import GestureError
-from training.export import BOARDS, MANIFEST, TFLM_GIT_URL
+from training.export import BOARDS, MANIFEST
+from training.tflm_tree import BUNDLE_DIR, missing_tree_hint
 
 CORE = "arduino:mbed_nano"
 # header the sketch includes -> (library name in `arduino-cli lib list`, install command)
@@ -27,11 +28,9 @@ LIBRARIES: dict[str, tuple[str, str]] = {
     "ArduinoBLE.h": ("ArduinoBLE", "arduino-cli lib install ArduinoBLE"),
     "Arduino_LSM9DS1.h": ("Arduino_LSM9DS1", "arduino-cli lib install Arduino_LSM9DS1"),
     "Arduino_BMI270_BMM150.h": ("Arduino_BMI270_BMM150", "arduino-cli lib install Arduino_BMI270_BMM150"),
-    "TensorFlowLite.h": ("Arduino_TensorFlowLite",
-                         "arduino-cli config set library.enable_unsafe_install true && "
-                         f"arduino-cli lib install --git-url {TFLM_GIT_URL}"),
 }
-OLD_TFLM_VERSION = "2.4.0"  # the Library Manager's Arduino_TensorFlowLite: the old ErrorReporter API
+# The classifier sketch carries its TFLM runtime in src/tflm (see training/export.py); no TFLM
+# Arduino library is wanted: Arduino_TensorFlowLite's old kernels compute other outputs.
 INSTALL_CLI = ("install arduino-cli: `curl -fsSL https://raw.githubusercontent.com/arduino/arduino-cli/master/install.sh | sh` "
                "(or see https://arduino.github.io/arduino-cli/latest/installation/), put it on PATH, then run "
                f"`arduino-cli core update-index && arduino-cli core install {CORE}`")
@@ -128,9 +127,6 @@ def missing_hints(cli: str, p: FlashPlan, run: Callable[..., subprocess.Complete
     for lib in p.libraries:
         if lib not in installed:
             hints.append(f"library {lib} is not installed: {_install_hint(lib)}")
-        elif lib == "Arduino_TensorFlowLite" and installed[lib].startswith(OLD_TFLM_VERSION):
-            hints.append(f"library {lib} {installed[lib]} is the old Library Manager release (ErrorReporter API); "
-                         f"replace it: arduino-cli lib uninstall {lib} && {_install_hint(lib)}")
     return hints
 
 
@@ -146,9 +142,10 @@ def _compile_failure_hint(output: str, p: FlashPlan) -> str:
     if not m:
         return ""
     header = m.group(1)
-    if header.startswith("tensorflow/") or header == "TensorFlowLite.h":
-        return (f"; {header} is missing: install the TensorFlow Lite Micro Arduino library "
-                f"({_install_hint('Arduino_TensorFlowLite')})")
+    if header.startswith(("tensorflow/", "src/tflm/")) or header == "TensorFlowLite.h":
+        bundled = (p.sketch / BUNDLE_DIR).is_dir()
+        return (f"; {header} is missing: " + ("the sketch's src/tflm is incomplete; re-run `gesture export`" if bundled
+                else f"the sketch has no bundled TFLM runtime (src/tflm); {missing_tree_hint()}, then re-export"))
     lib = LIBRARIES.get(Path(header).name)
     if lib:
         return f"; {header} is missing: {lib[1]}"
