@@ -2,7 +2,9 @@
 # Each creates .venv and installs the kit and everything it needs first.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := g++ chromium socat
+APT_PACKAGES := g++ chromium socat gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
+# newlib (semihosting) and libstdc++ for the Cortex-M4F: files, not commands, so checked by path
+M4_LIBS := /usr/lib/arm-none-eabi/newlib/thumb/v7e-m+fp/hard
 
 .PHONY: setup sysdeps demo test bench clean
 
@@ -15,9 +17,12 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 # System packages the tests use (C++ compiler for parity tests, Chromium for the dashboard
-# browser test, socat for serial tests). Installed only when missing and when we are root.
+# browser test, socat for serial tests, the ARM toolchain + newlib + QEMU for `gesture verify`).
+# Installed only when missing and when we are root.
 sysdeps:
-	@missing=""; for p in g++ chromium socat; do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	@missing=""; for p in g++ chromium socat arm-none-eabi-gcc arm-none-eabi-g++ qemu-system-arm; do \
+	  command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	for f in librdimon.a libstdc++.a; do test -f $(M4_LIBS)/$$f || missing="$$missing $$f"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \

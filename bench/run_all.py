@@ -27,6 +27,7 @@ BENCHES = [
     ("bench_capture.py", [], ["--seconds", "10"]),
     ("bench_ble.py", ["--seconds", "5"], ["--seconds", "2"]),
     ("bench_parity.py", [], ["--takes", "20"]),
+    ("bench_m4.py", [], ["--epochs", "3", "--stream", "5"]),
     ("bench_dashboard.py", [], ["--seconds", "20"]),
 ]
 
