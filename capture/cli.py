@@ -14,10 +14,8 @@ from pathlib import Path
 import click
 
 from capture.errors import GestureError
+from capture.resources import capture_sketch_dir, common_dir
 
-ROOT = Path(__file__).resolve().parent.parent
-FIRMWARE_DIR = ROOT / "firmware" / "capture"
-COMMON_DIR = ROOT / "firmware" / "common"
 
 
 # ----------------------------------------------------------------------------- firmware
@@ -38,7 +36,7 @@ def firmware_files() -> dict[str, str]:
     return {
         "gesture_protocol.h": c_header(),
         "gk_capture_version.h": firmware_version_header(),
-        "gk_frame.h": (COMMON_DIR / "gk_frame.h").read_text(encoding="utf-8"),
+        "gk_frame.h": (common_dir() / "gk_frame.h").read_text(encoding="utf-8"),
     }
 
 
@@ -51,24 +49,25 @@ def write_firmware(out: Path) -> list[Path]:
     for name, text in firmware_files().items():
         atomic_write_text(out / name, text)
         written.append(out / name)
-    if out.resolve() != FIRMWARE_DIR.resolve():
+    if out.resolve() != capture_sketch_dir().resolve():
         # the Arduino IDE wants the .ino named like its folder
         ino = out / f"{out.name}.ino"
-        shutil.copyfile(FIRMWARE_DIR / "capture.ino", ino)
+        shutil.copyfile(capture_sketch_dir() / "capture.ino", ino)
         written.append(ino)
     return written
 
 
 @click.command("firmware")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=FIRMWARE_DIR, show_default=True,
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              show_default="the kit's firmware/capture",
               help="sketch folder to write (another folder also gets the .ino, named after the folder)")
-def firmware_cmd(out: Path) -> None:
+def firmware_cmd(out: Path | None) -> None:
     """Regenerate the capture sketch's protocol header from capture/protocol.py.
 
     Then open the folder in the Arduino IDE (or `arduino-cli compile --fqbn arduino:mbed_nano:nano33ble`).
     For a Nano 33 BLE Sense Rev2, define GK_BOARD_REV2 (see firmware/capture/README.md).
     """
-    for path in write_firmware(out):
+    for path in write_firmware(out if out is not None else capture_sketch_dir()):
         click.echo(f"wrote {path}")
 
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from capture import protocol as p
-from capture.cli import FIRMWARE_DIR, firmware_files
+from capture.cli import firmware_files
+from capture.resources import capture_sketch_dir
 from capture.virtual.serial_board import rate_error_text
 from capture.virtual.sources import FIRMWARE_VERSION, capture_info
 from tests.conftest import need_tool
@@ -213,7 +214,8 @@ def test_generated_header_constants_equal_python(tmp_path):
 
 def test_committed_sketch_files_are_what_the_generator_writes():
     """firmware/capture/ holds the generated header and the gk_frame.h copy: they cannot drift."""
+    sketch = capture_sketch_dir()
     for name, text in firmware_files().items():
-        path = FIRMWARE_DIR / name
+        path = sketch / name
         assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run `gesture firmware`"
-    assert (FIRMWARE_DIR / "capture.ino").is_file()
+    assert (sketch / "capture.ino").is_file()

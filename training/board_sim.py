@@ -34,13 +34,12 @@ import numpy as np
 
 from capture import protocol as p
 from capture.errors import DataError, GestureError
+from capture.resources import bundled_dataset, data_dir
 from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS
 from capture.virtual.sources import Event, ReplaySource, Segment, capture_info
 from training.preprocess import (Q16, PreprocessConfig, Smoother, motion, quantize_input, resample_step,
                                  scores_u8)
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT / "data" / "magic_wand"
 IMU_CHANNELS = ACCEL_CHANNELS + GYRO_CHANNELS  # what the board's IMU delivers, in this order
 
 
@@ -218,10 +217,10 @@ def default_data_dir(report: dict) -> Path:
     """The dataset the model was trained on (report.json 'dataset'), else the bundled one."""
     d = report.get("dataset")
     if d:
-        for cand in (Path(d), ROOT / d):
+        for cand in (Path(d), data_dir().parent / d):  # as given, or relative to the kit
             if cand.is_dir():
                 return cand
-    return DEFAULT_DATA
+    return bundled_dataset()
 
 
 class ClassifierSource:

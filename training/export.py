@@ -20,6 +20,7 @@ from pathlib import Path
 
 from capture import protocol as p
 from capture.errors import DataError, GestureError
+from capture.resources import classifier_template_dir, common_dir
 from capture.takes import atomic_write_bytes, atomic_write_text
 from training.board_sim import load_model_dir
 from training.codegen_preprocess import GENERATED, config_header
@@ -27,9 +28,6 @@ from training.evaluate import ALIGN
 from training.preprocess import PreprocessConfig
 from training.tflm_ops import RESOLVER_METHODS, check_supported, model_ops
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_DIR = ROOT / "firmware" / "templates" / "gesture_classifier"
-COMMON_DIR = ROOT / "firmware" / "common"
 MANIFEST = "export.json"  # marks a folder as written by `gesture export` (safe to overwrite)
 SKETCH_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 TFLM_LIBRARY = "Arduino_TensorFlowLite (https://github.com/tensorflow/tflite-micro-arduino-examples)"
@@ -175,14 +173,14 @@ def parse_model_data(text: str) -> bytes:
 
 def model_cpp(ops: list[str], source: str) -> str:
     check_supported(ops)
-    text = (TEMPLATE_DIR / "gk_model.cpp.tmpl").read_text()
+    text = (classifier_template_dir() / "gk_model.cpp.tmpl").read_text()
     calls = "\n".join(f"  if (resolver.{RESOLVER_METHODS[op]}() != kTfLiteOk) return kTfLiteError;" for op in ops)
     return _fill(text, {"GENERATED": GENERATED, "MODEL_DIR": source, "N_OPS": str(len(ops)),
                         "OPS": ", ".join(ops), "REGISTER_OPS": calls})
 
 
 def sketch_ino(cfg: PreprocessConfig, board: Board, source: str) -> str:
-    text = (TEMPLATE_DIR / "gesture_classifier.ino.tmpl").read_text()
+    text = (classifier_template_dir() / "gesture_classifier.ino.tmpl").read_text()
     setup = "  IMU.setContinuousMode();  // LSM9DS1 FIFO: no sample lost while BLE or the model runs" \
         if board.sensor == "LSM9DS1" else "  // BMI270: the library reads the latest sample; loop() polls faster than 100 Hz"
     return _fill(text, {"GENERATED": GENERATED, "MODEL_DIR": source, "BOARD_TITLE": board.title,
@@ -201,7 +199,7 @@ def _fill(text: str, values: dict[str, str]) -> str:
 
 def readme(cfg: PreprocessConfig, board: Board, budget: Budget, ops: list[str], model_bytes: int, arena: int,
            sketch_name: str, source: str) -> str:
-    text = (TEMPLATE_DIR / "README.md.tmpl").read_text()
+    text = (classifier_template_dir() / "README.md.tmpl").read_text()
     flash_rows = "\n".join(f"| {k} | {v:,} |" for k, v in budget.flash.items())
     ram_rows = "\n".join(f"| {k} | {v:,} |" for k, v in budget.ram.items())
     return _fill(text, {
@@ -282,9 +280,9 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     files["gk_config.h"] = config_header(cfg, imu_rate_hz=b.imu_rate_hz, arena_bytes=arena, board=b.key,
                                          sensor=b.sensor, source=f"{source}/config.json")
     files["gesture_protocol.h"] = p.c_header()
-    files["gk_frame.h"] = (COMMON_DIR / "gk_frame.h").read_text()
+    files["gk_frame.h"] = (common_dir() / "gk_frame.h").read_text()
     for static in ("gk_preprocess.h", "gk_format.h", "gk_model.h"):
-        files[static] = (TEMPLATE_DIR / static).read_text()
+        files[static] = (classifier_template_dir() / static).read_text()
     files["gk_model.cpp"] = model_cpp(ops, source)
     files[f"{name}.ino"] = sketch_ino(cfg, b, source)
     files["README.md"] = readme(cfg, b, budget, ops, len(tflite), arena, name, source)

@@ -15,8 +15,6 @@ import click
 
 from capture.errors import GestureError
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "data" / "magic_wand"
-
 
 def make_source_factory(*, data: Path, idle: bool, channels: int, labels: list[str] | None, loop: bool,
                         native_rate: bool, rest: float, seed: int, seconds: float | None):
@@ -37,8 +35,8 @@ def make_source_factory(*, data: Path, idle: bool, channels: int, labels: list[s
 @click.command("simulate")
 @click.option("--serial", "serial_", is_flag=True, required=True,
               help="serve the board on a pseudo-terminal (prints its path on stdout)")
-@click.option("--data", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_DATA,
-              show_default="data/magic_wand", help="dataset whose takes the board replays")
+@click.option("--data", type=click.Path(path_type=Path, file_okay=False), default=None,
+              show_default="the bundled data/magic_wand", help="dataset whose takes the board replays")
 @click.option("--idle", is_flag=True, help="a board at rest (gravity + noise) instead of replayed takes")
 @click.option("--rate", type=float, help="IMU rate in Hz (default 119; takes are resampled)")
 @click.option("--native-rate", is_flag=True, help="replay takes at their own rate (exact counts)")
@@ -54,7 +52,7 @@ def make_source_factory(*, data: Path, idle: bool, channels: int, labels: list[s
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--speed", type=float, default=1.0, show_default=True,
               help="time factor (2 = twice as fast; 0 = as fast as the host reads)")
-def simulate_cmd(serial_: bool, data: Path, idle: bool, rate: float | None, native_rate: bool, channels: str,
+def simulate_cmd(serial_: bool, data: Path | None, idle: bool, rate: float | None, native_rate: bool, channels: str,
                  labels: str | None, loop: bool, rest: float, seconds: float | None, loss: float, garbage: float,
                  corrupt: float, disconnect_after: float | None, seed: int, speed: float) -> None:
     """Run a virtual capture board (no hardware needed)."""
@@ -66,6 +64,9 @@ def simulate_cmd(serial_: bool, data: Path, idle: bool, rate: float | None, nati
         raise GestureError(f"--rate {rate:g}: the firmware supports {', '.join(map(str, p.SUPPORTED_RATES_HZ))} Hz")
     if native_rate and (rate is not None or idle):
         raise GestureError("--native-rate replays takes at their own rate: do not combine it with --rate or --idle")
+    if data is None:
+        from capture.resources import bundled_dataset
+        data = bundled_dataset()
     make = make_source_factory(data=data, idle=idle, channels=int(channels),
                                labels=labels.split(",") if labels else None, loop=loop, native_rate=native_rate,
                                rest=rest, seed=seed, seconds=seconds)
