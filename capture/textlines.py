@@ -211,7 +211,7 @@ class TextLineReader:
 
     def info(self) -> dict[str, object]:
         """The INFO a capture firmware would send, for this text sketch."""
-        from capture.virtual.sources import capture_info
+        from capture.device_info import capture_info
 
         fmt = "imu-capture" if self.is_imu_capture else "data-forwarder"
         rate = self.rate_hz or 0

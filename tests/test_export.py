@@ -13,7 +13,8 @@ from capture import protocol as p
 from capture.errors import DataError, GestureError
 from conftest import need_tool
 from gesture_cli import main
-from training.export import BOARDS, GENERATED, export_sketch, parse_model_data
+from capture.boards import BOARDS
+from training.export import GENERATED, export_sketch, parse_model_data
 from training.preprocess import PreprocessConfig, resample_step
 from training.tflm_ops import RESOLVER_METHODS, model_ops
 

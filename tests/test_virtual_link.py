@@ -19,7 +19,8 @@ from capture.transport.ble import BleTransport
 from capture.transport.virtual import source_from_url
 from capture.virtual.ble import VirtualBleBackend, virtual_backend
 from capture.virtual.link import Faults
-from capture.virtual.sources import IdleSource, ReplaySource, capture_info
+from capture.device_info import capture_info
+from capture.virtual.sources import IdleSource, ReplaySource
 from tests.conftest import DATA
 
 WAIT_S = 20.0  # generous upper bound for "eventually"; never a speed assertion

@@ -19,32 +19,20 @@ from typing import Iterator, Protocol
 import numpy as np
 
 from capture import protocol as p
+from capture.boards import BOARDS, DEFAULT_BOARD
+from capture.device_info import capture_info
 from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, Take, read_takes
 
 Event = tuple[int, p.FrameType, bytes]  # (device time in us, frame type, exact protocol payload)
 
-FIRMWARE_VERSION = "1.0.0"
 REST_COUNTS = (0, 0, int(p.ACCEL_LSB_PER_G))  # board lying flat: +1 g on z
-NOISE_COUNTS = 12.0  # ~1.5 mg rms, the LSM9DS1 accelerometer's noise at 119 Hz
+NOISE_COUNTS = BOARDS[DEFAULT_BOARD].accel_noise_counts  # the board a virtual board stands in for
 
 
 class EventSource(Protocol):
     def info(self) -> dict[str, object]: ...
 
     def events(self) -> Iterator[Event]: ...
-
-
-def capture_info(rate_hz: float, channels: int, mode: str = "capture", **extra: object) -> dict[str, object]:
-    """The INFO key/values the firmware sends (see ``capture.protocol.INFO_KEYS``); the classifier
-    sketch's generated INFO string (``training.codegen_preprocess``) is built here too."""
-    names = ACCEL_CHANNELS + (GYRO_CHANNELS if channels == 6 else ())
-    info: dict[str, object] = {
-        "proto": p.PROTOCOL_VERSION, "fw": FIRMWARE_VERSION, "board": "virtual", "sensor": "virtual",
-        "mode": mode, "rate": int(rate_hz), "ch": list(names),
-        "acc_fs": p.ACCEL_RANGE_G, "gyr_fs": p.GYRO_RANGE_DPS,
-    }
-    info.update(extra)
-    return info
 
 
 def imu_events(counts: np.ndarray, rate_hz: float, t0_us: int = 0) -> Iterator[Event]:
