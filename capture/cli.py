@@ -44,7 +44,7 @@ def firmware_files() -> dict[str, str]:
 
 def write_firmware(out: Path) -> list[Path]:
     """Write the sketch's generated headers to ``out``; a folder elsewhere also gets the sketch."""
-    from capture.takes import atomic_write_text
+    from capture.fileio import atomic_write_text
 
     out = Path(out)
     written = []

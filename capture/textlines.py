@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from capture import protocol as p
-from capture.importers import G
+from capture.units import G
 from capture.transport.base import Message
 
 IMU_CAPTURE_HEADER = ("ax", "ay", "az", "gx", "gy", "gz")  # case-insensitive aX,aY,aZ,gX,gY,gZ

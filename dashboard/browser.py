@@ -171,7 +171,7 @@ class Chromium:
             params["clip"] = {"x": 0, "y": 0, "width": self.width, "height": int(h), "scale": 1}
             params["captureBeyondViewport"] = True
         data = base64.b64decode(self.call("Page.captureScreenshot", **params)["data"])
-        from capture.takes import atomic_write_bytes
+        from capture.fileio import atomic_write_bytes
 
         atomic_write_bytes(path, data)
         return Path(path)

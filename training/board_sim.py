@@ -35,13 +35,12 @@ import numpy as np
 from capture import protocol as p
 from capture.errors import DataError, GestureError
 from capture.resources import bundled_dataset, data_dir
-from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS
+from capture.takes import IMU_CHANNELS
 from capture.device_info import capture_info
 from capture.virtual.sources import Event, ReplaySource, Segment
 from training.preprocess import (Q16, PreprocessConfig, Smoother, motion, quantize_input, resample_step,
                                  scores_u8)
 
-IMU_CHANNELS = ACCEL_CHANNELS + GYRO_CHANNELS  # what the board's IMU delivers, in this order
 
 
 # ----------------------------------------------------------------------------- output line

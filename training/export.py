@@ -22,7 +22,7 @@ from capture import protocol as p
 from capture.boards import Board, get_board
 from capture.errors import DataError, GestureError
 from capture.resources import classifier_template_dir, common_dir
-from capture.takes import atomic_write_bytes, atomic_write_text
+from capture.fileio import atomic_write_bytes, atomic_write_text
 from training.board_sim import load_model_dir
 from training.codegen_preprocess import GENERATED, config_header
 from training.evaluate import ALIGN

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from capture.takes import atomic_write_bytes, atomic_write_text
+from capture.fileio import atomic_write_bytes, atomic_write_text
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from capture.errors import GestureError
-from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, Take, atomic_write_bytes, atomic_write_text
+from capture.fileio import atomic_write_bytes, atomic_write_text
+from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, Take
 from training.dataset import Dataset, load_dataset, validate
 from training.preprocess import CONFIG_NAME, PreprocessConfig, crop_take, motion, normalize, take_counts
 

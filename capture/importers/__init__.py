@@ -14,8 +14,6 @@ import numpy as np
 
 from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, Take, check_label
 
-G = 9.80665  # standard gravity, m/s^2 per g
-
 
 @dataclass
 class ImportResult:

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from capture.errors import DataError
-from capture.importers import G, ImportResult, label_from_name, make_take
+from capture.importers import ImportResult, label_from_name, make_take
+from capture.units import G
 from capture.takes import parse_numbers
 
 ACC = ("accx", "accy", "accz")

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from capture.importers import G
-from capture.takes import Take, atomic_write_text
+from capture.fileio import atomic_write_text
+from capture.takes import Take
+from capture.units import G
 
 EI_NAMES = ["accX", "accY", "accZ", "gyrX", "gyrY", "gyrZ"]
 FORMATS = ("edge-impulse-csv", "edge-impulse-json")

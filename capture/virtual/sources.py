@@ -21,7 +21,7 @@ import numpy as np
 from capture import protocol as p
 from capture.boards import BOARDS, DEFAULT_BOARD
 from capture.device_info import capture_info
-from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, Take, read_takes
+from capture.takes import Take, read_takes
 
 Event = tuple[int, p.FrameType, bytes]  # (device time in us, frame type, exact protocol payload)
 
