@@ -23,9 +23,9 @@ from capture.boards import Board, get_board
 from capture.errors import DataError, GestureError
 from capture.resources import classifier_template_dir, common_dir
 from capture.fileio import atomic_write_bytes, atomic_write_text
-from training.board_sim import load_model_dir
 from training.codegen_preprocess import GENERATED, config_header
 from training.evaluate import ALIGN
+from training.model_dir import load_model_dir
 from training.preprocess import PreprocessConfig
 from training.tflm_ops import RESOLVER_METHODS, check_supported, model_ops
 
