@@ -40,7 +40,8 @@ def main() -> int:
 
     from capture.takes import IMU_CHANNELS
     from training.board_sim import BoardPipeline, LiveWindow, Resampler, format_prediction_line
-    from training.codegen_preprocess import build_host_driver, host_crop, host_live, host_smooth
+    sys.path.insert(0, str(ROOT / "tests"))
+    from parity_harness import build_host_driver, host_crop, host_live, host_smooth
     from training.dataset import load_dataset
     from training.evaluate import TflmModel
     from training.export import export_sketch, parse_model_data

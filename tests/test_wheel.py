@@ -49,6 +49,8 @@ def test_wheel_holds_every_package_and_the_package_data(wheel):
     for src in takes + [ROOT / "data" / "magic_wand" / "dataset.json"]:
         assert "gesture_data/" + src.relative_to(ROOT / "data").as_posix() in names, src
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
+    # test tools stay out of the product (the browser driver, the C++ parity harness)
+    assert not any(n.endswith(("browser.py", "parity_driver.cpp", "parity_harness.py")) for n in names)
 
 
 @pytest.fixture(scope="module")
