@@ -118,6 +118,7 @@ class Transport(abc.ABC):
 
     def _info_received(self, info: dict[str, str]) -> None:
         """Hook: a link that waits for INFO while opening (serial) resolves its wait here."""
+        return None
 
     def _deliver(self, msg: Message) -> None:
         self.stats.frames += 1
