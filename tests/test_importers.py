@@ -1,8 +1,6 @@
 """Importers on fixture files in each tool's real format, and on malformed variants."""
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +9,7 @@ import pytest
 from capture.errors import DataError
 from capture.importers import import_files
 from capture.importers import exporters
-from capture.takes import read_manifest, read_takes, save_takes
+from capture.takes import read_takes, save_takes
 from gesture_cli import main
 
 FIX = Path(__file__).parent / "fixtures" / "importers"
