@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -28,8 +29,14 @@ def _packages_in_checkout() -> set[str]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    """Built from a copy of the checkout without build/ or *.egg-info (setuptools would ship stale
+    files left in build/lib) and without tests/bench caches."""
     out = tmp_path_factory.mktemp("wheel")
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+    src = tmp_path_factory.mktemp("src") / "gesture-kit"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__",
+                                                             ".pytest_cache", ".ruff_cache", ".mypy_cache", "out",
+                                                             "models", "artifacts"))
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(src)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.fail(f"pip wheel failed:\n{proc.stdout}\n{proc.stderr}")
