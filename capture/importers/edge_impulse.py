@@ -39,6 +39,7 @@ from capture.importers import (
 )
 
 DATA_EXT = (".json", ".cbor", ".csv")
+UNKNOWN_DEVICE = "UNKNOWN"  # what export-data writes when no device was ever recorded
 CATEGORIES = ("training", "testing")
 ABSURD_G = 64.0  # no IMU or phone measures more; beyond this a value is corrupt, not motion
 ABSURD_DPS = 10000.0
@@ -86,30 +87,35 @@ class Units:
             raise DataError("--accel-units", f"{accel!r} is not one of g, m/s2, mg")
         if self.gyro is not None and self.gyro not in TO_DPS:
             raise DataError("--gyro-units", f"{gyro!r} is not one of deg/s, rad/s, mdps")
-        self.seen: Counter = Counter()
-        self.example: dict[tuple, str] = {}
+        self.seen: dict[tuple[str, str, str], list[float]] = {}
+        self.example: dict[tuple[str, str, str], str] = {}
 
-    def _note(self, key: tuple, where: str) -> None:
-        self.seen[key] += 1
+    def _note(self, key: tuple[str, str, str], where: str, med: float = float("nan")) -> None:
+        self.seen.setdefault(key, []).append(med)
         self.example.setdefault(key, where)
 
     def notices(self) -> list[str]:
         out = []
-        for key, n in sorted(self.seen.items()):
-            kind, declared, used, med = key
-            files = f"{n} file(s)" if n > 1 else "1 file"
+        for key, meds in sorted(self.seen.items()):
+            kind, declared, used = key
+            n = len(meds)
+            files = f"{n} files declare" if n > 1 else "1 file declares"
+            shown = repr(declared) if declared else "none given"
+            lo, hi = min(meds), max(meds)
+            med = f"{lo:.2f}" if n == 1 or abs(hi - lo) < 0.005 else f"{lo:.2f}-{hi:.2f}"
             if kind == "mismatch":
-                msg = (f"{files} declare acceleration in {declared!r} but the median |a| is about {med} "
+                msg = (f"{files} acceleration in {shown} but the median |a| is {med} "
                        f"(gravity is 1 g = 9.81 m/s2): read as {used} (pass --accel-units to force)")
             elif kind == "inferred":
-                msg = f"{files} declare no acceleration unit ({declared!r}); the median |a| of about {med} says {used}"
+                msg = f"{files} no acceleration unit ({shown}); the median |a| of {med} says {used}"
             else:
-                msg = f"{files} declare no gyroscope unit ({declared!r}); read as deg/s (pass --gyro-units rad/s if not)"
+                msg = f"{files} no gyroscope unit ({shown}); read as deg/s (pass --gyro-units rad/s if not)"
             out.append(Notice("units", f"{msg}, e.g. {self.example[key]}"))
         return out
 
     def accel_scale(self, where: str, declared: str, raw: np.ndarray) -> float:
-        med = float(np.median(np.linalg.norm(raw, axis=1)))
+        with np.errstate(over="ignore"):  # absurd values are refused after scaling, with their row
+            med = float(np.median(np.linalg.norm(raw, axis=1)))
         seen = gravity_unit(med)
         if self.accel:
             return TO_G[self.accel]
@@ -122,10 +128,10 @@ class Units:
             if seen is None:
                 raise DataError(where, f"no acceleration unit declared ({declared!r}) and the median |a| of {med:.3g} "
                                        "is not near 1 g, 9.81 m/s2 or 1000 mg; pass --accel-units", field="units")
-            self._note(("inferred", declared, seen, f"{med:.2f}"), where)
+            self._note(("inferred", declared, seen), where, med)
             return TO_G[seen]
         if seen is not None and seen != unit:
-            self._note(("mismatch", declared, seen, f"{med:.2f}"), where)
+            self._note(("mismatch", declared, seen), where, med)
             return TO_G[seen]
         return TO_G[unit]
 
@@ -138,7 +144,7 @@ class Units:
             raise DataError(where, f"gyroscope unit {declared!r} is not one of deg/s, dps, rad/s or N/A; "
                                    "pass --gyro-units", field="units")
         if unit is None:
-            self._note(("gyro", declared, "deg/s", ""), where)
+            self._note(("gyro", declared, "deg/s"), where)
             return 1.0
         return TO_DPS[unit]
 
@@ -235,7 +241,8 @@ def read_acquisition(src: Path, data: bytes, conv: Units) -> tuple[np.ndarray, f
         raise DataError(src, f"values have shape {shape}; expected rows of {len(sensors)} numbers (one per sensor)",
                         field="payload.values")
     arr = _number_rows(src, values, len(sensors))
-    meta = {"device": str(payload.get("device_type") or ""), "device_name": str(payload.get("device_name") or "")}
+    device = str(payload.get("device_type") or "")
+    meta = {"device": "" if device == UNKNOWN_DEVICE else device, "device_name": str(payload.get("device_name") or "")}
     return to_kit_units(arr, names, units, str(src), conv), float(interval), {k: v for k, v in meta.items() if v}
 
 
@@ -346,6 +353,7 @@ def read(src: Path, label: str | None = None, subject: str | None = None, *, acc
             raise DataError(src, "no .json, .cbor or .csv files in this folder")
     by_path, by_name = _info_labels(root) if root.is_dir() else ({}, {})
     labels: Counter = Counter()
+    outside: list[Path] = []
     bar = None
     if not quiet and len(files) > 50:
         from tqdm import tqdm
@@ -361,8 +369,11 @@ def read(src: Path, label: str | None = None, subject: str | None = None, *, acc
                 raw = _entry_label(entry, str(path))
                 if entry.get("category") in CATEGORIES:
                     meta["category"] = entry["category"]
-            elif path.parent.name in CATEGORIES:
-                meta["category"] = path.parent.name
+            else:
+                if by_path:
+                    outside.append(path)
+                if path.parent.name in CATEGORIES:
+                    meta["category"] = path.parent.name
             if label:
                 name = label_from_name(path, label)
             elif raw is not None:
@@ -388,6 +399,9 @@ def read(src: Path, label: str | None = None, subject: str | None = None, *, acc
     for (raw, name), n in sorted(labels.items()):
         out.warnings.append(Notice("label", f"label {raw!r} is stored as {name!r} ({n} file(s)): labels name a folder "
                                             "and a C++ string (letters, digits, '_' or '-')"))
+    if outside:
+        out.warnings.append(Notice("category", f"{len(outside)} file(s) are not listed in info.labels; their label comes "
+                                               f"from the file name and their category from the folder, e.g. {outside[0]}"))
     out.warnings += conv.notices()
     if not out.takes:
         raise DataError(src, f"nothing imported: {out.skipped} file(s) skipped"

@@ -21,6 +21,7 @@ import numpy as np
 
 from capture.errors import DataError
 from capture.importers import G
+from capture.importers.edge_impulse import UNKNOWN_DEVICE
 from capture.takes import Take, atomic_write_text
 
 EI_NAMES = ["accX", "accY", "accZ", "gyrX", "gyrY", "gyrZ"]
@@ -50,7 +51,7 @@ def device_of(take: Take) -> str:
     source = str(take.meta.get("source", ""))
     if source.startswith(("device:", "arduino-csv:")):
         return KIT_DEVICE
-    return "UNKNOWN"
+    return UNKNOWN_DEVICE
 
 
 def interval_ms(take: Take) -> float:
