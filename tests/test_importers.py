@@ -372,6 +372,9 @@ def test_export_data_test_subjects_become_testing(tmp_path):
     assert main(["export-data", "edge-impulse-json", str(d), "--out", str(tmp_path / "ei")]) == 0
     info = json.loads((tmp_path / "ei" / "info.labels").read_text())
     assert {e["category"] for e in info["files"]} == {"testing"} and len(list((tmp_path / "ei" / "testing").iterdir())) == 3
+    assert {e["metadata"]["subject"] for e in info["files"]} == {"alice"}
+    back = import_files("edge-impulse", [tmp_path / "ei"]).takes
+    assert [t.meta["subject"] for t in back] == ["alice"] * 3 and {t.meta["category"] for t in back} == {"testing"}
 
 
 # ----------------------------------------------------------------------------- CLI: batches, --quiet
@@ -408,3 +411,9 @@ def test_magic_wand_corrupt_archive_names_the_file(tmp_path):
     (tmp_path / "data.tar.gz").write_bytes(b"\x1f\x8b\x08\x00" + b"\x00" * 20)
     with pytest.raises(DataError, match=r"data.tar.gz: cannot read this archive"):
         import_files("magic-wand", [tmp_path / "data.tar.gz"])
+
+
+def test_import_cli_edge_impulse_only_options_are_refused_elsewhere(tmp_path, capsys):
+    assert main(["import", "arduino-csv", str(FIX / "punch.csv"), "--data", str(tmp_path / "ds"), "--accel-units", "g"]) == 2
+    assert "error: --accel-units: only for edge-impulse" in capsys.readouterr().err
+    assert not (tmp_path / "ds").exists()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from capture.errors import GestureError
 from capture.importers import FORMATS, KIND_TITLES, exporters, import_files
 from capture.takes import read_takes, save_takes
 
@@ -44,6 +45,10 @@ def register(group: click.Group) -> None:
         a folder of them, or an export with info.labels), magic-wand (TensorFlow magic_wand
         logs: a folder or data.tar.gz). Bad files among several are skipped with a warning.
         """
+        if fmt != "edge-impulse":
+            given = [o for o, v in (("--accel-units", accel_units), ("--gyro-units", gyro_units), ("--test-data", test_dir)) if v]
+            if given:
+                raise GestureError(f"{', '.join(given)}: only for edge-impulse ({fmt} files have fixed units and no category)")
         result = import_files(fmt, list(sources), label=label, subject=subject, accel_units=accel_units,
                               gyro_units=gyro_units, quiet=quiet)
         testing = [t for t in result.takes if t.meta.get("category") == "testing"]

@@ -369,6 +369,9 @@ def read(src: Path, label: str | None = None, subject: str | None = None, *, acc
                 raw = _entry_label(entry, str(path))
                 if entry.get("category") in CATEGORIES:
                     meta["category"] = entry["category"]
+                extra = entry.get("metadata")
+                if isinstance(extra, dict):  # per-sample metadata: export-data writes subject/session here
+                    meta.update({k: str(extra[k]) for k in ("subject", "session") if extra.get(k)})
             else:
                 if by_path:
                     outside.append(path)

@@ -9,7 +9,9 @@ imported with (meta ``category``), else ``testing`` for the dataset's ``test_sub
 Nothing is rounded away: CSV timestamps are the take's own (microsecond) milliseconds, the
 JSON ``interval_ms`` is the exact float the take was recorded or imported with, and values
 keep 9 significant digits, so import -> export-data -> import gives the same samples back.
-The device is the one recorded at import or capture (meta ``device``), not a fixed board.
+The device is the one recorded at import or capture (meta ``device``), not a fixed board, and
+each take's subject/session go into the entry's ``metadata`` (Edge Impulse's per-sample
+key/value strings), so a person split survives the trip.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from capture.takes import Take, atomic_write_text
 
 EI_NAMES = ["accX", "accY", "accZ", "gyrX", "gyrY", "gyrZ"]
 FORMATS = ("edge-impulse-csv", "edge-impulse-json")
+METADATA_KEYS = ("subject", "session")
 KIT_DEVICE = "ARDUINO_NANO33BLE"  # Edge Impulse's device type for the Nano 33 BLE Sense
 
 
@@ -113,7 +116,11 @@ def export(takes: list[Take], fmt: str, out_dir: Path, manifest: dict | None = N
         path = out_dir / cat / name
         atomic_write_text(path, to_csv(take) if ext == "csv" else to_json(take))
         written.append(path)
-        entries.append({"path": f"{cat}/{name}", "name": name.rsplit(".", 1)[0], "category": cat,
-                        "label": {"type": "label", "label": take.label}})
+        entry = {"path": f"{cat}/{name}", "name": name.rsplit(".", 1)[0], "category": cat,
+                 "label": {"type": "label", "label": take.label}}
+        meta = {k: str(take.meta[k]) for k in METADATA_KEYS if take.meta.get(k)}
+        if meta:  # Edge Impulse keeps per-sample string metadata: the person split survives the trip
+            entry["metadata"] = meta
+        entries.append(entry)
     atomic_write_text(out_dir / "info.labels", json.dumps({"version": 1, "files": entries}, indent=1) + "\n")
     return written
