@@ -417,3 +417,15 @@ def test_import_cli_edge_impulse_only_options_are_refused_elsewhere(tmp_path, ca
     assert main(["import", "arduino-csv", str(FIX / "punch.csv"), "--data", str(tmp_path / "ds"), "--accel-units", "g"]) == 2
     assert "error: --accel-units: only for edge-impulse" in capsys.readouterr().err
     assert not (tmp_path / "ds").exists()
+
+
+def test_arduino_csv_stray_blank_line_inside_a_gesture_is_joined(tmp_path):
+    lines = (FIX / "punch.csv").read_text().splitlines()
+    p = tmp_path / "punch.csv"
+    p.write_text("\n".join(lines[:61] + [""] + lines[61:]) + "\n")  # blank line after row 60 of gesture 1
+    r = import_files("arduino-csv", [p])
+    ref = import_files("arduino-csv", [FIX / "punch.csv"])
+    assert len(r.takes) == 2 and all(t.n == 119 for t in r.takes)
+    np.testing.assert_array_equal(r.takes[0].values, ref.takes[0].values)
+    (w,) = r.warnings
+    assert w.kind == "split" and "line 63" in w and "60 + 59 rows" in w

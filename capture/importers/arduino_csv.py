@@ -151,6 +151,16 @@ def _gestures(src: Path, s: _Stream, out: ImportResult) -> list[tuple[int, np.nd
     usual = Counter(soft.tolist()).most_common(1)[0][0] if len(soft) else 0
     cuts = [0] + [k + 1 for k, g in enumerate(gaps) if g > usual] + [len(rows)]
     n = SAMPLES_PER_GESTURE
+    # a stray blank line inside one gesture: two short blocks that make exactly one gesture
+    k = 1
+    while k < len(cuts) - 1:
+        a, m, b = cuts[k - 1], cuts[k], cuts[k + 1]
+        if m - a < n and b - m < n and b - a == n and gaps[m - 1] < HARD:
+            out.warnings.append(Notice("split", f"{src}, line {s.lines[m]}{s.name}: blank line inside a gesture "
+                                                f"({m - a} + {b - m} rows); joined into one gesture"))
+            del cuts[k]
+        else:
+            k += 1
     found: list[tuple[int, np.ndarray]] = []
     single = len(cuts) == 2
     for a, b in itertools.pairwise(cuts):
