@@ -429,3 +429,24 @@ def test_arduino_csv_stray_blank_line_inside_a_gesture_is_joined(tmp_path):
     np.testing.assert_array_equal(r.takes[0].values, ref.takes[0].values)
     (w,) = r.warnings
     assert w.kind == "split" and "line 63" in w and "60 + 59 rows" in w
+
+
+def test_edge_impulse_single_file_finds_the_export_info_labels_and_broken_info_is_skipped(tmp_path):
+    (t,) = import_files("edge-impulse", [EI / "testing" / "PRUEBA 1.5n40na0t.ingestion-7fc459c96d-4hfsq.json"]).takes
+    assert t.label == "PRUEBA_1" and t.meta["category"] == "testing"
+    root = tmp_path / "exp"
+    (root / "training").mkdir(parents=True)
+    src = EI / "training" / "wing.3r7s1ech.ingestion-5c4bbc78bc-nr5x6.json"
+    (root / "training" / src.name).write_bytes(src.read_bytes())
+    (root / "info.labels").write_text('{"version": 1, "files": [')
+    r = import_files("edge-impulse", [root])
+    assert [t.label for t in r.takes] == ["wing"] and r.takes[0].meta["category"] == "training"
+    assert any(w.kind == "skipped" and "info.labels" in w and "invalid JSON" in w for w in r.warnings)
+
+
+def test_edge_impulse_shell_glob_is_one_batch(tmp_path):
+    files = sorted((EI / "training").iterdir()) + sorted((EI / "testing").iterdir())  # info.labels included
+    r = import_files("edge-impulse", files)
+    assert r.files == 6 and r.skipped == 1 and len(r.takes) == 6
+    assert Counter(w.kind for w in r.warnings) == {"skipped": 1, "label": 1, "units": 3}
+    assert {t.meta["category"] for t in r.takes} == {"training", "testing"}

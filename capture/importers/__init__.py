@@ -148,6 +148,10 @@ def import_files(fmt: str, sources: list[Path], label: str | None = None, subjec
     reader = _registry()[fmt]
     out = ImportResult()
     sources = [Path(s) for s in sources]
+    if fmt == "edge-impulse" and len(sources) > 1:  # one batch: one notice per decision, not per file
+        out = reader(sources, label=label, subject=subject, **options)
+        out.warnings += long_take_notices(out.takes)
+        return out
     for src in sources:
         try:
             r = reader(src, label=label, subject=subject, **options)

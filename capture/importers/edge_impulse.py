@@ -19,6 +19,7 @@ apart. A declared unit the data contradicts is corrected with a notice, an undec
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
@@ -302,23 +303,41 @@ def read_file(src: Path, label: str, meta: dict, conv: Units) -> Any:
 
 # ----------------------------------------------------------------------------- folders, info.labels
 
-def _info_labels(root: Path) -> tuple[dict[Path, dict], dict[str, dict]]:
-    """Entries of every info.labels under root, by resolved path and by file name."""
+@functools.lru_cache(maxsize=16)
+def _read_info(path: Path, mtime_ns: int) -> tuple[dict[Path, dict], dict[str, dict]]:
+    """One info.labels by resolved path and by file name (cached: a shell glob of thousands of
+    files from one export reads it once, not once per file)."""
     by_path: dict[Path, dict] = {}
     by_name: dict[str, dict] = {}
-    for info in sorted(root.rglob("info.labels")):
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(path, f"invalid JSON ({getattr(e, 'msg', e)}); expected Edge Impulse's info.labels")
+    files = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(files, list):
+        raise DataError(path, "no 'files' list; expected {\"version\": 1, \"files\": [...]}", field="files")
+    for k, entry in enumerate(files):
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise DataError(path, f"entry {k} has no 'path'", field=f"files[{k}].path")
+        by_path.setdefault((path.parent / entry["path"]).resolve(), entry)
+        by_name.setdefault(Path(entry["path"]).name, entry)
+    return by_path, by_name
+
+
+def _info_labels(infos: list[Path], notes: list[str]) -> tuple[dict[Path, dict], dict[str, dict]]:
+    """Entries of these info.labels files; a broken one is skipped with a notice (file names then give labels)."""
+    by_path: dict[Path, dict] = {}
+    by_name: dict[str, dict] = {}
+    for info in infos:
         try:
-            doc = json.loads(info.read_text(encoding="utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise DataError(info, f"invalid JSON: {getattr(e, 'msg', e)}; expected Edge Impulse's info.labels")
-        files = doc.get("files") if isinstance(doc, dict) else None
-        if not isinstance(files, list):
-            raise DataError(info, "no 'files' list; expected {\"version\": 1, \"files\": [...]}", field="files")
-        for k, entry in enumerate(files):
-            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-                raise DataError(info, f"entry {k} has no 'path'", field=f"files[{k}].path")
-            by_path.setdefault((info.parent / entry["path"]).resolve(), entry)
-            by_name.setdefault(Path(entry["path"]).name, entry)
+            p, n = _read_info(info.resolve(), info.stat().st_mtime_ns)
+        except DataError as e:
+            notes.append(Notice("skipped", f"skipped {e}; labels come from the file names"))
+            continue
+        for k, v in p.items():
+            by_path.setdefault(k, v)
+        for k, v in n.items():
+            by_name.setdefault(k, v)
     return by_path, by_name
 
 
@@ -335,23 +354,46 @@ def _entry_label(entry: dict, where: str) -> str | None:
     return None
 
 
-def read(src: Path, label: str | None = None, subject: str | None = None, *, accel_units: str | None = None,
-         gyro_units: str | None = None, quiet: bool = True, **_options) -> ImportResult:
-    """One file, a folder of files, or an export root (training/, testing/, info.labels)."""
-    src = Path(src)
+def _collect(src: Path) -> tuple[list[Path], list[Path]]:
+    """(data files, info.labels files) of one source: a file, a folder or an export root."""
     if not src.exists():
         raise DataError(src, "not found; expected an Edge Impulse .json/.cbor/.csv file, a folder of them or an export folder")
+    if src.name == "info.labels":  # given explicitly (or by a shell glob): labels, not data
+        return [], [src]
+    if src.is_file():  # its info.labels: in its folder, or at the export root above training/ or testing/
+        return [src], [d / "info.labels" for d in (src.parent, src.parent.parent) if (d / "info.labels").is_file()]
+    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in DATA_EXT
+                   and not any(part.startswith(".") for part in p.relative_to(src).parts))
+    if not files:
+        raise DataError(src, "no .json, .cbor or .csv files in this folder")
+    return files, sorted(src.rglob("info.labels"))
+
+
+def read(src: Path | list[Path], label: str | None = None, subject: str | None = None, *,
+         accel_units: str | None = None, gyro_units: str | None = None, quiet: bool = True, **_options) -> ImportResult:
+    """Files, folders of files or export roots (training/, testing/, info.labels), read as one batch.
+
+    One batch, so that thousands of files from a shell glob give one notice per unit decision
+    and read their info.labels once; a bad file among several is skipped with a notice.
+    """
+    sources = [Path(p) for p in src] if isinstance(src, (list, tuple)) else [Path(src)]
     conv = Units(accel_units, gyro_units)
     out = ImportResult()
-    if src.is_file():
-        files, root = [src], src.parent
-    else:
-        root = src
-        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in DATA_EXT
-                       and not any(part.startswith(".") for part in p.relative_to(src).parts))
-        if not files:
-            raise DataError(src, "no .json, .cbor or .csv files in this folder")
-    by_path, by_name = _info_labels(root) if root.is_dir() else ({}, {})
+    files: list[Path] = []
+    infos: list[Path] = []
+    for s in sources:
+        try:
+            f, i = _collect(s)
+        except DataError as e:
+            if len(sources) == 1:
+                raise
+            out.skipped += 1
+            out.warnings.append(Notice("skipped", f"skipped {e}"))
+            continue
+        files += f
+        infos += [x for x in i if x not in infos]
+    by_path, by_name = _info_labels(infos, out.warnings)
+    src = sources[0] if len(sources) == 1 else Path(f"{len(sources)} sources")
     labels: Counter = Counter()
     outside: list[Path] = []
     bar = None
