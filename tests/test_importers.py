@@ -286,6 +286,8 @@ def _doc(rows, units="m/s2", names=("accX", "accY", "accZ")):
     ("a.cbor", b"\xa3\x69protected\xa2", "invalid CBOR"),
     ("a.bin", b"\x00\x01\x02\xff\xfe garbage", "byte offset 3: neither CBOR nor UTF-8 text"),
     ("a.json", _doc([[0, 9.8, "x"]]), "row 0 value 2 is 'x', not a number"),
+    ("a.csv", "timestamp,accX,accY,accZ\n0,0,9.8,0\n0.01,0,9.8,0\n0.02,0,9.8,0\n",
+     "field 'timestamp': timestamps step by 0.01, over 5 kHz for an IMU; Edge Impulse CSV timestamps are milliseconds"),
 ])
 def test_edge_impulse_bad_values_and_units(tmp_path, name, data, expected):
     p = tmp_path / name

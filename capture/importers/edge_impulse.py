@@ -279,6 +279,9 @@ def read_csv_text(src: Path, text: str, conv: Units) -> tuple[np.ndarray, np.nda
     if not rows:
         raise DataError(src, "no data rows after the header", line=2)
     arr = np.asarray(rows)
+    if len(arr) > 1 and float(np.median(np.diff(arr[:, 0]))) < 0.2:
+        raise DataError(src, f"timestamps step by {float(np.median(np.diff(arr[:, 0]))):g}, over 5 kHz for an IMU; "
+                             "Edge Impulse CSV timestamps are milliseconds (seconds? multiply by 1000)", field="timestamp")
     values = to_kit_units(arr[:, 1:], header[1:], [""] * (len(header) - 1), str(src), conv)
     return arr[:, 0] - arr[0, 0], values
 
