@@ -96,7 +96,7 @@ class Units:
         self.example.setdefault(key, where)
 
     def notices(self) -> list[str]:
-        out = []
+        out: list[str] = []
         for key, meds in sorted(self.seen.items()):
             kind, declared, used = key
             n = len(meds)
@@ -153,19 +153,21 @@ class Units:
 def to_kit_units(values: np.ndarray, names: list[str], units: list[str], where: str, conv: Units) -> np.ndarray:
     """Select acc (+gyro) columns in x, y, z order and convert to g and deg/s."""
     canon = [canonical(n) for n in names]
-    acc = [canon.index(a) if a in canon else None for a in ("accx", "accy", "accz")]
-    if None in acc:
-        missing = [a for a, j in zip(("accX", "accY", "accZ"), acc) if j is None]
+    missing = [a for a, c in zip(("accX", "accY", "accZ"), ("accx", "accy", "accz")) if c not in canon]
+    if missing:
         raise DataError(where, f"no {'/'.join(missing)} column among the sensors {', '.join(map(str, names))}; "
                                "expected accX,accY,accZ[,gyrX,gyrY,gyrZ] (or accel_x.., ax.., x,y,z)")
-    gyr = [canon.index(g) if g in canon else None for g in ("gyrx", "gyry", "gyrz")]
+    acc = [canon.index(a) for a in ("accx", "accy", "accz")]
+    gyr = [canon.index(g) for g in ("gyrx", "gyry", "gyrz") if g in canon]
+    if len(gyr) < 3:
+        gyr = []
     unit_of = [(units[j] if j < len(units) else "") for j in range(len(names))]
     raw = values[:, acc]
     out = [raw * conv.accel_scale(where, unit_of[acc[0]], raw)]
-    if None not in gyr:
+    if gyr:
         out.append(values[:, gyr] * conv.gyro_scale(where, unit_of[gyr[0]]))
     v = np.concatenate(out, axis=1)
-    cols = [names[j] for j in acc] + ([names[j] for j in gyr] if None not in gyr else [])
+    cols = [names[j] for j in acc + gyr]
     limits = [ABSURD_G] * 3 + [ABSURD_DPS] * 3
     for k, col in enumerate(cols):
         bad = np.flatnonzero(np.abs(v[:, k]) > limits[k])
@@ -337,10 +339,10 @@ def _info_labels(infos: list[Path], notes: list[str]) -> tuple[dict[Path, dict],
         except DataError as e:
             notes.append(Notice("skipped", f"skipped {e}; labels come from the file names"))
             continue
-        for k, v in p.items():
-            by_path.setdefault(k, v)
-        for k, v in n.items():
-            by_name.setdefault(k, v)
+        for path, entry in p.items():
+            by_path.setdefault(path, entry)
+        for name, entry in n.items():
+            by_name.setdefault(name, entry)
     return by_path, by_name
 
 
