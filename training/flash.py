@@ -22,11 +22,11 @@ from capture.errors import GestureError
 from capture.boards import BOARDS, DEFAULT_BOARD, get_board
 from training.export import MANIFEST, TFLM_GIT_URL
 
-# header the sketch includes -> (library name in `arduino-cli lib list`, install command)
+# header the sketch includes -> (library name in `arduino-cli lib list`, install command); the IMU
+# libraries come from the board registry
 LIBRARIES: dict[str, tuple[str, str]] = {
     "ArduinoBLE.h": ("ArduinoBLE", "arduino-cli lib install ArduinoBLE"),
-    "Arduino_LSM9DS1.h": ("Arduino_LSM9DS1", "arduino-cli lib install Arduino_LSM9DS1"),
-    "Arduino_BMI270_BMM150.h": ("Arduino_BMI270_BMM150", "arduino-cli lib install Arduino_BMI270_BMM150"),
+    **{b.imu_include.strip("<>"): (b.imu_library, f"arduino-cli lib install {b.imu_library}") for b in BOARDS.values()},
     "TensorFlowLite.h": ("Arduino_TensorFlowLite",
                          "arduino-cli config set library.enable_unsafe_install true && "
                          f"arduino-cli lib install --git-url {TFLM_GIT_URL}"),
