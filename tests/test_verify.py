@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from capture.errors import GestureError
 from gesture_cli import main
 from training import verify as v
 from training.export import export_sketch
+from training.model_dir import sha256
 
 
 def _copy_model(src: Path, dst: Path) -> Path:
@@ -92,7 +94,10 @@ def test_sketch_without_bundle_or_from_another_model(small_model, m4_tools, tmp_
     with pytest.raises(GestureError, match=r"no bundled TFLM runtime \(src/tflm\); re-export it"):
         v.run(small_model.model_dir, sk, update_report=False)
     other = _copy_model(small_model.model_dir, tmp_path / "other")
-    (other / "model.tflite").write_bytes((other / "model.tflite").read_bytes() + b"\0" * 16)
+    big = (other / "model.tflite").read_bytes() + b"\0" * 16
+    (other / "model.tflite").write_bytes(big)
+    report = json.loads((other / "report.json").read_text())
+    (other / "report.json").write_text(json.dumps(dict(report, model_sha256=sha256(big))))  # as if trained so
     with pytest.raises(GestureError, match="exported from another model"):
         v.run(other, sk, update_report=False)
 
@@ -131,3 +136,17 @@ def test_map_sizes_reads_split_and_single_line_entries():
     keep = lambda o: "verify-m4/" in o or o.endswith(("gk_model.cpp.o", "model_data.cpp.o"))  # noqa: E731
     assert v.map_sizes(MAP, keep) == (0x10 + 0x200 + 0x300 + 0x8, 0x8 + 0x1000 + 0x20)
     assert v.map_sizes(MAP, lambda o: True) == (0x10 + 0x200 + 0x300 + 0x50 + 0x8, 0x8 + 0x1000 + 0x20)
+
+
+def test_bundle_compiles_with_the_mbed_cores_own_flags(verified, tmp_path):
+    """The Arduino mbed core compiles C++ with -std=gnu++14 -mfloat-abi=softfp -funsigned-char
+    (ArduinoCore-mbed variants/ARDUINO_NANO33BLE/cxxflags.txt) and no include path for src/: the
+    bundled TFLM files that use C++17 type traits must still build so."""
+    _, sketch, _, _ = verified
+    gxx = need_tool("arm-none-eabi-g++")
+    flags = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=softfp", "-mfpu=fpv4-sp-d16", "-Os", "-funsigned-char",
+             "-std=gnu++14", "-fno-rtti", "-fno-exceptions", "-c"]
+    for rel in ("src/tflm/tflite-micro/tensorflow/lite/kernels/internal/common.cpp",
+                "src/tflm/tflite-micro/tensorflow/lite/micro/kernels/cmsis_nn/conv.cpp", "gk_model.cpp"):
+        r = subprocess.run([gxx, *flags, str(sketch / rel), "-o", str(tmp_path / "x.o")], capture_output=True, text=True)
+        assert r.returncode == 0, f"{rel}: {r.stderr[-1500:]}"

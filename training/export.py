@@ -28,49 +28,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from capture import protocol as p
+from capture.boards import Board, get_board
 from capture.errors import DataError, GestureError
-from capture.takes import atomic_write_bytes, atomic_write_text
+from capture.fileio import atomic_write_bytes, atomic_write_text
+from capture.resources import classifier_template_dir, common_dir
 from training import tflm_tree
-from training.board_sim import load_model_dir
 from training.codegen_preprocess import GENERATED, config_header
 from training.evaluate import ALIGN
+from training.model_dir import load_model_dir
 from training.preprocess import PreprocessConfig
 from training.tflm_ops import RESOLVER_METHODS, check_supported, model_ops
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_DIR = ROOT / "firmware" / "templates" / "gesture_classifier"
-COMMON_DIR = ROOT / "firmware" / "common"
 MANIFEST = "export.json"  # marks a folder as written by `gesture export` (safe to overwrite)
 SKETCH_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 TFLM_INCLUDE_PREFIX = "src/tflm/tflite-micro/"  # gk_model.cpp's TFLM includes, relative to the sketch
 
-
-@dataclass(frozen=True)
-class Board:
-    key: str
-    title: str
-    fqbn: str
-    sensor: str
-    imu_library: str
-    imu_include: str
-    imu_rate_hz: int  # what the IMU library configures (LSM9DS1: 119 Hz; BMI270 library: 100 Hz)
-    flash_bytes: int  # program storage the core lets a sketch use (1 MB minus the bootloader)
-    ram_bytes: int
-    imu_flash: int  # unused since the budget is measured; kept for callers until capture/boards.py
-    defines: tuple[str, ...] = ()  # preprocessor symbols the capture sketch selects its IMU code by
-    base_flash_bytes: int = 0  # core + BLE + IMU, measured (BASE_SOURCE)
-    base_ram_bytes: int = 0
-
-
-# nRF52840: 1 MB flash (the Arduino mbed core reserves 64 KB for the bootloader: 983040 usable),
-# 256 KB RAM.
-BOARDS: dict[str, Board] = {
-    "nano33ble": Board("nano33ble", "Arduino Nano 33 BLE Sense (Rev1, LSM9DS1 IMU)", "arduino:mbed_nano:nano33ble",
-                       "LSM9DS1", "Arduino_LSM9DS1", "<Arduino_LSM9DS1.h>", 119, 983040, 262144, 8_000, (), 343_612, 74_104),
-    "nano33ble_rev2": Board("nano33ble_rev2", "Arduino Nano 33 BLE Sense Rev2 (BMI270 + BMM150 IMU)",
-                            "arduino:mbed_nano:nano33ble", "BMI270", "Arduino_BMI270_BMM150",
-                            "<Arduino_BMI270_BMM150.h>", 100, 983040, 262144, 20_000, ("GK_BOARD_REV2",), 363_812, 74_768),
-}
 
 # ---- budget (bytes), from measurements, not per-kernel guesses.
 # Core + BLE + IMU per board: the capture sketch (the same core, ArduinoBLE and IMU library the
@@ -197,7 +169,7 @@ def model_cpp(ops: list[str], source: str, *, bundled: bool = False) -> str:
     """gk_model.cpp: the resolver registers exactly ``ops``. With the TFLM bundle under src/tflm
     its includes point there (the Arduino builder gives src/ no include path)."""
     check_supported(ops)
-    text = (TEMPLATE_DIR / "gk_model.cpp.tmpl").read_text()
+    text = (classifier_template_dir() / "gk_model.cpp.tmpl").read_text()
     if bundled:
         text = text.replace('#include "tensorflow/', f'#include "{TFLM_INCLUDE_PREFIX}tensorflow/')
     calls = "\n".join(f"  if (resolver.{RESOLVER_METHODS[op]}() != kTfLiteOk) return kTfLiteError;" for op in ops)
@@ -206,11 +178,9 @@ def model_cpp(ops: list[str], source: str, *, bundled: bool = False) -> str:
 
 
 def sketch_ino(cfg: PreprocessConfig, board: Board, source: str) -> str:
-    text = (TEMPLATE_DIR / "gesture_classifier.ino.tmpl").read_text()
-    setup = "  IMU.setContinuousMode();  // LSM9DS1 FIFO: no sample lost while BLE or the model runs" \
-        if board.sensor == "LSM9DS1" else "  // BMI270: the library reads the latest sample; loop() polls faster than 100 Hz"
+    text = (classifier_template_dir() / "gesture_classifier.ino.tmpl").read_text()
     return _fill(text, {"GENERATED": GENERATED, "MODEL_DIR": source, "BOARD_TITLE": board.title,
-                        "IMU_INCLUDE": board.imu_include, "IMU_SETUP": setup, "IMU_RATE": str(board.imu_rate_hz),
+                        "IMU_INCLUDE": board.imu_include, "IMU_SETUP": board.imu_setup, "IMU_RATE": str(board.imu_rate_hz),
                         "LABELS_TEXT": json.dumps(", ".join(cfg.labels))})
 
 
@@ -240,7 +210,7 @@ def tflm_section(tflm: dict | None) -> str:
 
 def readme(cfg: PreprocessConfig, board: Board, budget: Budget, ops: list[str], model_bytes: int, arena: int,
            sketch_name: str, source: str, tflm: dict | None = None) -> str:
-    text = (TEMPLATE_DIR / "README.md.tmpl").read_text()
+    text = (classifier_template_dir() / "README.md.tmpl").read_text()
     flash_rows = "\n".join(f"| {k} | {v:,} | {budget.sources.get(k, '')} |" for k, v in budget.flash.items())
     ram_rows = "\n".join(f"| {k} | {v:,} | {budget.sources.get(k, '')} |" for k, v in budget.ram.items())
     return _fill(text, {
@@ -303,9 +273,7 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     :func:`training.tflm_tree.find_tree`). Raises GestureError when the model does not fit
     ``board`` or the folder holds something else."""
     model_dir, sketch_dir = Path(model_dir), Path(sketch_dir)
-    if board not in BOARDS:
-        raise GestureError(f"unknown board {board!r}; expected one of {', '.join(BOARDS)}")
-    b = BOARDS[board]
+    b = get_board(board)
     cfg, tflite, report = load_model_dir(model_dir)
     arena = report.get("arena_board_bytes")
     if not isinstance(arena, int) or arena <= 0:
@@ -329,9 +297,9 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     files["gk_config.h"] = config_header(cfg, imu_rate_hz=b.imu_rate_hz, arena_bytes=arena, board=b.key,
                                          sensor=b.sensor, source=f"{source}/config.json")
     files["gesture_protocol.h"] = p.c_header()
-    files["gk_frame.h"] = (COMMON_DIR / "gk_frame.h").read_text()
+    files["gk_frame.h"] = (common_dir() / "gk_frame.h").read_text()
     for static in ("gk_preprocess.h", "gk_format.h", "gk_model.h"):
-        files[static] = (TEMPLATE_DIR / static).read_text()
+        files[static] = (classifier_template_dir() / static).read_text()
     files["gk_model.cpp"] = model_cpp(ops, source, bundled=tree is not None)
     info = None
     if tree is not None:

@@ -30,11 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from capture.errors import GestureError
-from capture.takes import atomic_write_text
+from capture.fileio import atomic_write_text
 from training import tflm_tree as tt
 
-ROOT = Path(__file__).resolve().parent.parent
-HARNESS = ROOT / "firmware" / "verify"
 INSTRUCTIONS_PER_TICK = 40  # 1 GHz virtual instruction clock (-icount shift=0) / 25 MHz FPGAIO counter
 BOARD_MHZ = 64  # nRF52840 core clock
 M4_DEFINES = ("CMSIS_NN", "TF_LITE_STATIC_MEMORY")
@@ -77,6 +75,13 @@ class VerifyResult:
 
 # ----------------------------------------------------------------------------- tools and build
 
+def harness_dir() -> Path:
+    """firmware/verify: the M4 startup, linker script and semihosting driver."""
+    from capture.resources import firmware_dir
+
+    return firmware_dir() / "verify"
+
+
 def check_tools() -> tt.Toolchain:
     """The arm-none-eabi toolchain and QEMU, or a GestureError naming the Debian packages."""
     missing = [n for n in ("arm-none-eabi-gcc", "arm-none-eabi-g++", QEMU) if shutil.which(n) is None]
@@ -104,6 +109,7 @@ def build_firmware(sketch_dir: Path, work: Path, *, cache_dir: Path | None = Non
     Returns (elf, map file, toolchain). The bundle is compiled with no include path at all, as the
     Arduino builder compiles a sketch's src/: that is the proof the export is self-contained."""
     tc = check_tools()
+    harness = harness_dir()
     manifest = _sketch_manifest(sketch_dir)
     bundled = tt.bundle_sources(manifest.get("files", []))
     if not bundled:
@@ -118,14 +124,14 @@ def build_firmware(sketch_dir: Path, work: Path, *, cache_dir: Path | None = Non
                                  salt=salt)
     own: list[Path] = []
     for src, flags in ([(sketch_dir / f, [*base, *CXXFLAGS]) for f in SKETCH_MODEL_FILES]
-                       + [(HARNESS / "verify_driver.cpp", [*base, *CXXFLAGS, "-DGK_VERIFY_M4", f"-I{sketch_dir}"]),
-                          (HARNESS / "startup_m4.c", [*base, "-std=c11"])]):
+                       + [(harness / "verify_driver.cpp", [*base, *CXXFLAGS, "-DGK_VERIFY_M4", f"-I{sketch_dir}"]),
+                          (harness / "startup_m4.c", [*base, "-std=c11"])]):
         obj = work / (src.name + ".o")
         cc = tc.cc if src.suffix == ".c" else tc.cxx
         _run([cc, *flags, "-c", str(src), "-o", str(obj)], f"compiling {src.name}")
         own.append(obj)
     elf, mapfile = work / "gk_verify.elf", work / "gk_verify.map"
-    _run([tc.cxx, *tt.M4_FLAGS, "-nostartfiles", "--specs=rdimon.specs", "-T", str(HARNESS / "mps2_an386.ld"),
+    _run([tc.cxx, *tt.M4_FLAGS, "-nostartfiles", "--specs=rdimon.specs", "-T", str(harness / "mps2_an386.ld"),
           "-Wl,--gc-sections", f"-Wl,-Map={mapfile}", *map(str, own), *map(str, objs), "-o", str(elf)], "linking")
     return elf, mapfile, tc
 
@@ -177,10 +183,12 @@ def run(model_dir: str | Path, sketch_dir: str | Path | None = None, *, json_pat
     """Verify MODEL_DIR's sketch on the M4 (export it into a temporary folder when ``sketch_dir``
     is None) and return the comparison and the measured cost; write them into the model's
     report.json/report.md (``update_report``) and ``json_path``."""
-    from training.board_sim import BoardPipeline, default_data_dir, load_model_dir
+    from capture.boards import BOARDS
+    from training.board_sim import BoardPipeline
     from training.dataset import load_dataset
     from training.evaluate import TflmModel
-    from training.export import BOARDS, export_sketch
+    from training.export import export_sketch
+    from training.model_dir import default_data_dir, load_model_dir
     from training.preprocess import crop_take, quantize_input, take_counts
 
     model_dir = Path(model_dir)
