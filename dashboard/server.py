@@ -32,7 +32,14 @@ def free_port(address: str = "127.0.0.1") -> int:
 
 
 def _port_busy(address: str, port: int) -> str | None:
+    """Why Streamlit could not listen on ``address:port``, or None.
+
+    With SO_REUSEADDR, as Streamlit's own server (tornado) binds: without it, the connections of
+    a dashboard stopped a moment ago (TIME-WAIT, up to 60 s) would make the port look busy.
+    """
     with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM) as s:
+        if os.name != "nt":  # on Windows SO_REUSEADDR would let two servers share the port
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((address, port))
         except OSError as e:
@@ -79,7 +86,12 @@ class DashboardServer:
         self.save_dir = Path(save_dir).resolve() if save_dir is not None else self.data_dir
         if simulate:
             url = simulate_url(self.model_dir, self.data_dir, rate)  # type: ignore[arg-type]
+        elif url:
+            from capture.transport.virtual import absolute_url
+
+            url = absolute_url(url)  # the server runs in another directory: resolve here, in the user's
         self.url_target = url
+        self.cwd = Path.cwd()  # what a URL typed into the page is relative to
         self.ble = ble
         self.port = port
         self.address = address
@@ -102,12 +114,14 @@ class DashboardServer:
             args += ["--data", str(self.save_dir)]
         if self.refresh is not None:
             args += ["--refresh", f"{self.refresh:g}"]
+        args += ["--cwd", str(self.cwd)]
         return args
 
     def command(self) -> list[str]:
         return [self.python, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
                 "--server.address", self.address, "--server.port", str(self.port),
                 "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+                "--client.toolbarMode", "minimal",  # no "Deploy" button: this page is a local tool
                 "--", *self.app_args()]
 
     # ------------------------------------------------------------------ lifecycle

@@ -215,13 +215,21 @@ def load_model_dir(model_dir: str | Path) -> tuple[PreprocessConfig, bytes, dict
 
 
 def default_data_dir(report: dict) -> Path:
-    """The dataset the model was trained on (report.json 'dataset'), else the bundled one."""
+    """The dataset the model was trained on (report.json 'dataset'), else (none named) the bundled one.
+
+    ``gesture train`` records the absolute path; an older relative one is tried against the
+    working directory and the install folder. A dataset named but not found is an error, never a
+    silent switch to the bundled takes (whose labels a user's model does not know).
+    """
     d = report.get("dataset")
-    if d:
-        for cand in (Path(d), ROOT / d):
-            if cand.is_dir():
-                return cand
-    return DEFAULT_DATA
+    if not d:
+        return DEFAULT_DATA
+    path = Path(d)
+    for cand in (path,) if path.is_absolute() else (path, ROOT / d):
+        if cand.is_dir():
+            return cand
+    raise DataError(d, "the model's report.json names this dataset but it is not a folder here; "
+                    "pass the takes to replay (data=DIR in the URL, or --data DIR)")
 
 
 class ClassifierSource:

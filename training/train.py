@@ -434,7 +434,7 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
     import tflite_micro
     ds = p.ds
     report: dict[str, Any] = {
-        "dataset": str(data),
+        "dataset": str(Path(data).resolve()),  # absolute: the dashboard reads it from another directory
         "labels": labels,
         "split": p.split,
         "test_subjects": p.held,

@@ -228,8 +228,11 @@ class SerialTransport(Transport):
             self.stats.frames_lost += gap
             try:
                 p.check_payload(m.type, m.payload)
-            except ValueError:
+            except ValueError as e:
                 self.stats.bad_payloads += 1  # it arrived (its seq counts) but cannot be used
+                if m.type == p.FrameType.INFO and self._info_wait is not None and not self._info_wait.done():
+                    self._info_wait.set_exception(GestureError(f"serial port {self.port}: the device sent an invalid "
+                                                               f"{e}; is it running a gesture-kit sketch?"))
                 continue
             if m.type == p.FrameType.INFO:
                 self.info = p.decode_info(m.payload)
