@@ -81,7 +81,7 @@ def devices(timeout: float, show_all: bool, no_ble: bool) -> None:
         except GestureError as e:
             click.echo(f"BLE scan failed ({e}): serial ports only")
     if not found and not any(arduino_note(port.vid, port.pid) for port in ports):
-        click.echo(SIMULATOR_HINT)
+        click.echo(SIMULATOR_HINT, err=True)  # a hint, not part of the listing
 
 
 SIMULATOR_HINT = ("no board? the virtual board stands in for one: "

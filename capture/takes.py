@@ -15,7 +15,6 @@ never leaves a half-written take behind.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math

@@ -220,3 +220,12 @@ def test_bad_script_argument_is_shown_on_the_page(monkeypatch, hub):
     at.run()
     assert not at.exception
     assert any("--refresh" in e and "invalid float value" in e for e in texts(at.error))
+
+
+def test_page_shows_the_device_address_so_the_user_can_pin_it(monkeypatch, hub):
+    import dashboard_fakes
+
+    monkeypatch.setattr(dashboard_fakes.FakeTransport, "address", "AA:BB:CC:DD:EE:FF", raising=False)
+    at, _ = page(monkeypatch)
+    run_until(at, lambda a: any("pin this board" in c for c in texts(a.sidebar.caption)), "address caption")
+    assert any("gesture dashboard --ble AA:BB:CC:DD:EE:FF" in c for c in texts(at.sidebar.caption))
