@@ -257,7 +257,7 @@ class Recorder:
             t, c = await self._samples()
             if first is None and len(t):
                 first = int(t[0])
-            if len(t) and t[-1] - first > self.plan.trigger_timeout_s * 1e6:
+            if first is not None and len(t) and t[-1] - first > self.plan.trigger_timeout_s * 1e6:
                 raise _NoMotion(f"--trigger: no motion for {self.plan.trigger_timeout_s:g} s (largest change "
                                 f"{peak / scale:.2f} g, threshold {self.plan.threshold_g:g} g); move the board "
                                 "more, lower --threshold, or drop --trigger to record after a countdown")
@@ -357,8 +357,8 @@ class Recorder:
                     in_a_row += 1
                     if in_a_row >= MAX_DISCARDS_IN_A_ROW:
                         s.error = (f"{in_a_row} takes in a row lost more than --max-lost {self.plan.max_lost} frames "
-                                   f"(last: {take.meta['frames_lost']}): the link is too lossy; move the board closer, "
-                                   "use USB (--port), or allow more with --max-lost; "
+                                   f"(last: {take.meta['frames_lost']}): the link is too lossy (over BLE: move the board "
+                                   "closer, or use USB with --port; or allow more with --max-lost); "
                                    f"{s.takes_saved} of {self.plan.takes} takes saved in {self.data_dir}")
                         break
                     self.echo(f"take {i} discarded: {take.meta['frames_lost']} frames lost "

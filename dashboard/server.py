@@ -57,6 +57,24 @@ def simulate_url(model_dir: str | Path, data_dir: str | Path | None = None, rate
     return url
 
 
+def _trained_on(model_dir: Path) -> Path | None:
+    """The model's dataset as report.json names it, resolved here, in the caller's directory.
+
+    Older reports hold the path as typed (``data/mine``); the server runs in the install folder,
+    where that names nothing (or, worse, the bundled dataset), so it is resolved before handing over.
+    """
+    import json
+
+    try:
+        d = json.loads((model_dir / "report.json").read_text()).get("dataset")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(d, str) or not d or Path(d).is_absolute():
+        return None  # absolute (or none): the page and the virtual board read it as it is
+    path = Path(d).resolve()
+    return path if path.is_dir() else None
+
+
 class DashboardServer:
     """``start()`` -> URL; ``wait(seconds or None)``; ``stop()``. Also a context manager.
 
@@ -81,6 +99,8 @@ class DashboardServer:
             raise GestureError(f"--model {model_dir}: no model.tflite there; expected a MODEL_DIR written by `gesture train`")
         self.model_dir = Path(model_dir).resolve() if model_dir is not None else None
         self.data_dir = Path(data_dir).resolve() if data_dir is not None else None
+        if self.data_dir is None and self.model_dir is not None:
+            self.data_dir = _trained_on(self.model_dir)
         # where "save as take" writes: the replayed dataset unless told otherwise (the demo keeps
         # the bundled dataset untouched)
         self.save_dir = Path(save_dir).resolve() if save_dir is not None else self.data_dir

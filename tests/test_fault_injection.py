@@ -124,6 +124,22 @@ def test_virtual_urls_handed_to_the_dashboard_server_are_resolved_in_the_callers
     assert server.command()[server.command().index("--client.toolbarMode") + 1] == "minimal"
 
 
+def test_dashboard_resolves_an_older_models_relative_dataset_in_the_callers_cwd(tmp_path, monkeypatch):
+    """`gesture dashboard --simulate --model models/mine` replays (and saves into) data/mine, not the bundled takes."""
+    from dashboard.server import DashboardServer
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "mine").mkdir(parents=True)
+    model = tmp_path / "models" / "mine"
+    model.mkdir(parents=True)
+    (model / "model.tflite").write_bytes(b"\0" * 16)
+    (model / "report.json").write_text(json.dumps({"dataset": "data/mine"}))
+    server = DashboardServer(simulate=True, model_dir="models/mine")
+    args = server.app_args()
+    assert f"data={tmp_path}/data/mine" in args[args.index("--url") + 1]
+    assert args[args.index("--data") + 1] == str(tmp_path / "data" / "mine")
+
+
 def test_a_models_dataset_that_is_gone_is_an_error_not_the_bundled_takes(tmp_path, monkeypatch):
     from capture.errors import DataError
     from training.board_sim import default_data_dir
