@@ -28,12 +28,14 @@ from typing import Any, Iterable
 import numpy as np
 
 from capture.errors import DataError
+from capture.fileio import atomic_write_text
 
 ACCEL_CHANNELS = ("ax", "ay", "az")
 GYRO_CHANNELS = ("gx", "gy", "gz")
+IMU_CHANNELS = ACCEL_CHANNELS + GYRO_CHANNELS  # what the board's IMU delivers, in this order
 HEADERS = {
     3: ("t_ms",) + ACCEL_CHANNELS,
-    6: ("t_ms",) + ACCEL_CHANNELS + GYRO_CHANNELS,
+    6: ("t_ms",) + IMU_CHANNELS,
 }
 MANIFEST_NAME = "dataset.json"
 MANIFEST_FORMAT = "gesture-dataset/1"
@@ -112,41 +114,6 @@ def check_label(label: str, where: str = "label") -> str:
     if len(label) > MAX_LABEL_LEN:
         raise DataError(where, f"label of {len(label)} characters is too long; expected at most {MAX_LABEL_LEN}")
     return label
-
-
-# ----------------------------------------------------------------------------- atomic writes
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()  # read once at import: os.umask can only be read by setting it
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a take or a sketch is an ordinary file
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 # ----------------------------------------------------------------------------- CSV take I/O

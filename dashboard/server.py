@@ -107,7 +107,7 @@ class DashboardServer:
         if simulate:
             url = simulate_url(self.model_dir, self.data_dir, rate)  # type: ignore[arg-type]
         elif url:
-            from capture.transport.virtual import absolute_url
+            from capture.virtual.url import absolute_url
 
             url = absolute_url(url)  # the server runs in another directory: resolve here, in the user's
         self.url_target = url

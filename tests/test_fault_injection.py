@@ -142,7 +142,7 @@ def test_dashboard_resolves_an_older_models_relative_dataset_in_the_callers_cwd(
 
 def test_a_models_dataset_that_is_gone_is_an_error_not_the_bundled_takes(tmp_path, monkeypatch):
     from capture.errors import DataError
-    from training.board_sim import default_data_dir
+    from training.model_dir import default_data_dir
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DataError, match="not a folder here"):
@@ -267,7 +267,7 @@ def test_an_invalid_info_over_ble_is_a_clear_error(monkeypatch):
     import asyncio
 
     from capture.errors import GestureError
-    from capture.transport.virtual import open_virtual
+    from capture.virtual.url import open_virtual
     from capture.virtual import sources
 
     real = sources.capture_info
@@ -400,11 +400,11 @@ def test_dashboard_port_check_ignores_time_wait(tmp_path):
 # ----------------------------------------------------------------------------- newcomer path
 
 def test_virtual_replay_defaults_to_the_bundled_takes():
-    from capture.transport.virtual import source_from_url
-    from capture.virtual.cli import DEFAULT_DATA
+    from capture.virtual.url import source_from_url
+    from capture.resources import bundled_dataset
 
     source, _ = source_from_url("virtual://replay?limit=2")
-    assert {t.path.parent.parent for t in source.takes} == {DEFAULT_DATA}
+    assert {t.path.parent.parent for t in source.takes} == {bundled_dataset()}
 
 
 def test_devices_hints_at_the_virtual_board(capsys, monkeypatch):
