@@ -244,7 +244,7 @@ def test_text_sketch_summary_does_not_claim_a_device_clock(tmp_path):
 
 def test_info_is_validated_against_the_protocol():
     from capture import protocol as p
-    from capture.virtual.sources import capture_info
+    from capture.device_info import capture_info
 
     good = capture_info(119, 6, mode="classifier", labels=["wing", "ring"])
     assert p.decode_info(p.encode_info(good)) == {k: (",".join(map(str, v)) if isinstance(v, list) else str(v))
@@ -267,12 +267,12 @@ def test_an_invalid_info_over_ble_is_a_clear_error(monkeypatch):
     import asyncio
 
     from capture.errors import GestureError
-    from capture.virtual.url import open_virtual
+    from capture.virtual.url import open_url
     from capture.virtual import sources
 
     real = sources.capture_info
     monkeypatch.setattr(sources, "capture_info", lambda *a, **k: dict(real(*a, **k), board="[x](http://evil)"))
-    link = open_virtual("virtual://idle?speed=0")
+    link = open_url("virtual://idle?speed=0")
     with pytest.raises(GestureError, match=r"invalid INFO board="):
         asyncio.run(link.open())
 
