@@ -23,7 +23,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -142,15 +142,25 @@ def write_take(path: str | Path, take: Take) -> Path:
     return path
 
 
-def next_take_path(dataset_dir: str | Path, label: str, prefix: str = "take") -> Path:
-    """First free ``DIR/label/prefix_NNNN.csv`` (never overwrites an existing take)."""
+def free_take_paths(dataset_dir: str | Path, label: str, prefix: str = "take") -> Iterator[Path]:
+    """Free ``DIR/label/prefix_NNNN.csv`` paths in order (never an existing take).
+
+    The folder is listed once, so saving a batch of N takes costs one listing, not N (an import
+    of thousands of takes spent most of its time re-listing the folder per take).
+    """
     folder = Path(dataset_dir) / check_label(label)
     folder.mkdir(parents=True, exist_ok=True)
     existing = {p.stem for p in folder.glob(f"{prefix}_*.csv")}
     i = 1
-    while f"{prefix}_{i:04d}" in existing:
+    while True:
+        if f"{prefix}_{i:04d}" not in existing:
+            yield folder / f"{prefix}_{i:04d}.csv"
         i += 1
-    return folder / f"{prefix}_{i:04d}.csv"
+
+
+def next_take_path(dataset_dir: str | Path, label: str, prefix: str = "take") -> Path:
+    """First free ``DIR/label/prefix_NNNN.csv`` (never overwrites an existing take)."""
+    return next(free_take_paths(dataset_dir, label, prefix))
 
 
 def parse_numbers(path: str | Path, header: Iterable[str], cells: Iterable[str], lineno: int) -> list[float]:
@@ -262,8 +272,11 @@ def save_takes(dataset_dir: str | Path, takes: Iterable[Take], prefix: str = "ta
         manifest = read_manifest(dataset_dir)
         for k, v in (defaults or {}).items():
             manifest.setdefault(k, v)
+        free: dict[str, Iterator[Path]] = {}
         for take in takes:
-            p = next_take_path(dataset_dir, take.label, prefix)
+            if take.label not in free:
+                free[take.label] = free_take_paths(dataset_dir, take.label, prefix)
+            p = next(free[take.label])
             write_take(p, take)
             if take.meta:
                 manifest["takes"][f"{take.label}/{p.name}"] = take.meta
