@@ -48,8 +48,8 @@ def run_demo(data: Path, out: Path, *, epochs: int | None, seed: int, port: int,
     _step(2, total, f"export the TFLM Arduino sketch to {sketch_dir}")
     export = export_sketch(model_dir, sketch_dir, board="nano33ble", force=True)
     click.echo(f"  {export}", err=True)
-    if export.note:  # e.g. offline with no TFLM tree: the sketch is written, the runtime is not bundled
-        click.echo(f"  note: {export.note}", err=True)
+    for note in export.notes:  # e.g. offline with no TFLM tree: the sketch is written, the runtime is not bundled
+        click.echo(f"  note: {note}", err=True)
 
     _step(3, total, "start the virtual board (classifier mode) and the dashboard")
     from dashboard.server import DashboardServer, watch

@@ -144,7 +144,7 @@ def test_result_summary_names_the_figures(small_model, tmp_path):
     assert r.ram_estimate == sum(r.budget["ram"].values()) and r.budget["ram"]["model_runtime_arena"] > r.arena_bytes
     assert r.budget["flash"]["core_ble_imu"] == BOARDS["nano33ble"].base_flash_bytes == 343_612
     assert "arduino-cli build" in r.budget["sources"]["core_ble_imu"]
-    assert r.tflm is None and "no TFLM source tree" in r.note and "--tflm PATH" in r.note
+    assert r.tflm is None and len(r.notes) == 1 and "no TFLM source tree" in r.notes[0] and "--tflm PATH" in r.notes[0]
 
 
 def test_refuses_a_foreign_folder_but_overwrites_its_own(small_model, tmp_path):
@@ -216,7 +216,7 @@ def test_export_bundles_the_tflm_runtime_with_includes_that_resolve(small_model,
     sk = tmp_path / "bundled"
     r = export_sketch(small_model.model_dir, sk, tflm=tflm_tree)
     manifest = json.loads((sk / "export.json").read_text())
-    assert r.tflm == manifest["tflm"] and manifest["tflm"]["tflm_commit"] == tt.TFLM_COMMIT and r.note == ""
+    assert r.tflm == manifest["tflm"] and manifest["tflm"]["tflm_commit"] == tt.TFLM_COMMIT and r.notes == []
     assert tt.TFLM_COMMIT in (sk / "README.md").read_text()
     bundled = [f for f in manifest["files"] if f.startswith("src/tflm/")]
     assert all((sk / f).is_file() for f in bundled) and not any(f.endswith(".cc") for f in bundled)

@@ -21,15 +21,18 @@ def register(group: click.Group) -> None:
     @click.option("--tflm", type=click.Path(path_type=Path), default=None,
                   help="TFLM source tree (folder or tflm-src.tar.gz) to bundle; default: $GESTURE_TFLM, else the "
                        "user cache (`gesture tflm fetch`)")
-    def export_cmd(model_dir: Path, sketch_dir: Path, board: str, force: bool, tflm: Path | None) -> None:
+    @click.option("--arena", "arena_bytes", type=click.IntRange(1024, 256 * 1024), default=None,
+                  help="tensor arena in bytes instead of the measured one (when the board says it needs more)")
+    def export_cmd(model_dir: Path, sketch_dir: Path, board: str, force: bool, tflm: Path | None,
+                   arena_bytes: int | None) -> None:
         """Generate the TFLM Arduino sketch for a trained MODEL_DIR, with the TFLM runtime and the model's
         kernels bundled (checks the board's flash/RAM budget)."""
         from training.export import export_sketch
 
-        result = export_sketch(model_dir, sketch_dir, board=board, force=force, tflm=tflm)
+        result = export_sketch(model_dir, sketch_dir, board=board, force=force, arena_bytes=arena_bytes, tflm=tflm)
+        for note in result.notes:
+            click.echo(f"warning: {note}", err=True)
         click.echo(str(result))
-        if result.note:
-            click.echo(f"warning: {result.note}", err=True)
 
     @group.command("verify")
     @click.argument("model_dir", type=click.Path(path_type=Path))
