@@ -32,9 +32,10 @@ def baseline_model_dir(name: str, build, out: Path, data: Path, window: int | No
     """A MODEL_DIR for a baseline: the path `gesture train` takes (prepare -> fit -> int8 -> arena)."""
     import keras
 
-    from capture.takes import atomic_write_bytes, atomic_write_text
+    from capture.fileio import atomic_write_bytes, atomic_write_text
     from training.baselines import input_shape
     from training.evaluate import board_arena
+    from training.model_dir import sha256
     from training.train import fit_and_evaluate, prepare
 
     p = prepare(data, seed=seed, window=window, quiet=True)
@@ -45,7 +46,8 @@ def baseline_model_dir(name: str, build, out: Path, data: Path, window: int | No
     atomic_write_bytes(out / "model.tflite", e.int8.tflite)
     atomic_write_text(out / "config.json", e.cfg.to_json())
     # the baselines' convolutions are small; the CMSIS-NN scratch allowance of the default is kept
-    report = {"model": name, "dataset": str(data), "arena_bytes": e.arena, "arena_board_bytes": board_arena(e.arena, 2048)}
+    report = {"model": name, "dataset": str(data), "arena_bytes": e.arena, "arena_board_bytes": board_arena(e.arena, 2048),
+              "model_sha256": sha256(e.int8.tflite)}
     atomic_write_text(out / "report.json", json.dumps(report))
     return out
 
