@@ -17,13 +17,14 @@ def register(group: click.Group) -> None:
                   help="how to hold out test takes (default: person when the dataset records subjects)")
     @click.option("--epochs", type=int, default=DEFAULTS["epochs"], show_default=True)
     @click.option("--seed", type=int, default=0, show_default=True)
-    @click.option("--rate", "rate_hz", type=int, default=DEFAULTS["rate"], show_default=True, help="model sample rate (Hz)")
+    @click.option("--rate", "rate_hz", type=click.IntRange(1, 1000), default=None,
+                  help="model sample rate (Hz; default: from the data, see docs/user-guide.md)")
     @click.option("--window", type=int, default=None, help="window length in samples (default: from the data)")
     @click.option("--channels", type=click.Choice(["accel", "imu"]), default="accel", show_default=True,
                   help="accel: ax,ay,az; imu: also gx,gy,gz")
     @click.option("--quiet", is_flag=True, help="no progress output")
     def train_cmd(data: Path, out_dir: Path, test_data: Path | None, split: str | None, epochs: int, seed: int,
-                  rate_hz: int, window: int | None, channels: str, quiet: bool) -> None:
+                  rate_hz: int | None, window: int | None, channels: str, quiet: bool) -> None:
         """Train a classifier, quantize it to int8 and evaluate it as the board runs it."""
         from training.train import train
 
