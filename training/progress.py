@@ -11,6 +11,9 @@ def quiet_tensorflow() -> None:
     Python warnings, so the user sees our progress and data warnings, not noise. Call before
     the first ``import tensorflow``/``keras``; the user's own TF_CPP_MIN_LOG_LEVEL wins."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # tf.function retracing notices
     try:
         from absl import logging as absl_logging
     except ImportError:  # absl comes with TensorFlow; nothing to quiet without it

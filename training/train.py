@@ -220,7 +220,8 @@ def live_config(labels: list[str], channels: list[str], rate_hz: int, window: in
 
 
 def make_windows(cfg: PreprocessConfig, counts: dict[int, np.ndarray], fit_takes: list[Take],
-                 val_takes: list[Take], test_takes: list[Take], augment: int, seed: int) -> Windows:
+                 val_takes: list[Take], test_takes: list[Take], augment: int, seed: int,
+                 strength: float = 1.0) -> Windows:
     """Crop (and augment) every take; fix the normalization constants on the training crops."""
     from training.augment import augmented_window
 
@@ -236,7 +237,7 @@ def make_windows(cfg: PreprocessConfig, counts: dict[int, np.ndarray], fit_takes
                 xs.append(crop_take(c, cfg))
                 ys.append(index[t.label])
             for _ in range(n_aug):
-                xs.append(augmented_window(c, cfg, rng))
+                xs.append(augmented_window(c, cfg, rng, strength))
                 ys.append(index[t.label])
         if not xs:
             return np.zeros((0, cfg.window, chans), np.int16), np.zeros(0, np.int64)
@@ -273,7 +274,7 @@ class Prepared:
 def prepare(data: str | Path, *, test: str | Path | None = None, split: str | None = None, seed: int = 0,
             rate_hz: int | None = None, window: int | None = None, channels: str = "accel",
             augment: int = DEFAULTS["augment"], limit_per_label: int | None = None,
-            quiet: bool = False) -> Prepared:
+            quiet: bool = False, augment_strength: float = 1.0) -> Prepared:
     """Load, validate, split and window a dataset. Raises GestureError for bad input."""
     ds = load_dataset(data)
     warnings = validate(ds)
@@ -293,14 +294,16 @@ def prepare(data: str | Path, *, test: str | Path | None = None, split: str | No
     return prepare_takes(ds, train_takes, test_takes, split_name=split_name, held=held, seed=seed,
                          plan_takes=training_pool(ds, split_name, held) if test is None else ds.takes,
                          rate_hz=rate_hz, window=window, channels=channels, augment=augment,
-                         limit_per_label=limit_per_label, quiet=quiet, warnings=warnings)
+                         limit_per_label=limit_per_label, quiet=quiet, warnings=warnings,
+                         augment_strength=augment_strength)
 
 
 def prepare_takes(ds: Dataset, train_takes: list[Take], test_takes: list[Take], *, split_name: str,
                   held: list[str] | None = None, seed: int = 0, rate_hz: int | None = None,
                   window: int | None = None, channels: str = "accel", augment: int = DEFAULTS["augment"],
                   limit_per_label: int | None = None, quiet: bool = False,
-                  warnings: list[str] | None = None, plan_takes: list[Take] | None = None) -> Prepared:
+                  warnings: list[str] | None = None, plan_takes: list[Take] | None = None,
+                  augment_strength: float = 1.0) -> Prepared:
     """Window given train/test takes (a split, or a cross-validation fold of ``gesture tune``).
 
     The model rate and window come from ``plan_takes`` (default ``train_takes``; see
@@ -339,7 +342,7 @@ def prepare_takes(ds: Dataset, train_takes: list[Take], test_takes: list[Take], 
     counts = {id(t): take_counts(t, cfg, rate_hz=t.rate_hz or plan.source_rate_hz)
               for t in fit_takes + val_takes + test_takes}
     w = make_windows(live_config(labels, chans, rate, win, counts, fit_takes), counts, fit_takes,
-                     val_takes, test_takes, augment, seed)
+                     val_takes, test_takes, augment, seed, augment_strength)
     _log(quiet, f"{len(fit_takes)} training takes -> {len(w.x_fit)} windows of {win} x {len(chans)} at {rate} Hz "
                 f"(source {plan.source_rate_hz:g} Hz); {len(val_takes)} validation, {len(test_takes)} test takes ({split_name} split"
                 + (f": {', '.join(held or [])}" if held else "") + ")")
@@ -389,7 +392,7 @@ class Evaluated:
 
 def fit_and_evaluate(model, w: Windows, *, epochs: int, seed: int = 0, batch: int = DEFAULTS["batch"],
                      learning_rate: float = DEFAULTS["learning_rate"], quiet: bool = False,
-                     input_shape: tuple[int, ...] | None = None) -> Evaluated:
+                     input_shape: tuple[int, ...] | None = None, measure_arena: bool = True) -> Evaluated:
     """Fit -> full-int8 conversion -> test windows through the board's integer input
     quantization and the TFLM interpreter -> smallest arena. The one path every model takes,
     ours and the baselines in ``bench/``, so their figures compare like for like."""
@@ -418,7 +421,7 @@ def fit_and_evaluate(model, w: Windows, *, epochs: int, seed: int = 0, batch: in
               else np.zeros((0, n_classes), np.float32))
     timings["evaluate"] = time.monotonic() - t
     t = time.monotonic()
-    arena = smallest_arena(q.tflite)
+    arena = smallest_arena(q.tflite) if measure_arena else 0  # tune measures it once per candidate
     timings["arena"] = time.monotonic() - t
     history = {k: [round(float(v), 5) for v in vals] for k, vals in hist.history.items()}
     return Evaluated(model, history, q, cfg, s_test, f_test, int(arena), timings)
@@ -430,7 +433,8 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
           epochs: int = DEFAULTS["epochs"], seed: int = 0, rate_hz: int | None = None,
           window: int | None = None, channels: str = "accel", augment: int = DEFAULTS["augment"],
           limit_per_label: int | None = None, quiet: bool = False,
-          architecture: dict[str, Any] | None = None, extra_report: dict[str, Any] | None = None) -> TrainResult:
+          architecture: dict[str, Any] | None = None, extra_report: dict[str, Any] | None = None,
+          augment_strength: float = 1.0) -> TrainResult:
     """Train, quantize, evaluate and write MODEL_DIR. Raises GestureError for bad input.
 
     ``architecture``: keyword arguments of ``training.model.build_model`` (family, filters,
@@ -441,7 +445,7 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
     out = Path(out)
     # ---- split and windows (every user-data check, before any TensorFlow)
     p = prepare(data, test=test, split=split, seed=seed, rate_hz=rate_hz, window=window, channels=channels,
-                augment=augment, limit_per_label=limit_per_label, quiet=quiet)
+                augment=augment, limit_per_label=limit_per_label, quiet=quiet, augment_strength=augment_strength)
     w, labels, chans, win = p.windows, p.cfg.labels, p.cfg.channels, p.cfg.window
     timings["prepare"] = time.monotonic() - t_start
 
@@ -507,6 +511,7 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
         "channels": chans,
         "epochs": epochs,
         "augment": augment,
+        "augment_strength": augment_strength,
         "seed": seed,
         "confidence_threshold": cfg.confidence_threshold,
         "rejection_validation": rejection,
