@@ -42,6 +42,7 @@ from training.train import DEFAULTS, prepare_takes, split_takes
 
 STUDY_NAME = "gesture-tune"
 DEFAULT_TRIALS = 20
+DEFAULT_TIMEOUT_S = 540.0  # no new trial after 9 min: the default search ends within ~10 min on 2 cores
 DEFAULT_FOLDS = 3
 TRIAL_EPOCHS = 8  # per fold; the chosen model is then trained with gesture train's epochs
 BUDGET = {"flash": 64 * 1024, "arena": 8 * 1024, "instructions": 200_000}
@@ -266,7 +267,7 @@ def tune(data: str | Path, out: str | Path, *, budget_flash: int | None = None, 
          budget_instructions: int | None = None, trials: int = DEFAULT_TRIALS, storage: str | None = None,
          folds: int = DEFAULT_FOLDS, epochs: int = TRIAL_EPOCHS, final_epochs: int = DEFAULTS["epochs"],
          seed: int = 0, worker: bool = False, limit_per_label: int | None = None,
-         timeout: float | None = None, quiet: bool = False) -> TuneResult:
+         timeout: float | None = DEFAULT_TIMEOUT_S, quiet: bool = False) -> TuneResult:
     """Run (or resume, or join) the study until it holds ``trials`` finished trials, then write
     DIR/tune.md, DIR/tune.json, DIR/pareto.png and train the chosen model into DIR/model
     (unless ``worker``: a helper process that only runs trials)."""
