@@ -110,9 +110,6 @@ class Plan:
     source_rate_hz: float
     skipped: list[Skipped] = field(default_factory=list)
 
-    def keeps(self, take: Take) -> bool:
-        return all(s.take is not take for s in self.skipped)
-
     def summary(self) -> str:
         """One line: how many takes are skipped, by reason (visible even under --quiet)."""
         if not self.skipped:

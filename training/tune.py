@@ -95,8 +95,8 @@ def instructions(model_bytes: bytes, macs: int) -> tuple[int, str]:
 # ----------------------------------------------------------------------------- folds
 
 def person_folds(takes: list[Take], k: int, seed: int) -> list[tuple[list[Take], list[Take]]]:
-    """Group K-fold by subject (balanced by take count); stratified take folds when the data
-    records no people (then said in the report: takes of one person may be on both sides)."""
+    """Group K-fold by subject (people dealt largest first to the emptiest fold); plain K-fold
+    over takes when the data records no people (then one person's takes may sit on both sides)."""
     rng = np.random.default_rng(seed)
     people = sorted({str(t.meta.get("subject", "")) for t in takes} - {""})
     if len(people) >= 2:
@@ -115,8 +115,8 @@ def person_folds(takes: list[Take], k: int, seed: int) -> list[tuple[list[Take],
             folds.append(([t for t in takes if str(t.meta.get("subject", "")) not in b], dev))
         return folds
     idx = rng.permutation(len(takes))
-    parts = [idx[i::k] for i in range(k)]
-    return [([takes[j] for j in idx if j not in set(p)], [takes[j] for j in p]) for p in parts]
+    parts = [set(int(j) for j in idx[i::k]) for i in range(k)]
+    return [([t for j, t in enumerate(takes) if j not in p], [t for j, t in enumerate(takes) if j in p]) for p in parts]
 
 
 # ----------------------------------------------------------------------------- search space
