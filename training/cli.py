@@ -50,7 +50,7 @@ def register(group: click.Group) -> None:
     @click.option("--epochs", type=click.IntRange(1, 1000), default=8, show_default=True, help="epochs per CV fold")
     @click.option("--final-epochs", type=click.IntRange(1, 1000), default=DEFAULTS["epochs"], show_default=True,
                   help="epochs of the chosen model's final training")
-    @click.option("--timeout", type=click.FloatRange(1), default=540, show_default=True,
+    @click.option("--timeout", type=click.FloatRange(1), default=480, show_default=True,
                   help="start no new trial after this many seconds (a re-run resumes)")
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--limit-per-label", type=click.IntRange(2), default=None, hidden=True)

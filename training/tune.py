@@ -42,7 +42,7 @@ from training.train import DEFAULTS, prepare_takes, split_takes
 
 STUDY_NAME = "gesture-tune"
 DEFAULT_TRIALS = 20
-DEFAULT_TIMEOUT_S = 540.0  # no new trial after 9 min: the default search ends within ~10 min on 2 cores
+DEFAULT_TIMEOUT_S = 480.0  # no new trial after 8 min: search + final training within ~10 min on 2 cores
 DEFAULT_FOLDS = 3
 TRIAL_EPOCHS = 8  # per fold; the chosen model is then trained with gesture train's epochs
 BUDGET = {"flash": 64 * 1024, "arena": 8 * 1024, "instructions": 200_000}
