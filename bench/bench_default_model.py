@@ -25,6 +25,8 @@ CANDIDATES = {
     "cnn 16-24-32 k5-5-3 (previous default)": {"family": "cnn", "filters": [16, 24, 32], "kernels": [5, 5, 3]},
     "cnn 8-12-16 k5-3-3": {"family": "cnn", "filters": [8, 12, 16], "kernels": [5, 3, 3]},
     "dscnn 12-16-24 k5": {"family": "dscnn", "filters": [12, 16, 24], "kernels": [5, 5, 5]},
+    "dscnn 12-16-24 k5, linear depthwise": {"family": "dscnn", "filters": [12, 16, 24], "kernels": [5, 5, 5],
+                                            "linear_depthwise": True},
     # the architecture `gesture tune` chose on person CV of the training people (trial 9 of the
     # default search, docs/benchmarks.md), here at the default rate and window
     "dscnn 12-18-24-24 k3": {"family": "dscnn", "filters": [12, 18, 24, 24], "kernels": [3, 3, 3, 3]},

@@ -24,7 +24,7 @@ REPORT_FIELDS = ["labels", "n_train", "n_test", "split", "float_accuracy", "int8
 def trained(tmp_path_factory):
     from training.train import train
     out = tmp_path_factory.mktemp("model")
-    return train(MAGIC, out, epochs=4, limit_per_label=40, augment=2, seed=1, quiet=True)
+    return train(MAGIC, out, epochs=20, limit_per_label=40, augment=2, seed=1, quiet=True)
 
 
 def test_int8_model_runs_in_tflm_with_int8_io(trained):

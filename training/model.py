@@ -35,7 +35,7 @@ FAMILIES = ("cnn", "dscnn")
 
 def build_model(window: int, channels: int, n_classes: int, *, batch_size: int | None = None,
                 filters: tuple[int, ...] = DEFAULT_FILTERS, kernels: tuple[int, ...] = DEFAULT_KERNELS,
-                dropout: float = 0.2, family: str = DEFAULT_FAMILY):
+                dropout: float = 0.2, family: str = DEFAULT_FAMILY, linear_depthwise: bool = False):
     """The classifier: conv blocks (conv + ReLU + 2x max-pool), global average pool, softmax.
 
     ``family``: "cnn" uses full (k, 1) convolutions; "dscnn" makes every block after the first
@@ -53,7 +53,7 @@ def build_model(window: int, channels: int, n_classes: int, *, batch_size: int |
     x = keras.layers.Reshape((window, 1, channels))(inp)
     for i, (f, k) in enumerate(zip(filters, kernels)):
         if family == "dscnn" and i > 0:
-            x = keras.layers.DepthwiseConv2D((k, 1), padding="same", activation="relu")(x)
+            x = keras.layers.DepthwiseConv2D((k, 1), padding="same", activation=None if linear_depthwise else "relu")(x)
             x = keras.layers.Conv2D(f, (1, 1), activation="relu")(x)
         else:
             x = keras.layers.Conv2D(f, (k, 1), padding="same", activation="relu")(x)
