@@ -303,7 +303,7 @@ def prepare_takes(ds: Dataset, train_takes: list[Take], test_takes: list[Take], 
                   window: int | None = None, channels: str = "accel", augment: int = DEFAULTS["augment"],
                   limit_per_label: int | None = None, quiet: bool = False,
                   warnings: list[str] | None = None, plan_takes: list[Take] | None = None,
-                  augment_strength: float = 1.0) -> Prepared:
+                  augment_strength: float = 1.0, announce_skips: bool = True) -> Prepared:
     """Window given train/test takes (a split, or a cross-validation fold of ``gesture tune``).
 
     The model rate and window come from ``plan_takes`` (default ``train_takes``; see
@@ -323,7 +323,7 @@ def prepare_takes(ds: Dataset, train_takes: list[Take], test_takes: list[Take], 
         ex = plan.skipped[0]
         raise GestureError(f"{len(plan.skipped)} of {total} take(s) cannot be learnt from, only {total - len(plan.skipped)} left "
                            f"(e.g. {ex.take.path}: {ex.reason}); record longer takes or pass a smaller --window")
-    if plan.skipped:
+    if plan.skipped and announce_skips:  # gesture tune: its final training says it, not every fold
         print(f"warning: {plan.summary()}", file=sys.stderr, flush=True)
         for sk in plan.skipped[:10]:
             _log(quiet, f"  skipped {sk.take.path}: {sk.reason}")

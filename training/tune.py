@@ -206,7 +206,7 @@ def cross_validate(ds: Dataset, folds, c: Candidate, *, epochs: int, seed: int,
     for k, (fit, dev) in enumerate(folds):
         p = prepare_takes(ds, fit, dev, split_name=f"fold {k + 1}", seed=seed + k, rate_hz=c.rate_hz, window=c.window,
                           channels=c.channels, augment=c.augment, augment_strength=c.augment_strength,
-                          limit_per_label=limit_per_label, quiet=True, plan_takes=fit)
+                          limit_per_label=limit_per_label, quiet=True, plan_takes=fit, announce_skips=False)
         w = p.windows
         keras.utils.set_random_seed(seed + k)
         model = build_model(w.cfg.window, len(w.cfg.channels), len(w.cfg.labels), **c.architecture)
