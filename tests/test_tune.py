@@ -49,6 +49,18 @@ def test_person_folds_keep_people_whole_and_never_see_test_people(tmp_path):
     for fit, dev in folds:
         assert not {t.meta["subject"] for t in fit} & {t.meta["subject"] for t in dev}
         assert "p4" not in {t.meta["subject"] for t in fit + dev}
+    # no people recorded: plain folds over takes, disjoint and covering every take once
+    anonymous = [Take(t.label, t.t_ms, t.values, t.channels, {}, t.path) for t in train]
+    plain = person_folds(anonymous, 3, 0)
+    assert sorted(str(t.path) for _, dev in plain for t in dev) == sorted(str(t.path) for t in anonymous)
+    assert all(len(fit) + len(dev) == len(anonymous) for fit, dev in plain)
+
+
+def test_bad_storage_url_is_a_clear_error(tmp_path):
+    from training.tune import tune
+    ds = tiny_dataset(tmp_path / "ds")
+    with pytest.raises(GestureError, match=r"--storage 'nope://x'.*expected an Optuna RDB URL"):
+        tune(ds, tmp_path / "t", storage="nope://x", trials=1, quiet=True)
 
 
 def test_candidates_over_budget_are_pruned_before_training(tmp_path):
