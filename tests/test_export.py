@@ -13,7 +13,9 @@ from capture import protocol as p
 from capture.errors import DataError, GestureError
 from conftest import need_tool
 from gesture_cli import main
-from training.export import BOARDS, GENERATED, export_sketch, parse_model_data
+from capture.boards import BOARDS
+from training.model_dir import sha256
+from training.export import GENERATED, export_sketch, parse_model_data
 from training.preprocess import PreprocessConfig, resample_step
 from training.tflm_ops import RESOLVER_METHODS, model_ops
 
@@ -160,7 +162,8 @@ def test_bad_names_boards_and_model_dirs(small_model, tmp_path):
     with pytest.raises(DataError, match="model.tflite: not found"):
         export_sketch(tmp_path, tmp_path / "s")
     m = _copy_model(small_model.model_dir, tmp_path / "noreport")
-    (m / "report.json").write_text("{}")
+    sha = json.loads((m / "report.json").read_text())["model_sha256"]
+    (m / "report.json").write_text(json.dumps({"model_sha256": sha}))
     with pytest.raises(DataError, match="arena_board_bytes"):
         export_sketch(m, tmp_path / "s")
 
@@ -182,7 +185,10 @@ def test_budget_rejects_an_oversized_arena(small_model, tmp_path):
 def test_budget_rejects_an_oversized_model(small_model, tmp_path):
     """A real flatbuffer made larger (1 MB of trailing bytes still parses): flash is over."""
     m = _copy_model(small_model.model_dir, tmp_path / "big_model")
-    (m / "model.tflite").write_bytes((m / "model.tflite").read_bytes() + bytes(1_000_000))
+    big = (m / "model.tflite").read_bytes() + bytes(1_000_000)
+    (m / "model.tflite").write_bytes(big)
+    report = json.loads((m / "report.json").read_text())
+    (m / "report.json").write_text(json.dumps(dict(report, model_sha256=sha256(big))))  # as if trained so
     with pytest.raises(GestureError, match=r"flash: estimated [\d,]+ bytes \(model 1,0[\d,]+\) exceeds the 983,040"):
         export_sketch(m, tmp_path / "sketch")
     # and through the CLI: one line, exit status 2

@@ -22,7 +22,6 @@ import numpy as np
 from capture.errors import DataError
 from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, LABEL_RE, Take, check_label
 
-G = 9.80665  # standard gravity, m/s^2 per g
 LONG_TAKE_FACTOR = 4.0  # a take this many times the median duration is "far longer than the rest"
 
 

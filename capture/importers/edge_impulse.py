@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from capture.errors import DataError
+from capture.units import G
 from capture.importers import (
-    G,
     ImportResult,
     Notice,
     label_from_name,

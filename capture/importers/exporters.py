@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from capture.errors import DataError
-from capture.importers import G
+from capture.units import G
 from capture.importers.edge_impulse import UNKNOWN_DEVICE
-from capture.takes import Take, atomic_write_text
+from capture.fileio import atomic_write_text
+from capture.takes import Take
 
 EI_NAMES = ["accX", "accY", "accZ", "gyrX", "gyrY", "gyrZ"]
 FORMATS = ("edge-impulse-csv", "edge-impulse-json")

@@ -18,14 +18,14 @@
 
 #ifdef GK_BOARD_REV2
 #include <Arduino_BMI270_BMM150.h>
-#define GK_BOARD_NAME "nano33ble_sense_rev2"
+#define GK_BOARD_NAME "nano33ble_rev2"
 #define GK_SENSOR_NAME "BMI270"
 // The library's begin() runs accel and gyro at 100 Hz (+-4 g, +-2000 dps) and has no public
 // setter for the output data rate, so faster rates would only repeat samples: refused.
 #define GK_IMU_MAX_RATE_HZ 100
 #else
 #include <Arduino_LSM9DS1.h>
-#define GK_BOARD_NAME "nano33ble_sense"
+#define GK_BOARD_NAME "nano33ble"
 #define GK_SENSOR_NAME "LSM9DS1"
 // LSM9DS1 accel+gyro output data rates: 14.9, 59.5, 119, 238, 476, 952 Hz.
 #define GK_IMU_MAX_RATE_HZ 952

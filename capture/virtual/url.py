@@ -8,37 +8,29 @@ without a board runs the same client code as a real Nano 33 BLE. URL forms::
     virtual://idle?rate=119
     virtual://classifier?model=models/wand&data=data/magic_wand&rate=119
 
-Common parameters: ``speed`` (1 = real time, 0 = as fast as possible), ``mtu`` (ATT MTU the
-virtual board negotiates, 23..517), ``loss`` (0..1, notifications dropped), ``disconnect_after``
-(seconds of device time before the board drops the link), ``seed``.
+Common parameters (``capture.virtual.options``, shared with ``gesture simulate --serial``):
+``speed`` (1 = real time, 0 = as fast as possible), ``mtu`` (ATT MTU the virtual board
+negotiates, 23..517), ``loss`` (0..1, notifications dropped), ``disconnect_after`` (seconds of
+device time before the board drops the link), ``seed``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qsl, urlparse
 
 from capture import protocol as p
 from capture.errors import GestureError
-from capture.virtual.link import Faults
+from capture.virtual.options import NAMES as LINK_NAMES
+from capture.virtual.options import VirtualOptions, parse_link_options
 from capture.virtual.sources import EventSource, IdleSource, ReplaySource
 
-COMMON = ("speed", "mtu", "loss", "disconnect_after", "seed")
+COMMON = LINK_NAMES  # capture.virtual.options: the same on the serial board
 PARAMS = {
     "replay": ("data", "rate", "channels", "loop", "shuffle", "labels", "limit", "rest") + COMMON,
     "idle": ("rate", "channels", "seconds") + COMMON,
     "classifier": ("model", "data", "rate", "loop", "shuffle", "raw_imu") + COMMON,
 }
-
-
-@dataclass
-class VirtualOptions:
-    """How the virtual board's link behaves (not what it senses)."""
-
-    faults: Faults = field(default_factory=Faults)
-    mtu: int = p.BLE_NOTIFY_MTU
-    speed: float = 1.0
 
 
 class _Query:
@@ -107,13 +99,8 @@ def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
         raise GestureError(f"{url}: malformed query {parts.query!r}; expected key=value&key=value") from None
     q = _Query(url, kind, pairs)
     rate = q.number("rate", float(p.DEFAULT_RATE_HZ), lo=1, hi=4000)
-    seed = q.integer("seed", 0)
-    options = VirtualOptions(
-        faults=Faults(loss=q.number("loss", 0.0, lo=0, hi=1), disconnect_after_s=q.number("disconnect_after", None, lo=0),
-                      seed=seed),
-        mtu=q.integer("mtu", p.BLE_NOTIFY_MTU, lo=23, hi=517),
-        speed=q.number("speed", 1.0, lo=0),
-    )
+    options = parse_link_options({k: v for k, v in q.values.items() if k in LINK_NAMES}, "ble", url)
+    seed = options.faults.seed
     source: EventSource
     if kind in ("replay", "idle"):
         channels = q.integer("channels", 6)
@@ -129,7 +116,7 @@ def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
     else:
         model = q.path("model", required=True)
         try:
-            from training.board_sim import ClassifierSource  # lazily: capture must not import training eagerly
+            from training.board_sim import ClassifierSource  # lazily: TensorFlow/TFLM load only for this kind
         except ModuleNotFoundError as e:
             raise GestureError(f"{url}: the classifier board needs training.board_sim ({e})") from None
         source = ClassifierSource(model, q.path("data", required=False), rate_hz=rate, loop=q.flag("loop", True),
@@ -137,8 +124,8 @@ def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
     return source, options
 
 
-def open_virtual(url: str, **transport_options: object):  # -> BleTransport (import is lazy)
-    """A not-yet-opened BleTransport to the virtual board described by ``url``."""
+def open_url(url: str, **transport_options: object):  # -> BleTransport (import is lazy)
+    """A not-yet-opened BleTransport to the virtual board described by ``url`` (capture.transport.SCHEMES)."""
     from capture.transport.ble import BleTransport
     from capture.virtual.ble import virtual_backend
 
