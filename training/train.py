@@ -8,7 +8,6 @@ arena measurement -> MODEL_DIR.
 """
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time

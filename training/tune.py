@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from capture.errors import GestureError
-from capture.takes import GYRO_CHANNELS, Take, atomic_write_bytes, atomic_write_text
+from capture.fileio import atomic_write_bytes, atomic_write_text
+from capture.takes import GYRO_CHANNELS, Take
 from training.dataset import Dataset, load_dataset, validate
 from training.plan import MAX_WINDOW, MIN_WINDOW, make_plan, source_rate
 from training.progress import quiet_tensorflow
