@@ -39,9 +39,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default=None)
     args = ap.parse_args()
-    from training.progress import quiet_tensorflow
+    from training.train import quiet_tensorflow_logs
 
-    quiet_tensorflow()
+    quiet_tensorflow_logs()
     import keras
 
     from training.dataset import load_dataset

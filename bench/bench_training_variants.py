@@ -146,9 +146,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default=None, help="run one variant (name prefix)")
     args = ap.parse_args()
-    from training.progress import quiet_tensorflow
+    from training.train import quiet_tensorflow_logs
 
-    quiet_tensorflow()
+    quiet_tensorflow_logs()
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         vs = variants(Path(tmp))

@@ -1,24 +1,7 @@
-"""Training progress on stderr: one tqdm bar over epochs with loss, accuracy and time left; and
-the one place that quiets TensorFlow's own start-up logging."""
+"""Training progress on stderr: one tqdm bar over epochs with loss, accuracy and time left."""
 from __future__ import annotations
 
-import os
 import sys
-
-
-def quiet_tensorflow() -> None:
-    """Hide TensorFlow's C++ start-up log lines (oneDNN notice, CPU feature banner) and absl
-    Python warnings, so the user sees our progress and data warnings, not noise. Call before
-    the first ``import tensorflow``/``keras``; the user's own TF_CPP_MIN_LOG_LEVEL wins."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import logging
-
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # tf.function retracing notices
-    try:
-        from absl import logging as absl_logging
-    except ImportError:  # absl comes with TensorFlow; nothing to quiet without it
-        return
-    absl_logging.set_verbosity(absl_logging.ERROR)
 
 
 def EpochProgress(epochs: int):

@@ -8,6 +8,7 @@ arena measurement -> MODEL_DIR.
 """
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -23,7 +24,6 @@ from training.dataset import Dataset, load_dataset, validate
 from training.model_dir import check_target, write_model_dir
 from training.plan import MAX_SKIPPED_FRACTION, Plan, make_plan
 from training.preprocess import PreprocessConfig, crop_take, motion, normalize, take_counts
-from training.progress import quiet_tensorflow
 
 UNKNOWN_NAMES = ("negative", "unknown", "idle", "none", "other")
 VAL_FRACTION = 0.1
@@ -36,6 +36,21 @@ MIN_MOTION_COUNTS = 150  # never gate below sensor noise (about 18 mg summed ove
 # people): 20 epochs with a cosine-decayed learning rate scored as 30 did (within one take) at
 # two thirds of the time; a model half as wide lost up to 5 points on one of those splits.
 DEFAULTS = {"epochs": 20, "augment": 8, "batch": 64, "learning_rate": 3e-3}
+
+
+def quiet_tensorflow_logs() -> None:
+    """Before TensorFlow is imported: no C++ info logs, no absl/oneDNN notices on the terminal.
+
+    oneDNN's "custom operations are on" notice (with absl's "before InitializeLog" preamble) is
+    printed by each of TensorFlow's two native libraries at import, whatever TF_CPP_MIN_LOG_LEVEL
+    says; turning the option off silences it, and makes float results reproducible run to run
+    (for models this small it costs no measurable time). A user's own setting wins.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # tf.function retracing notices (gesture tune)
 
 
 @dataclass
@@ -452,7 +467,7 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
 
     # ---- float model -> int8 -> TFLM
     t = time.monotonic()
-    quiet_tensorflow()
+    quiet_tensorflow_logs()
     import keras
     import tensorflow as tf
 
@@ -483,7 +498,7 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
     import tflite_micro
     ds = p.ds
     report: dict[str, Any] = {
-        "dataset": str(data),
+        "dataset": str(Path(data).resolve()),  # absolute: the dashboard reads it from another directory
         "labels": labels,
         "split": p.split,
         "test_subjects": p.held,

@@ -38,7 +38,7 @@ from capture.fileio import atomic_write_bytes, atomic_write_text
 from capture.takes import GYRO_CHANNELS, Take
 from training.dataset import Dataset, load_dataset, validate
 from training.plan import MAX_WINDOW, MIN_WINDOW, make_plan, source_rate
-from training.progress import quiet_tensorflow
+from training.train import quiet_tensorflow_logs
 from training.train import DEFAULTS, prepare_takes, split_takes
 
 STUDY_NAME = "gesture-tune"
@@ -283,7 +283,7 @@ def tune(data: str | Path, out: str | Path, *, budget_flash: int | None = None, 
     cv = person_folds(train_takes, folds, seed)
     space = search_space(train_takes)
 
-    quiet_tensorflow()
+    quiet_tensorflow_logs()
     import optuna
     from tqdm import tqdm
 
