@@ -183,6 +183,7 @@ class Status:
     ble_wait_us: int = 0  # ... and in HCI.sendAclPkt's busy-wait
     ble_write_no_radio: int = 0  # writeValue calls while BLE was not begun
     notifications: int = 0
+    serial_in_ble_handler: int = 0  # Serial output made from inside a BLE event handler (BLE.poll())
     why: str = ""
 
     @classmethod
@@ -410,6 +411,7 @@ def _backend_class() -> type:
         faults: Any
         speed: float = 1.0
         alive: Callable[[], bool]
+        stalled: bool = False  # set on the class (tests): the central stops taking packets
 
         def __init__(self, address_or_ble_device: Any, **kwargs: Any) -> None:
             cb = kwargs.pop("disconnected_callback", None)
@@ -424,7 +426,6 @@ def _backend_class() -> type:
             self._index: dict[str, int] = {}
             self._callbacks: dict[int, Callable[[bytearray], None]] = {}
             self._reads: dict[int, asyncio.Future[bytes]] = {}
-            self.stalled = False
             self.delivered = 0
             self._t0 = 0.0
 

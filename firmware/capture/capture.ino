@@ -63,13 +63,13 @@ BLECharacteristic imu_char(GK_IMU_CHAR_UUID, BLENotify, GK_BLE_NOTIFY_MTU - GK_A
 BLECharacteristic info_char(GK_INFO_CHAR_UUID, BLERead, GK_MAX_PAYLOAD);
 BLECharacteristic control_char(GK_CONTROL_CHAR_UUID, BLEWrite, 5);
 
-static void send_frame(uint8_t type, uint16_t seq, uint32_t t_us, const uint8_t* payload, size_t len) {
+static bool send_frame(uint8_t type, uint16_t seq, uint32_t t_us, const uint8_t* payload, size_t len) {
   size_t n = gk::encode_frame(frame_buf, sizeof(frame_buf), type, seq, t_us, payload, len);
-  if (n) gk_serial_send(frame_buf, n);  // seq stays used when dropped: the host sees the gap
+  return n && gk_serial_send(frame_buf, n);  // seq stays used when dropped: the host sees the gap
 }
 
-static void send_log(const char* text, size_t n) {
-  send_frame(GK_FRAME_LOG, seq_log++, micros(), reinterpret_cast<const uint8_t*>(text), n);
+static bool send_log(const char* text, size_t n) {
+  return send_frame(GK_FRAME_LOG, seq_log++, micros(), reinterpret_cast<const uint8_t*>(text), n);
 }
 
 static void send_info() {
@@ -125,9 +125,8 @@ static void report_drops() {
   if (total == drops_reported || millis() - drops_reported_ms < 1000) return;
   char text[64];
   size_t n = gk::format_drops(text, sizeof(text), gk_serial_dropped, gk_ble_dropped);
-  drops_reported = total;
   drops_reported_ms = millis();
-  send_log(text, n);
+  if (send_log(text, n)) drops_reported = total;  // not delivered (no host yet): try again in a second
 }
 
 void setup() {

@@ -53,7 +53,7 @@ uint64_t g_next_status = 0;
 
 struct Stats {
   uint64_t loops = 0, produced = 0, reads = 0, stale_reads = 0, overwritten = 0;
-  uint64_t serial_wait_us = 0, ble_wait_us = 0, ble_write_no_radio = 0, notifications = 0;
+  uint64_t serial_wait_us = 0, ble_wait_us = 0, ble_write_no_radio = 0, notifications = 0, serial_in_ble_handler = 0;
 } g_st;
 
 double host_s() {
@@ -65,12 +65,12 @@ double host_s() {
 void status(const char* why) {
   fprintf(g_status,
           "status %s t_us=%llu loops=%llu produced=%llu reads=%llu stale=%llu overwritten=%llu "
-          "serial_wait_us=%llu ble_wait_us=%llu ble_write_no_radio=%llu notifications=%llu\n",
+          "serial_wait_us=%llu ble_wait_us=%llu ble_write_no_radio=%llu notifications=%llu serial_in_ble_handler=%llu\n",
           why, (unsigned long long)g_us, (unsigned long long)g_st.loops, (unsigned long long)g_st.produced,
           (unsigned long long)g_st.reads, (unsigned long long)g_st.stale_reads,
           (unsigned long long)g_st.overwritten, (unsigned long long)g_st.serial_wait_us,
           (unsigned long long)g_st.ble_wait_us, (unsigned long long)g_st.ble_write_no_radio,
-          (unsigned long long)g_st.notifications);
+          (unsigned long long)g_st.notifications, (unsigned long long)g_st.serial_in_ble_handler);
   fflush(g_status);
 }
 
@@ -209,6 +209,7 @@ struct Char {
   int index = -1;  // position in the GATT table (the socket protocol's handle)
 };
 std::vector<Char*> g_chars;
+bool g_in_handler = false;
 BLEDeviceEventHandler g_on_connect = nullptr, g_on_disconnect = nullptr;
 bool g_ble_begun = false;
 const char* g_ble_path = nullptr;
@@ -264,7 +265,9 @@ void handle(uint8_t type, const uint8_t* d, size_t n) {
     c->value.assign(d + 1, d + n);
     if (static_cast<int>(c->value.size()) > c->size) c->value.resize(static_cast<size_t>(c->size));
     if (c->written) {
+      g_in_handler = true;  // handlers run inside BLE.poll(): count Serial output made from there
       c->written(BLEDevice(true), BLECharacteristic(reinterpret_cast<GkShimChar*>(c)));
+      g_in_handler = false;
     }
   } else if (type == 'R') {
     send_msg('V', d[0], c->value.data(), c->value.size());
@@ -290,7 +293,9 @@ void ble_service() {
       send_msg('G', static_cast<uint8_t>(c->index), entry, k + 1);
     }
     send_msg('E', 0, nullptr, 0);  // end of the GATT table
+    g_in_handler = true;
     if (g_on_connect) g_on_connect(BLEDevice(true));
+    g_in_handler = false;
     return;
   }
   uint8_t buf[1024];
@@ -343,6 +348,7 @@ UART::operator bool() {
 // USBSerial::write: nothing when DTR is low, else USBCDC::send per 64-byte packet, each waiting
 // for the previous transfer to finish (forever if the host never reads).
 size_t UART::write(const uint8_t* buf, size_t n) {
+  if (g_in_handler) ++g_st.serial_in_ble_handler;
   if (!::dtr()) return 0;
   size_t sent = 0;
   while (sent < n) {
@@ -359,6 +365,7 @@ size_t UART::write(const uint8_t* buf, size_t n) {
 }
 void USBSerial::send_nb(uint8_t* buffer, uint32_t size, uint32_t* actual, bool) {
   *actual = 0;
+  if (g_in_handler) ++g_st.serial_in_ble_handler;
   if (!::dtr() || g_tx_size) return;
   uint32_t k = size > sizeof(g_tx) ? static_cast<uint32_t>(sizeof(g_tx)) : size;
   if (k) tx_start(buffer, k);
