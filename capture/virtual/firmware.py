@@ -203,7 +203,7 @@ class FirmwareBoard:
     """
 
     def __init__(self, exe: Path, counts: np.ndarray, counts_rate: float, *, speed: float = 1.0,
-                 ble: bool = True, ble_fail: bool = False, ble_buffers: int = 4, loop: bool = False) -> None:
+                 ble: bool = True, ble_fail: bool = False, ble_buffers: int = 16, loop: bool = False) -> None:
         self.tmp = tempfile.mkdtemp(prefix="gk-fw-")
         imu = Path(self.tmp) / "imu.bin"
         np.asarray(counts, dtype="<i2").reshape(-1, 6).tofile(imu)
@@ -276,7 +276,7 @@ class FirmwareBoard:
 
 
 def start_board(*, board: str = "nano33ble", sketch: str | Path | None = None, data: Path | None = None,
-                speed: float = 1.0, ble: bool = True, ble_fail: bool = False, ble_buffers: int = 4,
+                speed: float = 1.0, ble: bool = True, ble_fail: bool = False, ble_buffers: int = 16,
                 loop: bool = False, labels: list[str] | None = None, rest_s: float = 1.0, seed: int = 0,
                 counts: np.ndarray | None = None) -> FirmwareBoard:
     """Build (cached) and start the board replaying ``data`` (or ``counts``, or rest) at its IMU's rate."""
@@ -401,8 +401,8 @@ def _backend_class() -> type:
     class FirmwareBleBackend(BaseBleakClient):
         """bleak's view of the firmware's ArduinoBLE peripheral (the shim's socket protocol).
 
-        Every notification the sketch sends is delivered to the subscriber and then acknowledged,
-        which frees the controller buffer it held; ``stalled = True`` is a central that stops taking
+        Every notification the sketch sends is acknowledged when it arrives (the central's link layer
+        took it, freeing the controller buffer it held) and then delivered to the subscriber; ``stalled = True`` is a central that stops taking
         packets (out of range, a host stack that stopped reading): no acknowledgements, so the
         controller's buffers fill. :class:`capture.virtual.link.Faults` loss and disconnect apply.
         """
@@ -491,6 +491,7 @@ def _backend_class() -> type:
                         return
                     while self.stalled:  # the central stopped taking packets: no acknowledgement
                         await asyncio.sleep(0.01)
+                    self._send("K", 1)  # received over the air: Number Of Completed Packets frees a buffer
                     cb = self._callbacks.get(idx)
                     if cb is not None and not self._inject.drop():
                         self.delivered += 1
@@ -498,7 +499,6 @@ def _backend_class() -> type:
                             cb(bytearray(data))
                         except Exception:  # noqa: BLE001  a host callback bug must not kill the radio
                             pass
-                    self._send("K", 1)  # Number Of Completed Packets: one controller buffer free
             except (asyncio.IncompleteReadError, ConnectionError):
                 self._drop_link()
 

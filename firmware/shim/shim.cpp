@@ -13,7 +13,8 @@
 //   GK_SHIM_BLE_FAIL    1: BLE.begin() fails (as when the radio does not start)
 //   GK_SHIM_SPEED       device seconds per host second (0: unpaced; default 1)
 //   GK_SHIM_STATUS_FD   fd for "status ..." lines every 100 ms of device time (default stderr)
-//   GK_SHIM_BLE_BUFFERS controller ACL buffers (_maxPkt; default 4)
+//   GK_SHIM_BLE_BUFFERS controller ACL buffers (_maxPkt; default 16, the Tx buffer count Cordio's
+//                       link layer reports; an assumption, not read off a Nano 33 BLE)
 #include <Arduino.h>
 #include <ArduinoBLE.h>
 #include <Wire.h>
@@ -502,7 +503,7 @@ int BLELocalDevice::begin() {
   if (bind(g_listen, reinterpret_cast<struct sockaddr*>(&a), sizeof(a)) != 0 || listen(g_listen, 1) != 0) return 0;
   fcntl(g_listen, F_SETFL, O_NONBLOCK);
   const char* bufs = env("GK_SHIM_BLE_BUFFERS");
-  GkShimHci::max() = static_cast<uint8_t>(bufs ? atoi(bufs) : 4);
+  GkShimHci::max() = static_cast<uint8_t>(bufs ? atoi(bufs) : 16);
   g_ble_begun = true;
   return 1;
 }
