@@ -181,13 +181,23 @@ def model_cpp(ops: list[str], source: str) -> str:
                         "OPS": ", ".join(ops), "REGISTER_OPS": calls})
 
 
+IMU_HEADERS = {"LSM9DS1": "gk_imu_lsm9ds1.h", "BMI270": "gk_imu_bmi270.h"}  # firmware/common, one per sensor
+
+
+def check_info_fits(info: str, source: str) -> None:
+    """The INFO record must fit a frame payload: the info characteristic is sized for that much
+    (ArduinoBLE would cut a longer value silently, and a serial INFO frame could not carry it)."""
+    if len(info.encode("ascii")) > p.MAX_PAYLOAD:
+        raise GestureError(f"{source}: the board's INFO record would be {len(info.encode('ascii'))} bytes, over the "
+                           f"protocol's limit of {p.MAX_PAYLOAD} (MAX_PAYLOAD, the info characteristic's size); "
+                           "use fewer or shorter labels")
+
+
 def sketch_ino(cfg: PreprocessConfig, board: Board, source: str) -> str:
     text = (TEMPLATE_DIR / "gesture_classifier.ino.tmpl").read_text()
-    setup = "  IMU.setContinuousMode();  // LSM9DS1 FIFO: no sample lost while BLE or the model runs" \
-        if board.sensor == "LSM9DS1" else "  // BMI270: the library reads the latest sample; loop() polls faster than 100 Hz"
     return _fill(text, {"GENERATED": GENERATED, "MODEL_DIR": source, "BOARD_TITLE": board.title,
-                        "IMU_INCLUDE": board.imu_include, "IMU_SETUP": setup, "IMU_RATE": str(board.imu_rate_hz),
-                        "LABELS_TEXT": json.dumps(", ".join(cfg.labels))})
+                        "IMU_INCLUDE": board.imu_include, "IMU_HEADER": IMU_HEADERS[board.sensor],
+                        "IMU_RATE": str(board.imu_rate_hz), "LABELS_TEXT": json.dumps(", ".join(cfg.labels))})
 
 
 def _fill(text: str, values: dict[str, str]) -> str:
@@ -281,8 +291,11 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     files["model_data.h"], files["model_data.cpp"] = model_data_files(tflite, f"{source}/model.tflite")
     files["gk_config.h"] = config_header(cfg, imu_rate_hz=b.imu_rate_hz, arena_bytes=arena, board=b.key,
                                          sensor=b.sensor, source=f"{source}/config.json")
+    info = re.search(r'#define GK_INFO_STRING "(.*)"', files["gk_config.h"])  # type: ignore[arg-type]
+    check_info_fits(info.group(1) if info else "", f"{model_dir / 'config.json'}")
     files["gesture_protocol.h"] = p.c_header()
-    files["gk_frame.h"] = (COMMON_DIR / "gk_frame.h").read_text()
+    for common in ("gk_frame.h", "gk_link.h", IMU_HEADERS[b.sensor]):
+        files[common] = (COMMON_DIR / common).read_text()
     for static in ("gk_preprocess.h", "gk_format.h", "gk_model.h"):
         files[static] = (TEMPLATE_DIR / static).read_text()
     files["gk_model.cpp"] = model_cpp(ops, source)
