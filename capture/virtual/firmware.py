@@ -99,19 +99,15 @@ def find_sketch(sketch_dir: str | Path | None) -> Sketch:
     return Sketch(d, inos[0], "capture")
 
 
-def _classifier_runtime(sketch: Sketch) -> None:
+def _classifier_runtime(sketch: Sketch, tflm: str | Path | None) -> None:
     """TFLM for the host, from training.tflm_tree (the one owner of the TFLM build)."""
-    try:
-        from training.tflm_tree import build_runtime, find_tree
-    except ImportError as e:
-        raise GestureError(f"the classifier sketch needs training.tflm_tree to build TFLM for the host ({e})") from None
-    tree = find_tree(None)
+    from training.tflm_tree import build_runtime, find_tree, missing_tree_hint
+
+    tree = find_tree(tflm)
     if tree is None:
-        raise GestureError("no TFLM source tree found (set GESTURE_TFLM to a tflite-micro tree or tarball)")
+        raise GestureError(missing_tree_hint())
     rt = build_runtime(tree, "host", cmsis_nn=False)
-    sketch.include_dirs += [Path(d) for d in rt.include_dirs]
-    sketch.defines += list(rt.defines)
-    sketch.flags += list(getattr(rt, "flags", []) or [])
+    sketch.flags += rt.compile_flags(cxx=True)
     sketch.libs.append(Path(rt.library))
 
 
@@ -125,12 +121,15 @@ def _digest(sketch: Sketch, argv: list[str]) -> str:
     return h.hexdigest()[:20]
 
 
-def build(sketch_dir: str | Path | None = None, board: str = "nano33ble", *, cache: Path | None = None) -> Path:
-    """Compile the sketch for the host (cached); returns the executable."""
+def build(sketch_dir: str | Path | None = None, board: str = "nano33ble", *, cache: Path | None = None,
+          tflm: str | Path | None = None) -> Path:
+    """Compile the sketch for the host (cached); returns the executable. A classifier sketch also
+    links the TFLM runtime built from ``tflm`` (else ``training.tflm_tree.find_tree``'s lookup)."""
     check_board(board)
     sketch = find_sketch(sketch_dir)
+    gxx()
     if sketch.kind == "classifier":
-        _classifier_runtime(sketch)
+        _classifier_runtime(sketch, tflm)
     defines = [f"-D{d}" for d in BOARD_DEFINES[board] + tuple(sketch.defines)]
     includes = [f"-I{d}" for d in [SHIM_DIR, sketch.dir, *sketch.include_dirs]]
     argv = ["-std=c++17", "-O1", *WARNINGS, *defines, *includes, *sketch.flags]
@@ -278,9 +277,9 @@ class FirmwareBoard:
 def start_board(*, board: str = "nano33ble", sketch: str | Path | None = None, data: Path | None = None,
                 speed: float = 1.0, ble: bool = True, ble_fail: bool = False, ble_buffers: int = 16,
                 loop: bool = False, labels: list[str] | None = None, rest_s: float = 1.0, seed: int = 0,
-                counts: np.ndarray | None = None) -> FirmwareBoard:
+                counts: np.ndarray | None = None, tflm: str | Path | None = None) -> FirmwareBoard:
     """Build (cached) and start the board replaying ``data`` (or ``counts``, or rest) at its IMU's rate."""
-    exe = build(sketch, board)
+    exe = build(sketch, board, tflm=tflm)
     rate = BOARD_IMU_RATE[board]
     if counts is None:
         counts = replay_counts(data, rate, labels=labels, rest_s=rest_s, seed=seed, shuffle=loop)
