@@ -21,9 +21,9 @@
 
 // Output data rates the accel+gyro deliver that the protocol can ask for (14.9 and 59.5 Hz are not
 // protocol rates).
-static bool gk_imu_rate_ok(uint32_t hz) { return hz == 119 || hz == 238 || hz == 476 || hz == 952; }
+static inline bool gk_imu_rate_ok(uint32_t hz) { return hz == 119 || hz == 238 || hz == 476 || hz == 952; }
 
-static bool gk_imu_begin(bool fifo) {
+static inline bool gk_imu_begin(bool fifo) {
   if (!IMU.begin()) return false;
   Wire1.setClock(400000);  // 12 bytes per sample at up to 952 Hz
   if (fifo) IMU.setContinuousMode();
@@ -32,7 +32,7 @@ static bool gk_imu_begin(bool fifo) {
 
 // CTRL_REG1_G (0x10) / CTRL_REG6_XL (0x20) at I2C 0x6B (Wire1): ODR in bits 7..5; gyro FS 11 =
 // 2000 dps, accel FS 10 = +-4 g (what the library sets at 119 Hz).
-static bool gk_imu_set_rate(uint32_t hz) {
+static inline bool gk_imu_set_rate(uint32_t hz) {
   if (!gk_imu_rate_ok(hz)) return false;
   const uint8_t odr = hz <= 119 ? 3 : hz <= 238 ? 4 : hz <= 476 ? 5 : 6;
   Wire1.beginTransmission(0x6B); Wire1.write(0x10); Wire1.write((odr << 5) | (3 << 3)); Wire1.endTransmission();
@@ -41,7 +41,7 @@ static bool gk_imu_set_rate(uint32_t hz) {
 }
 
 // One new sample as int16 counts (ax, ay, az, gx, gy, gz), or false when the sensor has none yet.
-static bool gk_imu_read(int16_t s[6]) {
+static inline bool gk_imu_read(int16_t s[6]) {
   if (!IMU.accelerationAvailable()) return false;
   float ax, ay, az, gx, gy, gz;
   IMU.readGyroscope(gx, gy, gz);      // the slot's gyro (library floats: counts * 2000 / 32768)

@@ -14,14 +14,14 @@
 #define GK_SENSOR_NAME "BMI270"
 #define GK_IMU_RATE_HZ 100
 
-static bool gk_imu_rate_ok(uint32_t hz) { return hz == 100; }
+static inline bool gk_imu_rate_ok(uint32_t hz) { return hz == 100; }
 
-static bool gk_imu_begin(bool /*fifo: the 100 Hz data-ready poll keeps up without it*/) { return IMU.begin() != 0; }
+static inline bool gk_imu_begin(bool /*fifo: the 100 Hz data-ready poll keeps up without it*/) { return IMU.begin() != 0; }
 
-static bool gk_imu_set_rate(uint32_t hz) { return gk_imu_rate_ok(hz); }
+static inline bool gk_imu_set_rate(uint32_t hz) { return gk_imu_rate_ok(hz); }
 
 // One new sample as int16 counts (ax, ay, az, gx, gy, gz), or false when the sensor has none yet.
-static bool gk_imu_read(int16_t s[6]) {
+static inline bool gk_imu_read(int16_t s[6]) {
   if (!IMU.accelerationAvailable()) return false;
   float ax, ay, az, gx, gy, gz;
   IMU.readAcceleration(ax, ay, az);  // library floats: counts / 8192 g

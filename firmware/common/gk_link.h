@@ -43,7 +43,7 @@ static uint32_t gk_serial_dropped = 0;      // frames not queued for a host that
 static uint32_t gk_ble_dropped = 0;         // notifications not sent (controller buffers full)
 
 // Queue one whole frame for USB serial; false (and counted) when it does not fit or nobody listens.
-static bool gk_serial_send(const uint8_t* frame, size_t n) {
+static inline bool gk_serial_send(const uint8_t* frame, size_t n) {
   if (!_SerialUSB.connected()) {  // DTR low: nobody listens, like the core's write() returning 0
     gk_serial_queue.clear();
     return false;
@@ -56,7 +56,7 @@ static bool gk_serial_send(const uint8_t* frame, size_t n) {
 }
 
 // Hand queued bytes to the USB stack without waiting (call once per loop()).
-static void gk_serial_pump() {
+static inline void gk_serial_pump() {
   size_t n = 0;
   const uint8_t* p = gk_serial_queue.front(&n);
   if (!n) return;
@@ -65,10 +65,10 @@ static void gk_serial_pump() {
   gk_serial_queue.pop(taken);
 }
 
-static bool gk_ble_can_send() { return HCI.*gk_hci_member(GkHciPending()) < HCI.*gk_hci_member(GkHciMax()); }
+static inline bool gk_ble_can_send() { return HCI.*gk_hci_member(GkHciPending()) < HCI.*gk_hci_member(GkHciMax()); }
 
 // Notify if a central subscribed and a controller buffer is free; never waits.
-static bool gk_notify(BLECharacteristic& c, const uint8_t* data, size_t n) {
+static inline bool gk_notify(BLECharacteristic& c, const uint8_t* data, size_t n) {
   if (!BLE.connected() || !c.subscribed()) return false;
   if (!gk_ble_can_send()) {
     ++gk_ble_dropped;

@@ -13,6 +13,8 @@
 //   GK_SHIM_BLE_FAIL    1: BLE.begin() fails (as when the radio does not start)
 //   GK_SHIM_SPEED       device seconds per host second (0: unpaced; default 1)
 //   GK_SHIM_STATUS_FD   fd for "status ..." lines every 100 ms of device time (default stderr)
+//   GK_SHIM_LATE        "K:US": every K-th pass of loop() costs US more device time (a long model
+//                       invoke or BLE event on the board), so samples pile up in the IMU FIFO
 //   GK_SHIM_BLE_BUFFERS controller ACL buffers (_maxPkt; default 16, the Tx buffer count Cordio's
 //                       link layer reports; an assumption, not read off a Nano 33 BLE)
 #include <Arduino.h>
@@ -568,11 +570,13 @@ int main() {
     return 2;
   }
   g_ble_path = env("GK_SHIM_BLE");
+  unsigned long late_every = 0, late_us = 0;
+  if ((v = env("GK_SHIM_LATE"))) sscanf(v, "%lu:%lu", &late_every, &late_us);
   status("boot");
   setup();
   for (;;) {
     loop();
     ++g_st.loops;
-    advance(GK_SHIM_LOOP_US);
+    advance(GK_SHIM_LOOP_US + (late_every && g_st.loops % late_every == 0 ? late_us : 0));
   }
 }
