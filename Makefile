@@ -27,7 +27,10 @@ sysdeps:
 demo: setup
 	$(VENV)/bin/gesture demo --duration 60
 
+# ruff (lint, config in pyproject) and mypy (the core format modules) run before the tests
 test: setup sysdeps
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 bench: setup sysdeps

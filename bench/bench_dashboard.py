@@ -95,7 +95,8 @@ def main() -> int:
     ap.add_argument("--screenshot", type=Path, default=None, help="also save a screenshot of the page here")
     args = ap.parse_args()
 
-    from dashboard.browser import Chromium, find_chromium
+    sys.path.insert(0, str(ROOT / "tests"))
+    from browser import Chromium, find_chromium
     from dashboard.server import DashboardServer
 
     if find_chromium() is None:

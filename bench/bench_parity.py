@@ -38,8 +38,10 @@ def main() -> int:
     ap.add_argument("--takes", type=int, default=80, help="takes in the continuous live stream")
     args = ap.parse_args()
 
-    from training.board_sim import IMU_CHANNELS, BoardPipeline, LiveWindow, Resampler, format_prediction_line
-    from training.codegen_preprocess import build_host_driver, host_crop, host_live, host_smooth
+    from capture.takes import IMU_CHANNELS
+    from training.board_sim import BoardPipeline, LiveWindow, Resampler, format_prediction_line
+    sys.path.insert(0, str(ROOT / "tests"))
+    from parity_harness import build_host_driver, host_crop, host_live, host_smooth
     from training.dataset import load_dataset
     from training.evaluate import TflmModel
     from training.export import export_sketch, parse_model_data

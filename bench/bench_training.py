@@ -219,7 +219,7 @@ def main() -> int:
     print("\n| target (default model) | measured | |\n|---|---|---|")
     for name, value, ok in checks:
         print(f"| {name} | {value} | {'pass' if ok else 'FAIL'} |")
-    print(f"\nPhases of `gesture train` (s): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items())
+    print("\nPhases of `gesture train` (s): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items())
           + ". The baselines' seconds are the same phases (fit, convert, evaluate, arena) in this process. "
           "Wall time depends on machine load; CPU seconds are the process's own.")
     return 0

@@ -15,13 +15,10 @@ never leaves a half-written take behind.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -29,12 +26,14 @@ from typing import Any, Iterable
 import numpy as np
 
 from capture.errors import DataError
+from capture.fileio import atomic_write_text
 
 ACCEL_CHANNELS = ("ax", "ay", "az")
 GYRO_CHANNELS = ("gx", "gy", "gz")
+IMU_CHANNELS = ACCEL_CHANNELS + GYRO_CHANNELS  # what the board's IMU delivers, in this order
 HEADERS = {
     3: ("t_ms",) + ACCEL_CHANNELS,
-    6: ("t_ms",) + ACCEL_CHANNELS + GYRO_CHANNELS,
+    6: ("t_ms",) + IMU_CHANNELS,
 }
 MANIFEST_NAME = "dataset.json"
 MANIFEST_FORMAT = "gesture-dataset/1"
@@ -84,41 +83,6 @@ def check_label(label: str, where: str = "label") -> str:
     if not LABEL_RE.match(label or ""):
         raise DataError(where, f"label {label!r} must be letters, digits, '_' or '-' (it names a folder and a C++ string)")
     return label
-
-
-# ----------------------------------------------------------------------------- atomic writes
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()  # read once at import: os.umask can only be read by setting it
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a take or a sketch is an ordinary file
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 # ----------------------------------------------------------------------------- CSV take I/O

@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from capture import protocol as p
-from capture.importers import G
+from capture.boards import BOARDS
+from capture.units import G
 from capture.transport.base import Message
 
 IMU_CAPTURE_HEADER = ("ax", "ay", "az", "gx", "gy", "gz")  # case-insensitive aX,aY,aZ,gX,gY,gZ
-IMU_CAPTURE_RATE_HZ = 119
+IMU_CAPTURE_RATE_HZ = BOARDS["nano33ble"].imu_rate_hz  # IMU_Capture.ino runs Arduino_LSM9DS1 at its default
 # rates the common IMUs and sketches run at; a measured rate within RATE_SNAP of one is snapped to it
 KNOWN_RATES_HZ = tuple(sorted(set(p.SUPPORTED_RATES_HZ) | {20, 52, 62.5, 104, 200, 208, 400, 416, 500}))
 RATE_SNAP = 0.08
@@ -211,7 +212,7 @@ class TextLineReader:
 
     def info(self) -> dict[str, object]:
         """The INFO a capture firmware would send, for this text sketch."""
-        from capture.virtual.sources import capture_info
+        from capture.device_info import capture_info
 
         fmt = "imu-capture" if self.is_imu_capture else "data-forwarder"
         rate = self.rate_hz or 0

@@ -23,6 +23,7 @@ import numpy as np
 import streamlit as st
 
 from capture.errors import GestureError
+from capture.transport import as_url
 from dashboard import charts
 from dashboard.buffers import PredictionEvent
 from dashboard.correction import save_window, window_take
@@ -131,7 +132,7 @@ def connection_controls(link: LinkThread, default_target: str | None) -> None:
     c1, c2 = st.columns(2)
     if c1.button("Connect", key="connect", disabled=not target.strip(), width="stretch",
                  help="connect, or reconnect to the same board, now"):
-        link.connect(_as_url(target.strip()))
+        link.connect(as_url(target.strip()))
         st.rerun()
     if c2.button("Disconnect", key="disconnect", disabled=s.state is LinkState.IDLE, width="stretch"):
         link.disconnect()
@@ -155,13 +156,6 @@ def connection_controls(link: LinkThread, default_target: str | None) -> None:
             st.rerun()
     elif boards is not None and not st.session_state.get("scan_error"):
         st.caption("No board found: is it powered and running a gesture-kit sketch?")
-
-
-def _as_url(target: str) -> str:
-    """A bare name or address means BLE; anything with a scheme (or a serial port) is a URL."""
-    if "://" in target or target.startswith("/dev/") or target.upper().startswith("COM"):
-        return target
-    return f"ble://{target}"
 
 
 # ----------------------------------------------------------------------------- live view
@@ -318,7 +312,7 @@ def main() -> None:
     except GestureError as e:
         st.error(str(e))
         return
-    target = args.url or (_as_url(args.ble) if args.ble else None)
+    target = args.url or (as_url(args.ble) if args.ble else None)
     link = get_link(target)
     model: ModelInfo | None = None
     model_error = None

@@ -14,8 +14,6 @@ import click
 
 from capture.errors import GestureError
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT / "data" / "magic_wand"
 
 
 def _step(n: int, total: int, text: str) -> None:
@@ -70,8 +68,8 @@ def run_demo(data: Path, out: Path, *, epochs: int | None, seed: int, port: int,
 
 def register(group: click.Group) -> None:
     @group.command()
-    @click.option("--data", type=click.Path(path_type=Path), default=DEFAULT_DATA, show_default=True,
-                  help="dataset to train on")
+    @click.option("--data", type=click.Path(path_type=Path), default=None,
+                  show_default="the bundled data/magic_wand", help="dataset to train on")
     @click.option("--out", type=click.Path(path_type=Path), default=Path("out/demo"), show_default=True,
                   help="where the model and the sketch are written")
     @click.option("--epochs", type=int, default=None, help="training epochs (default: the trainer's)")
@@ -81,9 +79,12 @@ def register(group: click.Group) -> None:
     @click.option("--no-browser", is_flag=True, help="only print the dashboard URL")
     @click.option("--duration", type=float, default=None, help="stop the dashboard after S seconds")
     @click.option("--quiet", is_flag=True, help="no training progress")
-    def demo(data: Path, out: Path, epochs: int | None, seed: int, port: int, address: str,
+    def demo(data: Path | None, out: Path, epochs: int | None, seed: int, port: int, address: str,
              no_browser: bool, duration: float | None, quiet: bool) -> None:
         """Train, quantize, export and watch the live dashboard on the bundled data, no board needed."""
+        if data is None:
+            from capture.resources import bundled_dataset
+            data = bundled_dataset()
         if not data.is_dir():
             raise GestureError(f"{data}: dataset folder not found (the bundled one is data/magic_wand)")
         run_demo(data, out, epochs=epochs, seed=seed, port=port, address=address,

@@ -1,7 +1,7 @@
 """What the dashboard shows about the model on the board: labels, window, accuracy, sizes.
 
 Read from the MODEL_DIR that ``gesture train`` wrote (config.json, model.tflite, report.json),
-through ``training.board_sim.load_model_dir`` so the dashboard validates a model folder exactly
+through ``training.model_dir.load_model_dir`` so the dashboard validates a model folder exactly
 as the virtual board does. The window length tells the "save as take" button how many seconds
 of raw samples the model looked at.
 """
@@ -36,7 +36,7 @@ class ModelInfo:
 
 def load_model_info(model_dir: str | Path) -> ModelInfo:
     """Raises DataError (naming the file) when MODEL_DIR is not a trained model folder."""
-    from training.board_sim import default_data_dir, load_model_dir
+    from training.model_dir import default_data_dir, load_model_dir
 
     model_dir = Path(model_dir)
     cfg, tflite, report = load_model_dir(model_dir)

@@ -125,27 +125,50 @@ def emit_imu(t: FakeTransport, counts: np.ndarray, rate_hz: float, per: int = 10
     return t0_us + int(round(len(counts) * 1e6 / rate_hz))
 
 
+def io_only_tflite(shape_in: tuple[int, ...], shape_out: tuple[int, ...]) -> bytes:
+    """A TFLite flatbuffer with one int8 input and one int8 output tensor and no operators."""
+    import flatbuffers
+    import numpy as np
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    def tensor(name: str, shape: tuple[int, ...]) -> "schema.TensorT":
+        t = schema.TensorT()
+        t.name, t.shape, t.type, t.buffer = name.encode(), np.array(shape, np.int32), schema.TensorType.INT8, 0
+        return t
+
+    sg = schema.SubGraphT()
+    sg.tensors, sg.inputs, sg.outputs, sg.operators = [tensor("in", shape_in), tensor("out", shape_out)], [0], [1], []
+    model = schema.ModelT()
+    model.version, model.subgraphs, model.buffers, model.operatorCodes = 3, [sg], [schema.BufferT()], []
+    b = flatbuffers.Builder(256)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
 def fake_model_dir(root: Path, labels: list[str], window: int = 50, rate: int = 25) -> Path:
     """A MODEL_DIR as `gesture train` lays it out, for pages that only read it (never run it).
 
     config.json is a real PreprocessConfig; report.json holds made-up but consistent figures;
-    model.tflite is placeholder bytes (the dashboard shows its size, the board runs it).
+    model.tflite is a flatbuffer with the right input and output tensors and no operators (the
+    dashboard checks and shows it, never runs it).
     """
     import json
 
+    from training.model_dir import sha256
     from training.preprocess import PreprocessConfig
 
     root.mkdir(parents=True, exist_ok=True)
     cfg = PreprocessConfig(labels=labels, window=window, model_rate_hz=rate, mean=[0, 0, 0], std=[1.0, 1.0, 1.0],
                            input_scale=0.05, input_zero_point=0, mult=[1, 1, 1])
     (root / "config.json").write_text(cfg.to_json())
-    (root / "model.tflite").write_bytes(b"TFL3" + bytes(1234))
+    tflite = io_only_tflite((1, window, 3, 1), (1, len(labels)))
+    (root / "model.tflite").write_bytes(tflite)
     n = len(labels)
     cm = [[5 if i == j else (1 if j == (i + 1) % n else 0) for j in range(n)] for i in range(n)]
-    report = {"labels": labels, "int8_accuracy": 0.8333, "float_accuracy": 0.85, "model_bytes": 1238,
+    report = {"labels": labels, "int8_accuracy": 0.8333, "float_accuracy": 0.85, "model_bytes": len(tflite),
               "arena_bytes": 4321, "arena_board_bytes": 5000, "confusion_matrix": cm,
               "per_class": {l: {"precision": 0.83, "recall": 0.83, "support": 6} for l in labels},
-              "window": window, "model_rate_hz": rate}
+              "window": window, "model_rate_hz": rate, "model_sha256": sha256(tflite)}
     (root / "report.json").write_text(json.dumps(report))
     return root
 

@@ -61,7 +61,7 @@ def test_noise_and_crc_errors_are_counted_and_the_stream_resyncs(tmp_path):
             summary_stats.update(link.stats.as_dict())
             await link.close()
             return summary
-        summary = asyncio.run(go())
+        asyncio.run(go())
     finally:
         stop_board(board, thread)
     assert injector.corrupted > 0 and injector.garbage_bytes > 0

@@ -1,7 +1,6 @@
 """Loading and checking datasets, on the bundled real data and on broken ones."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from capture.errors import DataError
 from capture.takes import Take, save_takes
 from gesture_cli import main
-from training.dataset import load_dataset, summary_table, validate
+from training.dataset import load_dataset, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 MAGIC = ROOT / "data" / "magic_wand"

@@ -13,7 +13,9 @@ from capture import protocol as p
 from capture.errors import DataError, GestureError
 from conftest import need_tool
 from gesture_cli import main
-from training.export import BOARDS, GENERATED, export_sketch, parse_model_data
+from capture.boards import BOARDS
+from training.model_dir import sha256
+from training.export import GENERATED, export_sketch, parse_model_data
 from training.preprocess import PreprocessConfig, resample_step
 from training.tflm_ops import RESOLVER_METHODS, model_ops
 
@@ -38,7 +40,8 @@ def _copy_model(src: Path, dst: Path) -> Path:
 def test_sketch_has_every_file_and_marks_generated_ones(sketch, small_model):
     names = sorted(f.name for f in sketch.iterdir())
     assert names == sorted(["gesture_classifier.ino", "model_data.h", "model_data.cpp", "gk_config.h", "gk_model.h",
-                            "gk_model.cpp", "gk_preprocess.h", "gk_format.h", "gk_frame.h", "gesture_protocol.h",
+                            "gk_model.cpp", "gk_preprocess.h", "gk_format.h", "gk_frame.h", "gk_link.h", "gk_imu_lsm9ds1.h",
+                            "gesture_protocol.h",
                             "README.md", "export.json"])
     for f in ("gesture_classifier.ino", "model_data.h", "model_data.cpp", "gk_config.h", "gk_model.cpp", "README.md"):
         assert GENERATED in (sketch / f).read_text().splitlines()[0], f
@@ -114,7 +117,8 @@ def test_ino_has_the_live_loop_and_ble_service(sketch):
                    "GK_SERVICE_UUID", "GK_PREDICTION_CHAR_UUID", "GK_IMU_CHAR_UUID", "GK_INFO_CHAR_UUID",
                    "GK_CONTROL_CHAR_UUID", "resampler.push", "live.push", "gk::quantize", "gk::model_invoke",
                    "smoother.update", "smoother.idle", "gk::format_prediction", "gk::encode_prediction",
-                   "gk::model_setup", "arena_used_bytes", "IMU.setContinuousMode()"):
+                   "gk::model_setup", "arena_used_bytes", "#include \"gk_imu_lsm9ds1.h\"", "gk_imu_begin(true)",
+                   "gk_imu_read(counts)", "gk_notify("):
         assert needle in ino, needle
     readme = (sketch / "README.md").read_text()
     for needle in ("arduino:mbed_nano:nano33ble", "ArduinoBLE", "Arduino_LSM9DS1", "tflite-micro-arduino-examples",
@@ -160,7 +164,8 @@ def test_bad_names_boards_and_model_dirs(small_model, tmp_path):
     with pytest.raises(DataError, match="model.tflite: not found"):
         export_sketch(tmp_path, tmp_path / "s")
     m = _copy_model(small_model.model_dir, tmp_path / "noreport")
-    (m / "report.json").write_text("{}")
+    sha = json.loads((m / "report.json").read_text())["model_sha256"]
+    (m / "report.json").write_text(json.dumps({"model_sha256": sha}))
     with pytest.raises(DataError, match="arena_board_bytes"):
         export_sketch(m, tmp_path / "s")
 
@@ -182,7 +187,10 @@ def test_budget_rejects_an_oversized_arena(small_model, tmp_path):
 def test_budget_rejects_an_oversized_model(small_model, tmp_path):
     """A real flatbuffer made larger (1 MB of trailing bytes still parses): flash is over."""
     m = _copy_model(small_model.model_dir, tmp_path / "big_model")
-    (m / "model.tflite").write_bytes((m / "model.tflite").read_bytes() + bytes(1_000_000))
+    big = (m / "model.tflite").read_bytes() + bytes(1_000_000)
+    (m / "model.tflite").write_bytes(big)
+    report = json.loads((m / "report.json").read_text())
+    (m / "report.json").write_text(json.dumps(dict(report, model_sha256=sha256(big))))  # as if trained so
     with pytest.raises(GestureError, match=r"flash: estimated [\d,]+ bytes \(model 1,0[\d,]+\) exceeds the 983,040"):
         export_sketch(m, tmp_path / "sketch")
     # and through the CLI: one line, exit status 2
@@ -193,4 +201,4 @@ def test_cli_export(small_model, tmp_path, capsys):
     assert main(["export", str(small_model.model_dir), "--sketch", str(tmp_path / "cli_sketch"),
                  "--board", "nano33ble_rev2"]) == 0
     out = capsys.readouterr().out
-    assert "cli_sketch (12 files, board nano33ble_rev2)" in out and "estimated flash" in out
+    assert "cli_sketch (14 files, board nano33ble_rev2)" in out and "estimated flash" in out

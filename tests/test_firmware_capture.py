@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from capture import protocol as p
-from capture.cli import FIRMWARE_DIR, firmware_files
+from capture.cli import firmware_files
+from capture.resources import capture_sketch_dir
 from capture.virtual.serial_board import rate_error_text
-from capture.virtual.sources import FIRMWARE_VERSION, capture_info
+from capture.device_info import FIRMWARE_VERSION, capture_info
 from tests.conftest import need_tool
 
 IMU = np.array([[1, -2, 3, 32767, -32768, 0], [100, 200, -300, 4, 5, -6], [8192, 0, -8192, 16, -16, 1]],
@@ -59,7 +60,7 @@ int main() {
   b3.push(imu[1], 42u);
   hex("batch3_partial_frame", frame, b3.frame(frame, sizeof(frame), 0));
 
-  size_t len = gk::build_info(text, sizeof(text), GK_FIRMWARE_VERSION, "nano33ble_sense", "LSM9DS1", "capture", 119, 6);
+  size_t len = gk::build_info(text, sizeof(text), GK_FIRMWARE_VERSION, "nano33ble", "LSM9DS1", "capture", 119, 6);
   hex("info_frame", frame, gk::encode_frame(frame, sizeof(frame), GK_FRAME_INFO, 3, 123456, (const uint8_t*)text, len));
   len = gk::build_info(text, sizeof(text), GK_FIRMWARE_VERSION, "virtual", "virtual", "capture", 25, 3);
   hex("info3", (const uint8_t*)text, len);
@@ -154,7 +155,7 @@ def test_imu_frames_and_notifications_match_python(driver_output):
 
 
 def test_info_matches_the_virtual_board(driver_output):
-    info = capture_info(119, 6, board="nano33ble_sense", sensor="LSM9DS1")
+    info = capture_info(119, 6, board="nano33ble", sensor="LSM9DS1")
     assert driver_output["info_frame"] == [p.encode_frame(p.FrameType.INFO, 3, 123456, p.encode_info(info)).hex()]
     assert driver_output["info3"] == [p.encode_info(capture_info(25, 3)).hex()]
     assert driver_output["info_too_small"] == ["0"]
@@ -213,7 +214,8 @@ def test_generated_header_constants_equal_python(tmp_path):
 
 def test_committed_sketch_files_are_what_the_generator_writes():
     """firmware/capture/ holds the generated header and the gk_frame.h copy: they cannot drift."""
+    sketch = capture_sketch_dir()
     for name, text in firmware_files().items():
-        path = FIRMWARE_DIR / name
+        path = sketch / name
         assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run `gesture firmware`"
-    assert (FIRMWARE_DIR / "capture.ino").is_file()
+    assert (sketch / "capture.ino").is_file()

@@ -2,6 +2,7 @@
 `arduino-cli` on PATH that records its argv (no toolchain or board needed)."""
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -13,11 +14,11 @@ from gesture_cli import main
 from training.flash import flash
 
 FQBN = "arduino:mbed_nano:nano33ble"
-CORE_LIST = "ID                Installed Latest Name\narduino:mbed_nano 4.2.4     4.2.4  Arduino Mbed OS Nano Boards\n"
-LIB_LIST = ("Name                   Installed Available Location Description\n"
-            "ArduinoBLE             1.3.7     -         user     -\n"
-            "Arduino_LSM9DS1        1.1.1     -         user     -\n"
-            "Arduino_TensorFlowLite 0.0.0     -         user     -\n")
+CORE_LIST = json.dumps({"platforms": [{"id": "arduino:mbed_nano", "installed_version": "4.2.4",
+                                        "name": "Arduino Mbed OS Nano Boards"}]})
+LIB_LIST = json.dumps({"installed_libraries": [{"library": {"name": n, "version": v}} for n, v in
+                                               (("ArduinoBLE", "1.3.7"), ("Arduino_LSM9DS1", "1.1.1"),
+                                                ("Arduino_TensorFlowLite", "0.0.0"))]})
 TFLM_MISSING = ("/tmp/x/gk_model.cpp:14:10: fatal error: tensorflow/lite/micro/micro_interpreter.h: "
                 "No such file or directory\ncompilation terminated.\n")
 
@@ -69,7 +70,7 @@ def test_compile_then_upload_with_the_fqbn(fake_cli, classifier):
     script, log = fake_cli
     echoed: list[str] = []
     plan = flash(classifier, "/dev/ttyACM0", echo=echoed.append)
-    assert lines(log) == ["core list", "lib list", f"compile --fqbn {FQBN} {classifier}",
+    assert lines(log) == ["core list --format json", "lib list --format json", f"compile --fqbn {FQBN} {classifier}",
                           f"upload -p /dev/ttyACM0 --fqbn {FQBN} {classifier}"]
     assert plan.libraries == ["ArduinoBLE", "Arduino_TensorFlowLite", "Arduino_LSM9DS1"] and plan.hints == []
     assert f"$ {script} compile --fqbn {FQBN} {classifier}" in echoed
@@ -91,9 +92,9 @@ def test_missing_tflm_headers_name_the_library(fake_cli, classifier, monkeypatch
 
 
 def test_missing_core_and_libraries_are_reported_with_install_commands(fake_cli, classifier, monkeypatch):
-    monkeypatch.setenv("FAKE_CORE_OUT", "ID Installed Latest Name\n")
-    monkeypatch.setenv("FAKE_LIB_OUT", "Name Installed Available Location Description\n"
-                                       "Arduino_TensorFlowLite 2.4.0-ALPHA - user -\n")
+    monkeypatch.setenv("FAKE_CORE_OUT", json.dumps({"platforms": []}))
+    monkeypatch.setenv("FAKE_LIB_OUT", json.dumps({"installed_libraries": [
+        {"library": {"name": "Arduino_TensorFlowLite", "version": "2.4.0-ALPHA"}}]}))
     echoed: list[str] = []
     plan = flash(classifier, "/dev/ttyACM0", echo=echoed.append)
     warnings = [e for e in echoed if e.startswith("warning: ")]

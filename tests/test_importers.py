@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import json
-import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from capture.errors import DataError
-from capture.importers import import_files
-from capture.importers import exporters
-from capture.takes import read_manifest, read_takes, save_takes
+from capture.importers import exporters, import_files, make_take
+from capture.takes import read_takes, save_takes
 from gesture_cli import main
 
 FIX = Path(__file__).parent / "fixtures" / "importers"
@@ -152,3 +151,304 @@ def test_import_cli_error_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "bad.csv, line 2" in err and "Traceback" not in err
     assert not (tmp_path / "ds").exists()
+
+
+# ----------------------------------------------------------------------------- IMU_Capture variants
+
+def test_arduino_csv_blank_line_after_every_row():
+    r = import_files("arduino-csv", [FIX / "flex_every_row_blank.csv"])
+    assert len(r.takes) == 3 and all(t.values.shape == (119, 6) for t in r.takes)
+    rows = [[float(v) for v in line.split(",")] for line in (FIX / "flex_every_row_blank.csv").read_text().splitlines()[1:]
+            if line.strip()]
+    np.testing.assert_allclose(np.concatenate([t.values for t in r.takes]), rows)
+    assert r.warnings == []
+
+
+def test_arduino_csv_irregular_blank_lines_split_at_trigger_with_warning():
+    r = import_files("arduino-csv", [FIX / "punch_irregular.csv"])
+    # blocks: 238 rows (2 gestures, blank line lost), 350 rows (3 gestures, 7 rows lost), 119 rows
+    assert len(r.takes) == 5 and all(t.n == 119 for t in r.takes)
+    assert max(t.duration_s for t in r.takes) < 1.0  # never one 3-second take
+    kinds = [w.kind for w in r.warnings]
+    assert kinds.count("split") == 1 and kinds.count("threshold") == 1
+    thr = next(w for w in r.warnings if w.kind == "threshold")
+    assert "line 241" in thr and "350 rows" in thr and "2.5 g" in thr and "2 gestures, 112 rows left out" in thr
+    lines = (FIX / "punch_irregular.csv").read_text().splitlines()
+    first_of_block = np.array([float(v) for v in lines[240].split(",")])
+    np.testing.assert_allclose(r.takes[2].values[0], first_of_block)  # the trigger split starts at the gesture
+
+
+def test_arduino_csv_header_side_by_side():
+    r = import_files("arduino-csv", [FIX / "side_by_side.csv"], label="punch")
+    assert len(r.takes) == 5  # 2 recordings in the left group, 3 in the right
+    sources = [t.meta["source"] for t in r.takes]
+    assert len(set(sources)) == 5 and sum(",col1" in s for s in sources) == 2 and sum(",col8" in s for s in sources) == 3
+    left = [line.split(",")[:6] for line in (FIX / "side_by_side.csv").read_text().splitlines()[1:120]]
+    np.testing.assert_allclose(r.takes[0].values, np.asarray(left, dtype=float))
+
+
+def test_arduino_csv_header_repeated_crlf_and_label_hint(capsys):
+    r = import_files("arduino-csv", [FIX / "newFlex.csv"])
+    assert len(r.takes) == 2 and r.takes[0].label == "newFlex"
+    (hint,) = [w for w in r.warnings if w.kind == "label"]
+    assert "newFlex.csv" in hint and "--label flex" in hint
+    r = import_files("arduino-csv", [FIX / "newFlex.csv"], label="flex")
+    assert {t.label for t in r.takes} == {"flex"} and r.warnings == []
+
+
+def test_arduino_csv_unsafe_file_name_label_and_binary(tmp_path):
+    p = tmp_path / "flex (1).csv"
+    p.write_text((FIX / "punch.csv").read_text())
+    r = import_files("arduino-csv", [p])
+    assert {t.label for t in r.takes} == {"flex_1"}
+    assert any(w.kind == "label" and "--label" in w for w in r.warnings)
+    b = tmp_path / "b.csv"
+    b.write_bytes(b"aX,aY\xff\xfe\x00")
+    with pytest.raises(DataError, match=r"b.csv, byte offset 5: not UTF-8 text"):
+        import_files("arduino-csv", [b])
+
+
+# ----------------------------------------------------------------------------- Edge Impulse exports
+
+EI = FIX / "ei_export"
+
+
+def test_edge_impulse_export_root_labels_categories_units_and_skip():
+    r = import_files("edge-impulse", [EI])
+    assert r.files == 6 and r.skipped == 1
+    by_src = {t.meta["source"].split(":", 1)[1].split(".")[1]: t for t in r.takes}
+    assert sorted(t.label for t in r.takes) == ["PRUEBA_1", "ring", "ring", "slope", "wing", "wing"]
+    assert {k: t.meta["category"] for k, t in by_src.items()} == {
+        "3r7s1ech": "training", "3r7s42pb": "training", "4ac6kffr": "training", "6p8jnuqu": "training",
+        "5n40na0t": "testing", "4ac77lk4": "testing"}
+    # every take comes in in g: the median |a| is gravity whatever the declared (or missing) unit
+    for t in r.takes:
+        assert 0.8 < np.median(np.linalg.norm(t.values[:, :3], axis=1)) < 1.3, t.meta["source"]
+    kinds = Counter(w.kind for w in r.warnings)
+    assert kinds == {"skipped": 1, "label": 1, "units": 3}
+    skipped = next(w for w in r.warnings if w.kind == "skipped")
+    assert "wing.3r7saq9p" in skipped and "invalid JSON" in skipped
+    assert any("'m/s2' but the median |a| is 0.90" in w and "read as g" in w for w in r.warnings)
+    assert any("'N/A'" in w and "says g" in w for w in r.warnings)
+
+
+def test_edge_impulse_cbor_as_the_ingestion_sdk_writes_it():
+    (t,) = import_files("edge-impulse", [EI / "training" / "ring.6p8jnuqu.ingestion-7f57cc555d-72psx.cbor"]).takes
+    assert t.values.shape == (40, 6) and t.meta["device"] == "ARDUINO_NANO33BLE"
+    assert t.meta["interval_ms"] == pytest.approx(1000 / 119) and t.rate_hz == pytest.approx(119)
+    import cbor2
+    doc = cbor2.loads((EI / "training" / "ring.6p8jnuqu.ingestion-7f57cc555d-72psx.cbor").read_bytes())
+    raw = np.asarray(doc["payload"]["values"])
+    np.testing.assert_allclose(t.values[:, :3], raw[:, :3] / 9.80665)
+    np.testing.assert_allclose(t.values[:, 3:], raw[:, 3:])
+
+
+def test_edge_impulse_csv_semicolon_bom_decimal_comma():
+    (t,) = import_files("edge-impulse", [EI / "testing" / "slope.4ac77lk4.ingestion-6c557c666b-hr88t.csv"]).takes
+    first = (EI / "testing" / "slope.4ac77lk4.ingestion-6c557c666b-hr88t.csv").read_text(encoding="utf-8-sig").splitlines()[1]
+    ax = float(first.split(";")[1].replace(",", "."))
+    assert t.values.shape == (40, 3) and t.values[0, 0] == pytest.approx(ax / 9.80665) and t.rate_hz == 25
+
+
+def test_edge_impulse_sub_folder_uses_folder_category_and_file_name_labels():
+    r = import_files("edge-impulse", [EI / "testing"])
+    assert sorted(t.label for t in r.takes) == ["PRUEBA_1", "slope"]
+    assert {t.meta["category"] for t in r.takes} == {"testing"}
+
+
+@pytest.mark.parametrize("names", [
+    ["accX", "accY", "accZ"], ["accel_x", "accel_y", "accel_z"], ["x", "y", "z"], ["ax", "ay", "az"],
+    ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"], ["AccX", "AccY", "AccZ", "gyroX", "gyroY", "gyroZ"],
+])
+def test_edge_impulse_sensor_names(tmp_path, names):
+    rows = [[0.1 * k, 9.81, 0.2] + [10.0, 20.0, 30.0][: len(names) - 3] for k in range(5)]
+    doc = {"payload": {"interval_ms": 10, "sensors": [{"name": n, "units": "m/s2" if k < 3 else "dps"}
+                                                      for k, n in enumerate(names)], "values": rows}}
+    (tmp_path / "w.1.json").write_text(json.dumps(doc))
+    (t,) = import_files("edge-impulse", [tmp_path / "w.1.json"]).takes
+    assert t.values[0, 1] == pytest.approx(1.0, abs=1e-3) and t.values.shape[1] == (6 if len(names) == 6 else 3)
+    if len(names) == 6:
+        assert t.values[0, 5] == 30.0
+
+
+def _doc(rows, units="m/s2", names=("accX", "accY", "accZ")):
+    return json.dumps({"payload": {"interval_ms": 10, "sensors": [{"name": n, "units": units} for n in names],
+                                   "values": rows}})
+
+
+@pytest.mark.parametrize("name, data, expected", [
+    ("a.json", _doc([[0, 9.8, 0]] * 4, units="furlongs"),
+     "field 'units': acceleration unit 'furlongs' is not one of m/s2, g, mg or N/A; the median |a| of 9.8 looks like m/s2: pass --accel-units m/s2"),
+    ("a.json", _doc([[0, 9.8, 0], [0, 1e300, 0]]), "field 'accY': row 1 holds 1e+300, beyond any IMU's range"),
+    ("a.json", _doc([[0, 0.05, 0]] * 4, units="N/A"), "median |a| of 0.05 is not near 1 g, 9.81 m/s2 or 1000 mg; pass --accel-units"),
+    ("a.json", '{"payload": {"interval_ms": 10, "sensors": [{"name": "accX"}], "values": [[NaN]]}}',
+     "field 'payload.values': row 0 value 0 is nan"),
+    ("a.cbor", b"\xa3\x69protected\xa2", "invalid CBOR"),
+    ("a.bin", b"\x00\x01\x02\xff\xfe garbage", "byte offset 3: neither CBOR nor UTF-8 text"),
+    ("a.json", _doc([[0, 9.8, "x"]]), "row 0 value 2 is 'x', not a number"),
+    ("a.csv", "timestamp,accX,accY,accZ\n0,0,9.8,0\n0.01,0,9.8,0\n0.02,0,9.8,0\n",
+     "field 'timestamp': timestamps step by 0.01, over 5 kHz for an IMU; Edge Impulse CSV timestamps are milliseconds"),
+])
+def test_edge_impulse_bad_values_and_units(tmp_path, name, data, expected):
+    p = tmp_path / name
+    p.write_bytes(data.encode() if isinstance(data, str) else data)
+    with pytest.raises(DataError) as e:
+        import_files("edge-impulse", [p])
+    assert name in str(e.value) and expected in str(e.value)
+
+
+def test_edge_impulse_forced_units_and_unit_override(tmp_path):
+    p = tmp_path / "a.json"
+    p.write_text(_doc([[0, 9.8, 0]] * 4, units="furlongs"))
+    (t,) = import_files("edge-impulse", [p], accel_units="m/s2").takes
+    assert t.values[0, 1] == pytest.approx(9.8 / 9.80665)
+    with pytest.raises(DataError, match="--accel-units: 'parsec' is not one of g, m/s2, mg"):
+        import_files("edge-impulse", [p], accel_units="parsec")
+
+
+def test_edge_impulse_phone_above_4g_is_not_clipped(tmp_path):
+    from training.dataset import load_dataset, validate
+    rng = np.random.default_rng(0)
+    takes = []
+    for k in range(6):
+        v = rng.normal(0, 0.3, (60, 3))
+        v[:, 2] += 1.0
+        v[30, 0] = 5.7 + 0.1 * k  # a hard phone shake: over this kit's ±4 g, not at any rail
+        takes.append(make_take("shake" if k % 2 else "idle", v, 100, {"device": "MOBILE_CLIENT"}))
+    save_takes(tmp_path / "ds", takes)
+    assert not any("full scale" in w for w in validate(load_dataset(tmp_path / "ds")))
+    takes[0].values[10, 0] = 4.0  # this kit's board saturating: still reported
+    takes[0].values[30, 0] = 3.0
+    save_takes(tmp_path / "ds2", takes)
+    assert any("full scale" in w for w in validate(load_dataset(tmp_path / "ds2")))
+
+
+# ----------------------------------------------------------------------------- export-data round trip
+
+def _same(a, b):
+    assert [t.label for t in a] == [t.label for t in b]
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.values, y.values)
+        np.testing.assert_array_equal(x.t_ms, y.t_ms)
+        assert x.meta.get("category") == y.meta.get("category")
+        assert x.meta.get("device") == y.meta.get("device")
+        assert x.rate_hz == pytest.approx(y.rate_hz, rel=1e-12)
+
+
+@pytest.mark.parametrize("fmt", exporters.FORMATS)
+def test_export_data_round_trip_keeps_samples_labels_categories_device_intervals(tmp_path, fmt):
+    save_takes(tmp_path / "ds", import_files("edge-impulse", [EI]).takes, prefix="ei")
+    first, _ = read_takes(tmp_path / "ds")
+    assert main(["export-data", fmt, str(tmp_path / "ds"), "--out", str(tmp_path / "ei")]) == 0
+    info = json.loads((tmp_path / "ei" / "info.labels").read_text())
+    assert {e["category"] for e in info["files"]} == {"training", "testing"}
+    assert all((tmp_path / "ei" / e["path"]).is_file() for e in info["files"])
+    assert sorted(e["label"]["label"] for e in info["files"]) == sorted(t.label for t in first)
+    back = import_files("edge-impulse", [tmp_path / "ei"]).takes
+    save_takes(tmp_path / "ds2", back, prefix="ei")
+    second, _ = read_takes(tmp_path / "ds2")
+    if fmt == "edge-impulse-json":
+        _same(first, second)
+    else:  # CSV carries timestamps, not interval_ms or the device: samples, times and split survive
+        assert [t.label for t in first] == [t.label for t in second]
+        for x, y in zip(first, second):
+            np.testing.assert_array_equal(x.values, y.values)
+            np.testing.assert_array_equal(x.t_ms, y.t_ms)
+            assert x.meta["category"] == y.meta["category"]
+
+
+def test_export_data_exact_intervals_and_device(tmp_path):
+    takes = import_files("edge-impulse", [EI / "training" / "ring.6p8jnuqu.ingestion-7f57cc555d-72psx.cbor"]).takes
+    save_takes(tmp_path / "ds", takes)
+    (t,) = read_takes(tmp_path / "ds")[0]
+    doc = json.loads(exporters.to_json(t))
+    assert doc["payload"]["interval_ms"] == 1000 / 119 and doc["payload"]["device_type"] == "ARDUINO_NANO33BLE"
+    rows = exporters.to_csv(t).splitlines()
+    assert [r.split(",")[0] for r in rows[1:4]] == ["0", "8.403", "16.807"]  # 119 Hz, not 8/9 ms steps
+
+
+def test_export_data_test_subjects_become_testing(tmp_path):
+    (d := tmp_path / "ds").mkdir()
+    takes = import_files("magic-wand", [FIX / "output_wing_alice.txt"]).takes
+    save_takes(d, takes, defaults={"test_subjects": ["alice"]})
+    assert main(["export-data", "edge-impulse-json", str(d), "--out", str(tmp_path / "ei")]) == 0
+    info = json.loads((tmp_path / "ei" / "info.labels").read_text())
+    assert {e["category"] for e in info["files"]} == {"testing"} and len(list((tmp_path / "ei" / "testing").iterdir())) == 3
+    assert {e["metadata"]["subject"] for e in info["files"]} == {"alice"}
+    back = import_files("edge-impulse", [tmp_path / "ei"]).takes
+    assert [t.meta["subject"] for t in back] == ["alice"] * 3 and {t.meta["category"] for t in back} == {"testing"}
+
+
+# ----------------------------------------------------------------------------- CLI: batches, --quiet
+
+def test_import_cli_batch_skips_bad_files_and_summarises(tmp_path, capsys):
+    assert main(["import", "edge-impulse", str(EI), "--data", str(tmp_path / "ds"),
+                 "--test-data", str(tmp_path / "test")]) == 0
+    cap = capsys.readouterr()
+    assert "imported 4 takes" in cap.out and "2 testing-category takes" in cap.out and "6 file(s) read, 1 skipped" in cap.out
+    assert cap.err.count("warning:") == 5 and "wing.3r7saq9p" in cap.err
+    assert len(read_takes(tmp_path / "test")[0]) == 2
+
+
+def test_import_cli_quiet_keeps_one_summary_line_per_kind(tmp_path, capsys):
+    assert main(["import", "edge-impulse", str(EI), "--data", str(tmp_path / "ds"), "--quiet"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("warning: ") for line in err)
+    assert any("1 x files skipped" in line for line in err) and any("3 x units" in line for line in err)
+
+
+def test_import_cli_warns_about_takes_far_longer_than_the_rest(tmp_path, capsys):
+    v = np.zeros((40, 3))
+    v[:, 2] = 1
+    for k in range(4):
+        (tmp_path / f"w.{k}.json").write_text(_doc((v * 9.80665).tolist()))
+    (tmp_path / "w.long.json").write_text(_doc((np.tile(v, (10, 1)) * 9.80665).tolist()))
+    assert main(["import", "edge-impulse", *map(str, sorted(tmp_path.glob("*.json"))), "--data", str(tmp_path / "ds"),
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "1 x takes far longer than the rest" in err and "w.long.json" in err and "4.0 s" in err
+
+
+def test_magic_wand_corrupt_archive_names_the_file(tmp_path):
+    (tmp_path / "data.tar.gz").write_bytes(b"\x1f\x8b\x08\x00" + b"\x00" * 20)
+    with pytest.raises(DataError, match=r"data.tar.gz: cannot read this archive"):
+        import_files("magic-wand", [tmp_path / "data.tar.gz"])
+
+
+def test_import_cli_edge_impulse_only_options_are_refused_elsewhere(tmp_path, capsys):
+    assert main(["import", "arduino-csv", str(FIX / "punch.csv"), "--data", str(tmp_path / "ds"), "--accel-units", "g"]) == 2
+    assert "error: --accel-units: only for edge-impulse" in capsys.readouterr().err
+    assert not (tmp_path / "ds").exists()
+
+
+def test_arduino_csv_stray_blank_line_inside_a_gesture_is_joined(tmp_path):
+    lines = (FIX / "punch.csv").read_text().splitlines()
+    p = tmp_path / "punch.csv"
+    p.write_text("\n".join(lines[:61] + [""] + lines[61:]) + "\n")  # blank line after row 60 of gesture 1
+    r = import_files("arduino-csv", [p])
+    ref = import_files("arduino-csv", [FIX / "punch.csv"])
+    assert len(r.takes) == 2 and all(t.n == 119 for t in r.takes)
+    np.testing.assert_array_equal(r.takes[0].values, ref.takes[0].values)
+    (w,) = r.warnings
+    assert w.kind == "split" and "line 63" in w and "60 + 59 rows" in w
+
+
+def test_edge_impulse_single_file_finds_the_export_info_labels_and_broken_info_is_skipped(tmp_path):
+    (t,) = import_files("edge-impulse", [EI / "testing" / "PRUEBA 1.5n40na0t.ingestion-7fc459c96d-4hfsq.json"]).takes
+    assert t.label == "PRUEBA_1" and t.meta["category"] == "testing"
+    root = tmp_path / "exp"
+    (root / "training").mkdir(parents=True)
+    src = EI / "training" / "wing.3r7s1ech.ingestion-5c4bbc78bc-nr5x6.json"
+    (root / "training" / src.name).write_bytes(src.read_bytes())
+    (root / "info.labels").write_text('{"version": 1, "files": [')
+    r = import_files("edge-impulse", [root])
+    assert [t.label for t in r.takes] == ["wing"] and r.takes[0].meta["category"] == "training"
+    assert any(w.kind == "skipped" and "info.labels" in w and "invalid JSON" in w for w in r.warnings)
+
+
+def test_edge_impulse_shell_glob_is_one_batch(tmp_path):
+    files = sorted((EI / "training").iterdir()) + sorted((EI / "testing").iterdir())  # info.labels included
+    r = import_files("edge-impulse", files)
+    assert r.files == 6 and r.skipped == 1 and len(r.takes) == 6
+    assert Counter(w.kind for w in r.warnings) == {"skipped": 1, "label": 1, "units": 3}
+    assert {t.meta["category"] for t in r.takes} == {"training", "testing"}

@@ -2,7 +2,7 @@
 
 The sketch's portable C++ (gk_preprocess.h + gk_format.h + gk_frame.h with the generated
 gk_config.h) is compiled with g++ -Wall -Wextra -Werror into a host driver
-(firmware/templates/gesture_classifier/host/parity_driver.cpp) and fed real takes from
+(tests/parity_driver.cpp) and fed real takes from
 data/magic_wand: as whole takes (training's crop_take), and as one continuous 119 Hz stream of
 int16 counts, as the board's IMU delivers them (the live rule).
 """
@@ -18,7 +18,7 @@ from capture.takes import read_take
 from capture.virtual.sources import ReplaySource
 from conftest import DATA, need_tool
 from training.board_sim import BoardPipeline, LiveWindow, Resampler, format_prediction_line
-from training.codegen_preprocess import build_host_driver, host_crop, host_live, host_smooth
+from parity_harness import build_host_driver, host_crop, host_live, host_smooth
 from training.dataset import load_dataset
 from training.evaluate import TflmModel
 from training.export import export_sketch, parse_model_data

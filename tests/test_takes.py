@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from capture.errors import DataError
-from capture.takes import Take, atomic_write_text, read_take, save_takes, write_take, read_takes
+from capture.fileio import atomic_write_text
+from capture.takes import Take, read_take, save_takes, write_take, read_takes
 from capture.protocol import counts_to_units, units_to_counts
 
 
@@ -73,5 +74,5 @@ def test_atomic_write_makes_an_ordinary_file_not_a_private_one(tmp_path):
         atomic_write_text(tmp_path / "f.txt", "x")
     finally:
         os.umask(old)
-    from capture.takes import _UMASK
+    from capture.fileio import _UMASK
     assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o666 & ~_UMASK

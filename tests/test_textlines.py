@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from capture import protocol as p
-from capture.importers import G
+from capture.units import G
 from capture.textlines import TextLineReader, looks_like_text, snap_rate
 
 

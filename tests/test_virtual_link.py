@@ -16,10 +16,11 @@ from capture import protocol as p
 from capture.errors import GestureError
 from capture.transport import open_transport
 from capture.transport.ble import BleTransport
-from capture.transport.virtual import source_from_url
+from capture.virtual.url import source_from_url
 from capture.virtual.ble import VirtualBleBackend, virtual_backend
 from capture.virtual.link import Faults
-from capture.virtual.sources import IdleSource, ReplaySource, capture_info
+from capture.device_info import capture_info
+from capture.virtual.sources import IdleSource, ReplaySource
 from tests.conftest import DATA
 
 WAIT_S = 20.0  # generous upper bound for "eventually"; never a speed assertion

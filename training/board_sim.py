@@ -24,7 +24,6 @@ every PREDICTION.
 """
 from __future__ import annotations
 
-import json
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,14 +33,13 @@ import numpy as np
 
 from capture import protocol as p
 from capture.errors import DataError, GestureError
-from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS
-from capture.virtual.sources import Event, ReplaySource, Segment, capture_info
+from capture.takes import IMU_CHANNELS
+from training.model_dir import default_data_dir, load_model_dir
+from capture.device_info import capture_info
+from capture.virtual.sources import Event, ReplaySource, Segment
 from training.preprocess import (Q16, PreprocessConfig, Smoother, motion, quantize_input, resample_step,
                                  scores_u8)
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT / "data" / "magic_wand"
-IMU_CHANNELS = ACCEL_CHANNELS + GYRO_CHANNELS  # what the board's IMU delivers, in this order
 
 
 # ----------------------------------------------------------------------------- output line
@@ -191,37 +189,6 @@ class TruthSpan:
     start_us: int
     end_us: int
     path: Path | None
-
-
-def load_model_dir(model_dir: str | Path) -> tuple[PreprocessConfig, bytes, dict]:
-    """config, model.tflite bytes and report.json (empty dict if absent) of a MODEL_DIR."""
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise DataError(model_dir, "model folder not found; expected the MODEL_DIR written by `gesture train`")
-    tflite = model_dir / "model.tflite"
-    if not tflite.is_file():
-        raise DataError(tflite, "not found; expected the int8 model written by `gesture train`")
-    cfg = PreprocessConfig.load(model_dir)
-    if not cfg.mult:
-        raise DataError(model_dir / "config.json", "has no input quantization (mult); re-run `gesture train`", field="mult")
-    report: dict = {}
-    rpath = model_dir / "report.json"
-    if rpath.is_file():
-        try:
-            report = json.loads(rpath.read_text())
-        except json.JSONDecodeError as e:
-            raise DataError(rpath, f"invalid JSON: {e.msg}", line=e.lineno)
-    return cfg, tflite.read_bytes(), report
-
-
-def default_data_dir(report: dict) -> Path:
-    """The dataset the model was trained on (report.json 'dataset'), else the bundled one."""
-    d = report.get("dataset")
-    if d:
-        for cand in (Path(d), ROOT / d):
-            if cand.is_dir():
-                return cand
-    return DEFAULT_DATA
 
 
 class ClassifierSource:

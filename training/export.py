@@ -19,47 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from capture import protocol as p
+from capture.boards import Board, get_board
 from capture.errors import DataError, GestureError
-from capture.takes import atomic_write_bytes, atomic_write_text
-from training.board_sim import load_model_dir
+from capture.resources import classifier_template_dir, common_dir
+from capture.fileio import atomic_write_bytes, atomic_write_text
 from training.codegen_preprocess import GENERATED, config_header
 from training.evaluate import ALIGN
+from training.model_dir import load_model_dir
 from training.preprocess import PreprocessConfig
 from training.tflm_ops import RESOLVER_METHODS, check_supported, model_ops
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_DIR = ROOT / "firmware" / "templates" / "gesture_classifier"
-COMMON_DIR = ROOT / "firmware" / "common"
 MANIFEST = "export.json"  # marks a folder as written by `gesture export` (safe to overwrite)
 SKETCH_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 TFLM_LIBRARY = "Arduino_TensorFlowLite (https://github.com/tensorflow/tflite-micro-arduino-examples)"
 TFLM_GIT_URL = "https://github.com/tensorflow/tflite-micro-arduino-examples"
 
-
-@dataclass(frozen=True)
-class Board:
-    key: str
-    title: str
-    fqbn: str
-    sensor: str
-    imu_library: str
-    imu_include: str
-    imu_rate_hz: int  # what the IMU library configures (LSM9DS1: 119 Hz; BMI270 library: 100 Hz)
-    flash_bytes: int  # program storage the core lets a sketch use (1 MB minus the bootloader)
-    ram_bytes: int
-    imu_flash: int  # estimate of the IMU library's code
-    defines: tuple[str, ...] = ()  # preprocessor symbols the capture sketch selects its IMU code by
-
-
-# nRF52840: 1 MB flash (the Arduino mbed core reserves 64 KB for the bootloader: 983040 usable),
-# 256 KB RAM.
-BOARDS: dict[str, Board] = {
-    "nano33ble": Board("nano33ble", "Arduino Nano 33 BLE Sense (Rev1, LSM9DS1 IMU)", "arduino:mbed_nano:nano33ble",
-                       "LSM9DS1", "Arduino_LSM9DS1", "<Arduino_LSM9DS1.h>", 119, 983040, 262144, 8_000),
-    "nano33ble_rev2": Board("nano33ble_rev2", "Arduino Nano 33 BLE Sense Rev2 (BMI270 + BMM150 IMU)",
-                            "arduino:mbed_nano:nano33ble", "BMI270", "Arduino_BMI270_BMM150",
-                            "<Arduino_BMI270_BMM150.h>", 100, 983040, 262144, 20_000, ("GK_BOARD_REV2",)),
-}
 
 # ---- budget estimates (bytes). These are ESTIMATES, not measurements (no board or ARM toolchain
 # here): typical figures of arm-none-eabi-gcc -Os builds for the Cortex-M4F with the Arduino mbed
@@ -175,13 +149,10 @@ def parse_model_data(text: str) -> bytes:
 
 def model_cpp(ops: list[str], source: str) -> str:
     check_supported(ops)
-    text = (TEMPLATE_DIR / "gk_model.cpp.tmpl").read_text()
+    text = (classifier_template_dir() / "gk_model.cpp.tmpl").read_text()
     calls = "\n".join(f"  if (resolver.{RESOLVER_METHODS[op]}() != kTfLiteOk) return kTfLiteError;" for op in ops)
     return _fill(text, {"GENERATED": GENERATED, "MODEL_DIR": source, "N_OPS": str(len(ops)),
                         "OPS": ", ".join(ops), "REGISTER_OPS": calls})
-
-
-IMU_HEADERS = {"LSM9DS1": "gk_imu_lsm9ds1.h", "BMI270": "gk_imu_bmi270.h"}  # firmware/common, one per sensor
 
 
 def check_info_fits(info: str, source: str) -> None:
@@ -194,9 +165,9 @@ def check_info_fits(info: str, source: str) -> None:
 
 
 def sketch_ino(cfg: PreprocessConfig, board: Board, source: str) -> str:
-    text = (TEMPLATE_DIR / "gesture_classifier.ino.tmpl").read_text()
+    text = (classifier_template_dir() / "gesture_classifier.ino.tmpl").read_text()
     return _fill(text, {"GENERATED": GENERATED, "MODEL_DIR": source, "BOARD_TITLE": board.title,
-                        "IMU_INCLUDE": board.imu_include, "IMU_HEADER": IMU_HEADERS[board.sensor],
+                        "IMU_INCLUDE": board.imu_include, "IMU_HEADER": board.imu_header,
                         "IMU_RATE": str(board.imu_rate_hz), "LABELS_TEXT": json.dumps(", ".join(cfg.labels))})
 
 
@@ -211,7 +182,7 @@ def _fill(text: str, values: dict[str, str]) -> str:
 
 def readme(cfg: PreprocessConfig, board: Board, budget: Budget, ops: list[str], model_bytes: int, arena: int,
            sketch_name: str, source: str) -> str:
-    text = (TEMPLATE_DIR / "README.md.tmpl").read_text()
+    text = (classifier_template_dir() / "README.md.tmpl").read_text()
     flash_rows = "\n".join(f"| {k} | {v:,} |" for k, v in budget.flash.items())
     ram_rows = "\n".join(f"| {k} | {v:,} |" for k, v in budget.ram.items())
     return _fill(text, {
@@ -268,9 +239,7 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     """Write the classifier sketch for ``model_dir`` into ``sketch_dir``. Raises GestureError when
     the model does not fit ``board`` or the folder holds something else."""
     model_dir, sketch_dir = Path(model_dir), Path(sketch_dir)
-    if board not in BOARDS:
-        raise GestureError(f"unknown board {board!r}; expected one of {', '.join(BOARDS)}")
-    b = BOARDS[board]
+    b = get_board(board)
     cfg, tflite, report = load_model_dir(model_dir)
     arena = report.get("arena_board_bytes")
     if not isinstance(arena, int) or arena <= 0:
@@ -294,10 +263,10 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     info = re.search(r'#define GK_INFO_STRING "(.*)"', files["gk_config.h"])  # type: ignore[arg-type]
     check_info_fits(info.group(1) if info else "", f"{model_dir / 'config.json'}")
     files["gesture_protocol.h"] = p.c_header()
-    for common in ("gk_frame.h", "gk_link.h", IMU_HEADERS[b.sensor]):
-        files[common] = (COMMON_DIR / common).read_text()
+    for common in ("gk_frame.h", "gk_link.h", b.imu_header):
+        files[common] = (common_dir() / common).read_text()
     for static in ("gk_preprocess.h", "gk_format.h", "gk_model.h"):
-        files[static] = (TEMPLATE_DIR / static).read_text()
+        files[static] = (classifier_template_dir() / static).read_text()
     files["gk_model.cpp"] = model_cpp(ops, source)
     files[f"{name}.ino"] = sketch_ino(cfg, b, source)
     files["README.md"] = readme(cfg, b, budget, ops, len(tflite), arena, name, source)

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import click
 
-BOARD_CHOICES = ["nano33ble", "nano33ble_rev2"]
+from capture.boards import BOARDS, DEFAULT_BOARD
+
+BOARD_HELP = "; ".join(f"{b.key}: {b.title}" for b in BOARDS.values())
 
 
 def register(group: click.Group) -> None:
@@ -13,8 +15,8 @@ def register(group: click.Group) -> None:
     @click.argument("model_dir", type=click.Path(path_type=Path))
     @click.option("--sketch", "sketch_dir", type=click.Path(path_type=Path), default=Path("firmware/gesture_classifier"),
                   show_default=True, help="sketch folder to write (the .ino takes its name)")
-    @click.option("--board", type=click.Choice(BOARD_CHOICES), default="nano33ble", show_default=True,
-                  help="nano33ble: Rev1 (LSM9DS1); nano33ble_rev2: Rev2 (BMI270)")
+    @click.option("--board", type=click.Choice(list(BOARDS)), default=DEFAULT_BOARD, show_default=True,
+                  help=BOARD_HELP)
     @click.option("--force", is_flag=True, help="overwrite a folder that was not written by gesture export")
     def export_cmd(model_dir: Path, sketch_dir: Path, board: str, force: bool) -> None:
         """Generate the TFLM Arduino sketch for a trained MODEL_DIR (checks the board's flash/RAM budget)."""
@@ -25,8 +27,8 @@ def register(group: click.Group) -> None:
     @group.command("flash")
     @click.argument("sketch", type=click.Path(path_type=Path))
     @click.option("--port", required=True, help="serial port of the board, e.g. /dev/ttyACM0")
-    @click.option("--board", type=click.Choice(BOARD_CHOICES), default=None,
-                  help="default: the board the sketch was exported for, else nano33ble")
+    @click.option("--board", type=click.Choice(list(BOARDS)), default=None,
+                  help=f"default: the board the sketch was exported for, else {DEFAULT_BOARD}")
     @click.option("--dry-run", is_flag=True, help="print the arduino-cli commands without running them")
     def flash_cmd(sketch: Path, port: str, board: str | None, dry_run: bool) -> None:
         """Compile and upload a sketch folder with arduino-cli (or print how to do it by hand)."""

@@ -19,28 +19,31 @@ from pathlib import Path
 from typing import Callable
 
 from capture.errors import GestureError
-from training.export import BOARDS, MANIFEST, TFLM_GIT_URL
+from capture.boards import BOARDS, DEFAULT_BOARD, get_board
+from training.export import MANIFEST, TFLM_GIT_URL
 
-CORE = "arduino:mbed_nano"
-# header the sketch includes -> (library name in `arduino-cli lib list`, install command)
+# header the sketch includes -> (library name in `arduino-cli lib list`, install command); the IMU
+# libraries come from the board registry
 LIBRARIES: dict[str, tuple[str, str]] = {
     "ArduinoBLE.h": ("ArduinoBLE", "arduino-cli lib install ArduinoBLE"),
-    "Arduino_LSM9DS1.h": ("Arduino_LSM9DS1", "arduino-cli lib install Arduino_LSM9DS1"),
-    "Arduino_BMI270_BMM150.h": ("Arduino_BMI270_BMM150", "arduino-cli lib install Arduino_BMI270_BMM150"),
+    **{b.imu_include.strip("<>"): (b.imu_library, f"arduino-cli lib install {b.imu_library}") for b in BOARDS.values()},
     "TensorFlowLite.h": ("Arduino_TensorFlowLite",
                          "arduino-cli config set library.enable_unsafe_install true && "
                          f"arduino-cli lib install --git-url {TFLM_GIT_URL}"),
 }
 OLD_TFLM_VERSION = "2.4.0"  # the Library Manager's Arduino_TensorFlowLite: the old ErrorReporter API
-INSTALL_CLI = ("install arduino-cli: `curl -fsSL https://raw.githubusercontent.com/arduino/arduino-cli/master/install.sh | sh` "
-               "(or see https://arduino.github.io/arduino-cli/latest/installation/), put it on PATH, then run "
-               f"`arduino-cli core update-index && arduino-cli core install {CORE}`")
+def install_cli(core: str) -> str:
+    return ("install arduino-cli: `curl -fsSL https://raw.githubusercontent.com/arduino/arduino-cli/master/install.sh | sh` "
+            "(or see https://arduino.github.io/arduino-cli/latest/installation/), put it on PATH, then run "
+            f"`arduino-cli core update-index && arduino-cli core install {core}`")
 
 
 @dataclass
 class FlashPlan:
     sketch: Path
     fqbn: str
+    core: str  # arduino-cli core that provides fqbn
+    title: str  # the board, for the manual steps
     port: str
     libraries: list[str]  # library names the sketch includes
     defines: tuple[str, ...] = ()  # -D symbols for the board (the capture sketch's Rev2 IMU code)
@@ -77,11 +80,9 @@ def included_libraries(sketch: Path) -> list[str]:
 
 
 def board_of(sketch: Path, board: str | None) -> str:
-    """--board, else the board the sketch was exported for (export.json), else nano33ble."""
+    """--board, else the board the sketch was exported for (export.json), else the default board."""
     if board:
-        if board not in BOARDS:
-            raise GestureError(f"unknown board {board!r}; expected one of {', '.join(BOARDS)}")
-        return board
+        return get_board(board).key
     manifest = sketch / MANIFEST
     if manifest.is_file():
         try:
@@ -90,7 +91,7 @@ def board_of(sketch: Path, board: str | None) -> str:
             b = None
         if b in BOARDS:
             return b
-    return "nano33ble"
+    return DEFAULT_BOARD
 
 
 def plan(sketch: str | Path, port: str, board: str | None = None) -> FlashPlan:
@@ -99,7 +100,7 @@ def plan(sketch: str | Path, port: str, board: str | None = None) -> FlashPlan:
     # the capture sketch includes both IMU libraries behind #ifdef: only this board's one is needed
     other_imus = {o.imu_library for o in BOARDS.values()} - {b.imu_library}
     libraries = [lib for lib in included_libraries(folder) if lib not in other_imus]
-    return FlashPlan(folder, b.fqbn, port, libraries, defines=b.defines)
+    return FlashPlan(folder, b.fqbn, b.core, b.title, port, libraries, defines=b.defines)
 
 
 def commands(cli: str, p: FlashPlan) -> list[list[str]]:
@@ -116,15 +117,12 @@ def _install_hint(lib: str) -> str:
 def missing_hints(cli: str, p: FlashPlan, run: Callable[..., subprocess.CompletedProcess]) -> list[str]:
     """Install commands for the core and libraries arduino-cli does not list."""
     hints = []
-    core = run([cli, "core", "list"], capture_output=True, text=True)
-    if core.returncode != 0 or CORE not in core.stdout:
-        hints.append(f"board core {CORE} is not installed: arduino-cli core update-index && arduino-cli core install {CORE}")
-    libs = run([cli, "lib", "list"], capture_output=True, text=True)
-    installed = {}
-    for line in libs.stdout.splitlines()[1:] if libs.returncode == 0 else []:
-        cells = line.split()
-        if len(cells) >= 2:
-            installed[cells[0]] = cells[1]
+    core = run([cli, "core", "list", "--format", "json"], capture_output=True, text=True)
+    if p.core not in installed_cores(core.stdout if core.returncode == 0 else ""):
+        hints.append(f"board core {p.core} is not installed: arduino-cli core update-index && "
+                     f"arduino-cli core install {p.core}")
+    libs = run([cli, "lib", "list", "--format", "json"], capture_output=True, text=True)
+    installed = installed_libraries(libs.stdout if libs.returncode == 0 else "")
     for lib in p.libraries:
         if lib not in installed:
             hints.append(f"library {lib} is not installed: {_install_hint(lib)}")
@@ -134,10 +132,36 @@ def missing_hints(cli: str, p: FlashPlan, run: Callable[..., subprocess.Complete
     return hints
 
 
+def _json(text: str) -> object:
+    try:
+        return json.loads(text) if text.strip() else None
+    except json.JSONDecodeError:
+        return None
+
+
+def installed_cores(text: str) -> set[str]:
+    """Core ids in ``arduino-cli core list --format json`` (1.x: {"platforms": [...]}; 0.x: a list)."""
+    doc = _json(text)
+    items = doc.get("platforms") or [] if isinstance(doc, dict) else doc if isinstance(doc, list) else []
+    return {str(c["id"]) for c in items if isinstance(c, dict) and "id" in c}
+
+
+def installed_libraries(text: str) -> dict[str, str]:
+    """name -> version from ``arduino-cli lib list --format json`` (1.x: {"installed_libraries": [...]}; 0.x: a list)."""
+    doc = _json(text)
+    items = doc.get("installed_libraries") or [] if isinstance(doc, dict) else doc if isinstance(doc, list) else []
+    out = {}
+    for item in items:
+        lib = item.get("library") if isinstance(item, dict) else None
+        if isinstance(lib, dict) and "name" in lib:
+            out[str(lib["name"])] = str(lib.get("version", ""))
+    return out
+
+
 def manual_steps(p: FlashPlan) -> str:
     libs = ", ".join(p.libraries) or "none"
     return (f"manual steps: open {p.sketch / (p.sketch.name + '.ino')} in the Arduino IDE; Tools > Board > "
-            f"Arduino Mbed OS Nano Boards > Arduino Nano 33 BLE (install the core from Boards Manager if absent); "
+            f"the board for {p.title} ({p.fqbn}; install the core {p.core} from Boards Manager if absent); "
             f"install the libraries ({libs}; see {p.sketch / 'README.md'} if present); Tools > Port > {p.port}; Upload")
 
 
@@ -168,7 +192,7 @@ def flash(sketch: str | Path, port: str, *, board: str | None = None, dry_run: b
     cli = shutil.which("arduino-cli")
     if cli is None:
         raise GestureError(f"arduino-cli is not on PATH, so the kit cannot build and upload {p.sketch}.\n"
-                           f"  {INSTALL_CLI}; then install the libraries: "
+                           f"  {install_cli(p.core)}; then install the libraries: "
                            + "; ".join(_install_hint(l) for l in p.libraries) + ".\n  Or "
                            + manual_steps(p))
     p.commands = commands(cli, p)

@@ -1,13 +1,10 @@
 """Metrics and the files a user reads after training: report.json and report.md with plots."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from capture.takes import atomic_write_bytes, atomic_write_text
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
@@ -135,8 +132,7 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_report(model_dir: Path, report: dict[str, Any], cm: np.ndarray, history: dict[str, list[float]]) -> None:
-    atomic_write_bytes(model_dir / "confusion.png", plot_confusion(cm, report["labels"], "int8 model on the board's kernels"))
-    atomic_write_bytes(model_dir / "training.png", plot_history(history))
-    atomic_write_text(model_dir / "report.json", json.dumps(report, indent=1) + "\n")
-    atomic_write_text(model_dir / "report.md", markdown(report))
+def report_files(report: dict[str, Any], cm: np.ndarray, history: dict[str, list[float]]) -> dict[str, bytes]:
+    """The human-readable files of a model folder (report.json itself is written by training.model_dir)."""
+    return {"confusion.png": plot_confusion(cm, report["labels"], "int8 model on the board's kernels"),
+            "training.png": plot_history(history), "report.md": markdown(report).encode("utf-8")}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from capture.errors import GestureError
-from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, Take, atomic_write_bytes, atomic_write_text
+from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, Take
 from training.dataset import Dataset, load_dataset, validate
-from training.preprocess import CONFIG_NAME, PreprocessConfig, crop_take, motion, normalize, take_counts
+from training.model_dir import check_target, write_model_dir
+from training.preprocess import PreprocessConfig, crop_take, motion, normalize, take_counts
 
 UNKNOWN_NAMES = ("negative", "unknown", "idle", "none", "other")
 MIN_WINDOW_FRACTION = 0.25  # a take shorter than this part of the window is too short to learn from
@@ -394,7 +396,7 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
     """Train, quantize, evaluate and write MODEL_DIR. Raises GestureError for bad input."""
     t_start = time.monotonic()
     timings: dict[str, float] = {}
-    out = Path(out)
+    out = check_target(out)  # an --out that a model folder would overwrite is refused before any work
     # ---- split and windows (every user-data check, before any TensorFlow)
     p = prepare(data, test=test, split=split, seed=seed, rate_hz=rate_hz, window=window, channels=channels,
                 augment=augment, limit_per_label=limit_per_label, quiet=quiet)
@@ -428,7 +430,7 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
     rejection = rejection_stats(s_val, y_cal, cfg.confidence_threshold, unknown_idx)
     timings["calibrate"] = time.monotonic() - t
 
-    from training.report import confusion, per_class, write_report
+    from training.report import confusion, per_class, report_files
 
     cm = confusion(w.y_test, pred_int8, len(labels))
     import tflite_micro
@@ -476,18 +478,16 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
         ],
     }
 
-    # ---- write MODEL_DIR (each file atomically; report last, so a report means a complete dir)
+    # ---- write MODEL_DIR as a whole (training.model_dir: a kill leaves the old folder intact)
     t = time.monotonic()
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "model.tflite", q.tflite)
-    model.save(out / ".model.keras.tmp.keras")
-    os.replace(out / ".model.keras.tmp.keras", out / "model.keras")
-    atomic_write_text(out / CONFIG_NAME, cfg.to_json())
-    atomic_write_text(out / "labels.txt", "\n".join(labels) + "\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(Path(tmp) / "model.keras")
+        keras_bytes = (Path(tmp) / "model.keras").read_bytes()
     timings["write"] = time.monotonic() - t
     report["timings"] = {k: round(v, 2) for k, v in timings.items()}
     report["train_seconds"] = round(time.monotonic() - t_start, 2)
-    write_report(out, report, cm, report["history"])
+    report = write_model_dir(out, tflite=q.tflite, keras=keras_bytes, cfg=cfg, report=report,
+                             extra=report_files(report, cm, report["history"]))
     _log(quiet, f"float {report['float_accuracy']:.1%}, int8 (TFLM) {report['int8_accuracy']:.1%}, "
                 f"{report['model_bytes']:,} bytes, arena {e.arena:,} bytes -> {out}")
     return TrainResult(out, report, cfg, p.warnings)

@@ -1,27 +1,61 @@
 """Importers: other tools' recordings -> takes in this kit's dataset format.
 
-Each importer is a function ``read(src, label=None, subject=None) -> ImportResult``; the
-registry below maps the CLI's FORMAT names to them. Importers only parse; saving goes through
-``capture.takes.save_takes`` (atomic, manifest updated), so the format has one writer.
+Each importer is a function ``read(src, label=None, subject=None, **options) -> ImportResult``;
+the registry below maps the CLI's FORMAT names to them. Importers only parse; saving goes
+through ``capture.takes.save_takes`` (atomic, manifest updated), so the format has one writer.
+
+What an importer noticed but could work around (a dropped partial gesture, a unit inferred
+from gravity, a label made safe) is a :class:`Notice`: a string with a ``kind``, so the CLI can
+print every one, or under ``--quiet`` one summary line per kind. A file that cannot be read at
+all is skipped with a notice when it is one of several (one bad file never stops a batch of
+thousands); a single file given alone still raises, so the user sees the one-line error.
 """
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, Take, check_label
+from capture.errors import DataError
+from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, LABEL_RE, Take, check_label
 
-G = 9.80665  # standard gravity, m/s^2 per g
+LONG_TAKE_FACTOR = 4.0  # a take this many times the median duration is "far longer than the rest"
+
+
+class Notice(str):
+    """A warning message that also says what kind of problem it is (for --quiet summaries)."""
+
+    kind: str
+
+    def __new__(cls, kind: str, message: str) -> Notice:  # noqa: PYI034 (str subclass, Python 3.11)
+        self = super().__new__(cls, message)
+        self.kind = kind
+        return self
+
+
+KIND_TITLES = {
+    "dropped": "partial gestures dropped",
+    "split": "gestures split without blank lines",
+    "threshold": "blocks split at the capture threshold (irregular blank lines)",
+    "label": "labels taken from file names or made safe",
+    "units": "units inferred or corrected from gravity",
+    "skipped": "files skipped",
+    "long": "takes far longer than the rest",
+    "segments": "short segments dropped",
+    "category": "files outside info.labels",
+}
 
 
 @dataclass
 class ImportResult:
     takes: list[Take] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # Notice (or plain str) items
     defaults: dict = field(default_factory=dict)  # dataset-level manifest fields to set if absent
+    files: int = 0  # files read successfully
+    skipped: int = 0  # files skipped with a notice
 
 
 def make_take(label: str, values: np.ndarray, rate_hz: float, meta: dict | None = None,
@@ -37,9 +71,66 @@ def make_take(label: str, values: np.ndarray, rate_hz: float, meta: dict | None 
                 channels=channels, meta=meta)
 
 
-def label_from_name(path: Path, given: str | None) -> str:
-    """--label wins; else the file name up to the first dot (Edge Impulse's ``label.id.csv``)."""
-    return check_label(given or Path(path).name.split(".")[0], f"{path} (label)")
+def safe_label(raw: str, where: str) -> tuple[str, Notice | None]:
+    """A label the dataset can use (it names a folder and a C++ string), and a note if changed.
+
+    Other tools allow spaces and punctuation ("PRUEBA 1", "Ramsons Stud"); refusing them would
+    stop an import over a cosmetic detail, so runs of other characters become ``_``.
+    """
+    raw = str(raw).strip()
+    if LABEL_RE.match(raw):
+        return raw, None
+    safe = re.sub(r"[^A-Za-z0-9_\-]+", "_", raw).strip("_-")
+    if not safe or not LABEL_RE.match(safe):
+        raise DataError(where, f"label {raw!r} has no letters or digits; pass --label NAME")
+    return safe, Notice("label", f"{where}: label {raw!r} is stored as {safe!r} "
+                                 "(labels name a folder and a C++ string: letters, digits, '_' or '-')")
+
+
+_FILLER = {"new", "old", "my", "test", "data", "final", "copy", "raw", "sample", "samples", "rec",
+           "recording", "recordings", "capture", "imu", "file", "output", "gesture", "gestures"}
+
+
+def suggest_label(stem: str) -> str | None:
+    """The gesture name hidden in a file name such as ``newFlex`` or ``punch_data2`` (or None)."""
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", stem)
+    keep = [w.lower() for w in words if w.lower() not in _FILLER and not w.isdigit()]
+    return "_".join(keep) if keep and len(keep) < len(words) else None
+
+
+def label_from_name(path: Path, given: str | None, notes: list[str] | None = None, *, suggest: bool = True) -> str:
+    """--label wins; else the file name up to the first dot (Edge Impulse's ``label.id.csv``).
+
+    A label taken from the file name is made safe, and when the name looks like more than a
+    gesture name (``newFlex.csv``) a note suggests the ``--label`` that was probably meant.
+    """
+    if given:
+        return check_label(given, "--label")
+    stem = Path(path).name.split(".")[0]
+    label, note = safe_label(stem, f"{path} (label from the file name)")
+    if note is not None and notes is not None:
+        notes.append(Notice("label", f"{note}; pass --label NAME to choose another"))
+    guess = suggest_label(stem) if suggest else None
+    if notes is not None and guess and guess != label and guess != label.lower():
+        notes.append(Notice("label", f"{path}: label {label!r} comes from the file name; "
+                                     f"if the gesture is {guess!r}, import with --label {guess}"))
+    return label
+
+
+def long_take_notices(takes: list[Take]) -> list[str]:
+    """Takes far longer than the rest: usually several gestures (or minutes of idle) in one take."""
+    if len(takes) < 3:
+        return []
+    d = np.array([t.duration_s for t in takes])
+    med = float(np.median(d))
+    if med <= 0:
+        return []
+    long = [t for t, di in zip(takes, d) if di > LONG_TAKE_FACTOR * med]
+    out: list[str] = []
+    for t in long:
+        out.append(Notice("long", f"{t.meta.get('source', t.label)}: take of {t.duration_s:.1f} s is over "
+                                  f"{LONG_TAKE_FACTOR:g}x the median {med:.2f} s; it may hold several gestures"))
+    return out
 
 
 def _registry() -> dict[str, Callable[..., ImportResult]]:
@@ -50,12 +141,33 @@ def _registry() -> dict[str, Callable[..., ImportResult]]:
 FORMATS = ("arduino-csv", "edge-impulse", "magic-wand")
 
 
-def import_files(fmt: str, sources: list[Path], label: str | None = None, subject: str | None = None) -> ImportResult:
+def import_files(fmt: str, sources: list[Path], label: str | None = None, subject: str | None = None,
+                 **options) -> ImportResult:
+    """Read every source; a bad one among several is skipped with a notice, never stops the batch."""
     reader = _registry()[fmt]
     out = ImportResult()
+    sources = [Path(s) for s in sources]
+    if fmt == "edge-impulse" and len(sources) > 1:  # one batch: one notice per decision, not per file
+        out = reader(sources, label=label, subject=subject, **options)
+        out.warnings += long_take_notices(out.takes)
+        return out
     for src in sources:
-        r = reader(Path(src), label=label, subject=subject)
+        try:
+            r = reader(src, label=label, subject=subject, **options)
+        except DataError as e:
+            if len(sources) == 1:
+                raise
+            out.warnings.append(Notice("skipped", f"skipped {e}"))
+            out.skipped += 1
+            continue
         out.takes += r.takes
         out.warnings += r.warnings
+        out.files += r.files or 1
+        out.skipped += r.skipped
         out.defaults.update(r.defaults)
+    if not out.takes:
+        first = next((w for w in out.warnings if getattr(w, "kind", "") == "skipped"), None)
+        raise DataError(sources[0] if len(sources) == 1 else f"{len(sources)} sources",
+                        f"nothing imported: {out.skipped} file(s) skipped" + (f"; first: {first}" if first else ""))
+    out.warnings += long_take_notices(out.takes)
     return out

@@ -1,92 +1,229 @@
-"""Edge Impulse data: its CSV export and its JSON data-acquisition format.
+"""Edge Impulse data: its data-acquisition format (JSON or CBOR), its CSV, and whole exports.
 
-CSV: a ``timestamp`` column (ms) then ``accX,accY,accZ[,gyrX,gyrY,gyrZ]``. JSON: an object with
-``payload.interval_ms``, ``payload.sensors`` (name + units) and ``payload.values`` (rows).
-Edge Impulse stores acceleration in m/s^2; it becomes g here (divided by standard gravity), and
-gyroscope rad/s becomes deg/s. The label is the file name up to the first dot (EI's convention
-``label.sample-id.csv``) unless ``--label`` is given.
+Data-acquisition format (JSON, or the same structure in CBOR as the C ingestion SDK writes it):
+``{"protected": {...}, "signature": "...", "payload": {"device_name", "device_type",
+"interval_ms", "sensors": [{"name", "units"}], "values": [[...], ...]}}``.
+CSV: a ``timestamp`` column (ms) then one column per axis; ``,`` or ``;`` separated, with or
+without a UTF-8 BOM (a ``;`` file may use decimal commas). An export is a folder with
+``training/`` and ``testing/`` and an ``info.labels`` file (``{"version": 1, "files": [{"path",
+"category", "label": {"type": "label", "label"}}]}``), at the root and/or in each sub-folder;
+the label and the training/testing category come from it, else from the file name
+(``label.sample-id.ext``) and the folder.
+
+Units are checked against gravity rather than trusted: the median |a| of a take is close to
+1 g whatever the gesture, so it tells g (about 1), m/s^2 (about 9.8) and milli-g (about 1000)
+apart. A declared unit the data contradicts is corrected with a notice, an undeclared one
+(``N/A``, the data forwarder's) is inferred, and an unknown one is refused unless
+``--accel-units`` says what it is. Gyroscope values become deg/s (rad/s converted).
 """
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
+import re
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from capture.errors import DataError
-from capture.importers import G, ImportResult, label_from_name, make_take
-from capture.takes import parse_numbers
+from capture.units import G
+from capture.importers import (
+    ImportResult,
+    Notice,
+    label_from_name,
+    make_take,
+    safe_label,
+)
 
-ACC = ("accx", "accy", "accz")
-GYR = ("gyrx", "gyry", "gyrz")
-ALIASES = {"ax": "accx", "ay": "accy", "az": "accz", "gx": "gyrx", "gy": "gyry", "gz": "gyrz",
-           "acc_x": "accx", "acc_y": "accy", "acc_z": "accz", "gyr_x": "gyrx", "gyr_y": "gyry", "gyr_z": "gyrz"}
+DATA_EXT = (".json", ".cbor", ".csv")
+UNKNOWN_DEVICE = "UNKNOWN"  # what export-data writes when no device was ever recorded
+CATEGORIES = ("training", "testing")
+ABSURD_G = 64.0  # no IMU or phone measures more; beyond this a value is corrupt, not motion
+ABSURD_DPS = 10000.0
+
+ACC_UNITS = {"m/s2": "m/s2", "m/s^2": "m/s2", "m/s²": "m/s2", "ms2": "m/s2", "mps2": "m/s2", "m/s/s": "m/s2",
+             "g": "g", "gs": "g", "gravity": "g", "mg": "mg", "milli-g": "mg", "millig": "mg"}
+GYR_UNITS = {"dps": "deg/s", "deg/s": "deg/s", "°/s": "deg/s", "degrees/s": "deg/s", "deg/sec": "deg/s",
+             "rad/s": "rad/s", "rads": "rad/s", "rad/sec": "rad/s", "mdps": "mdps"}
+UNDECLARED = {"", "n/a", "na", "none", "unknown", "null", "-"}
+TO_G = {"g": 1.0, "m/s2": 1.0 / G, "mg": 1e-3}
+TO_DPS = {"deg/s": 1.0, "rad/s": 180.0 / np.pi, "mdps": 1e-3}
+# median |a| of a take in each unit (gravity, give or take the motion)
+GRAVITY_BANDS = {"g": (0.4, 3.0), "m/s2": (3.9, 30.0), "mg": (400.0, 3000.0)}
+
+_AXIS_RE = re.compile(r"^(acc|accel|accelerometer|acceleration|a|linacc)?([xyz])$")
+_GYRO_RE = re.compile(r"^(gyr|gyro|gyroscope|g|rot|rotation|angvel)([xyz])$")
 
 
-def _canon(name: str) -> str:
-    n = name.strip().lower()
-    return ALIASES.get(n, n)
+def canonical(name: str) -> str | None:
+    """``accx``..``accz``, ``gyrx``..``gyrz`` for the usual spellings of IMU axes, else None."""
+    n = re.sub(r"[^a-z0-9]", "", str(name).lower())
+    m = _GYRO_RE.match(n)
+    if m:
+        return "gyr" + m.group(2)
+    m = _AXIS_RE.match(n)
+    if m:
+        return "acc" + m.group(2)
+    return None
 
 
-def _to_units(values: np.ndarray, names: list[str], units: list[str], where: str) -> np.ndarray:
-    """Select acc (+gyro) columns in order, converting m/s^2 -> g and rad/s -> deg/s."""
-    canon = [_canon(n) for n in names]
-    missing = [a for a in ACC if a not in canon]
+def gravity_unit(median_abs: float) -> str | None:
+    for unit, (lo, hi) in GRAVITY_BANDS.items():
+        if lo <= median_abs <= hi:
+            return unit
+    return None
+
+
+class Units:
+    """Unit decisions of one import, so a batch gets one notice per decision, not one per file."""
+
+    def __init__(self, accel: str | None = None, gyro: str | None = None) -> None:
+        self.accel = ACC_UNITS.get(accel.lower(), accel) if accel else None
+        self.gyro = GYR_UNITS.get(gyro.lower(), gyro) if gyro else None
+        if self.accel is not None and self.accel not in TO_G:
+            raise DataError("--accel-units", f"{accel!r} is not one of g, m/s2, mg")
+        if self.gyro is not None and self.gyro not in TO_DPS:
+            raise DataError("--gyro-units", f"{gyro!r} is not one of deg/s, rad/s, mdps")
+        self.seen: dict[tuple[str, str, str], list[float]] = {}
+        self.example: dict[tuple[str, str, str], str] = {}
+
+    def _note(self, key: tuple[str, str, str], where: str, med: float = float("nan")) -> None:
+        self.seen.setdefault(key, []).append(med)
+        self.example.setdefault(key, where)
+
+    def notices(self) -> list[str]:
+        out: list[str] = []
+        for key, meds in sorted(self.seen.items()):
+            kind, declared, used = key
+            n = len(meds)
+            files = f"{n} files declare" if n > 1 else "1 file declares"
+            shown = repr(declared) if declared else "none given"
+            lo, hi = min(meds), max(meds)
+            med = f"{lo:.2f}" if n == 1 or abs(hi - lo) < 0.005 else f"{lo:.2f}-{hi:.2f}"
+            if kind == "mismatch":
+                msg = (f"{files} acceleration in {shown} but the median |a| is {med} "
+                       f"(gravity is 1 g = 9.81 m/s2): read as {used} (pass --accel-units to force)")
+            elif kind == "inferred":
+                msg = f"{files} no acceleration unit ({shown}); the median |a| of {med} says {used}"
+            else:
+                msg = f"{files} no gyroscope unit ({shown}); read as deg/s (pass --gyro-units rad/s if not)"
+            out.append(Notice("units", f"{msg}, e.g. {self.example[key]}"))
+        return out
+
+    def accel_scale(self, where: str, declared: str, raw: np.ndarray) -> float:
+        with np.errstate(over="ignore"):  # absurd values are refused after scaling, with their row
+            med = float(np.median(np.linalg.norm(raw, axis=1)))
+        seen = gravity_unit(med)
+        if self.accel:
+            return TO_G[self.accel]
+        d = declared.strip().lower()
+        unit = ACC_UNITS.get(d)
+        if unit is None and d not in UNDECLARED:
+            hint = f"; the median |a| of {med:.3g} looks like {seen}: pass --accel-units {seen}" if seen else ""
+            raise DataError(where, f"acceleration unit {declared!r} is not one of m/s2, g, mg or N/A{hint}", field="units")
+        if unit is None:
+            if seen is None:
+                raise DataError(where, f"no acceleration unit declared ({declared!r}) and the median |a| of {med:.3g} "
+                                       "is not near 1 g, 9.81 m/s2 or 1000 mg; pass --accel-units", field="units")
+            self._note(("inferred", declared, seen), where, med)
+            return TO_G[seen]
+        if seen is not None and seen != unit:
+            self._note(("mismatch", declared, seen), where, med)
+            return TO_G[seen]
+        return TO_G[unit]
+
+    def gyro_scale(self, where: str, declared: str) -> float:
+        if self.gyro:
+            return TO_DPS[self.gyro]
+        d = declared.strip().lower()
+        unit = GYR_UNITS.get(d)
+        if unit is None and d not in UNDECLARED:
+            raise DataError(where, f"gyroscope unit {declared!r} is not one of deg/s, dps, rad/s or N/A; "
+                                   "pass --gyro-units", field="units")
+        if unit is None:
+            self._note(("gyro", declared, "deg/s"), where)
+            return 1.0
+        return TO_DPS[unit]
+
+
+def to_kit_units(values: np.ndarray, names: list[str], units: list[str], where: str, conv: Units) -> np.ndarray:
+    """Select acc (+gyro) columns in x, y, z order and convert to g and deg/s."""
+    canon = [canonical(n) for n in names]
+    missing = [a for a, c in zip(("accX", "accY", "accZ"), ("accx", "accy", "accz")) if c not in canon]
     if missing:
-        shown = {"accx": "accX", "accy": "accY", "accz": "accZ"}
-        raise DataError(where, f"no {'/'.join(shown[m] for m in missing)} column; expected sensors accX,accY,accZ[,gyrX,gyrY,gyrZ] (got {', '.join(names)})")
-    cols = list(ACC) + (list(GYR) if all(g in canon for g in GYR) else [])
-    out = np.empty((values.shape[0], len(cols)))
-    for k, c in enumerate(cols):
-        j = canon.index(c)
-        u = units[j].strip().lower() if j < len(units) else ""
-        v = values[:, j]
-        if c in ACC:
-            out[:, k] = v if u in ("g",) else v / G  # EI default unit is m/s2
-        else:
-            out[:, k] = np.degrees(v) if u in ("rad/s", "rads") else v
-    return out
+        raise DataError(where, f"no {'/'.join(missing)} column among the sensors {', '.join(map(str, names))}; "
+                               "expected accX,accY,accZ[,gyrX,gyrY,gyrZ] (or accel_x.., ax.., x,y,z)")
+    acc = [canon.index(a) for a in ("accx", "accy", "accz")]
+    gyr = [canon.index(g) for g in ("gyrx", "gyry", "gyrz") if g in canon]
+    if len(gyr) < 3:
+        gyr = []
+    unit_of = [(units[j] if j < len(units) else "") for j in range(len(names))]
+    raw = values[:, acc]
+    out = [raw * conv.accel_scale(where, unit_of[acc[0]], raw)]
+    if gyr:
+        out.append(values[:, gyr] * conv.gyro_scale(where, unit_of[gyr[0]]))
+    v = np.concatenate(out, axis=1)
+    cols = [names[j] for j in acc + gyr]
+    limits = [ABSURD_G] * 3 + [ABSURD_DPS] * 3
+    for k, col in enumerate(cols):
+        bad = np.flatnonzero(np.abs(v[:, k]) > limits[k])
+        if len(bad):
+            raise DataError(where, f"row {int(bad[0])} holds {values[bad[0], (acc + gyr)[k]]:.6g}, beyond any IMU's range "
+                                   f"({limits[k]:g} {'g' if k < 3 else 'deg/s'}); the file is corrupt", field=str(col))
+    return v
 
 
-def read_csv(src: Path, label: str | None, subject: str | None) -> ImportResult:
-    text = src.read_text(encoding="utf-8")
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if not header:
-        raise DataError(src, "empty file; expected a header timestamp,accX,accY,accZ[,gyrX,gyrY,gyrZ]", line=1)
-    if header[0].strip().lower() != "timestamp":
-        raise DataError(src, f"first column is {header[0]!r}; expected 'timestamp' (Edge Impulse CSV)", line=1, field=header[0])
-    rows = []
-    for lineno, cells in enumerate(reader, start=2):
-        if not cells or not any(c.strip() for c in cells):
-            continue
-        if len(cells) != len(header):
-            raise DataError(src, f"{len(cells)} cells; expected {len(header)} ({','.join(header)})", line=lineno)
-        row = parse_numbers(src, header, cells, lineno)
-        if rows and row[0] <= rows[-1][0]:
-            raise DataError(src, "timestamp does not increase", line=lineno, field="timestamp")
-        rows.append(row)
-    if not rows:
-        raise DataError(src, "no data rows after the header", line=2)
-    arr = np.asarray(rows)
-    t = arr[:, 0] - arr[0, 0]
-    values = _to_units(arr[:, 1:], header[1:], ["m/s2"] * (len(header) - 1), str(src))
-    rate = 1000.0 / float(np.median(np.diff(t))) if len(t) > 1 else 0.0
-    meta = {"source": f"edge-impulse:{src.name}"}
-    if subject:
-        meta["subject"] = subject
-    take = make_take(label_from_name(src, label), values, rate, meta, t_ms=t)
-    take.meta.pop("rate_hz")  # measured from the timestamps, not nominal
-    return ImportResult(takes=[take])
+# ----------------------------------------------------------------------------- one file
 
-
-def read_json(src: Path, label: str | None, subject: str | None) -> ImportResult:
+def _decode_text(src: Path, data: bytes) -> str:
     try:
-        doc = json.loads(src.read_text(encoding="utf-8"))
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(src, "neither CBOR nor UTF-8 text; expected an Edge Impulse .json, .cbor or .csv file",
+                        offset=e.start)
+
+
+def _load_doc(src: Path, data: bytes) -> Any:
+    """JSON or CBOR, by content (an EI CBOR file starts with a map byte, JSON with '{')."""
+    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if src.suffix.lower() == ".cbor" or (head and head[0] >= 0xA0 and head != b"{"):
+        import cbor2
+        try:
+            return cbor2.loads(data)
+        except (cbor2.CBORDecodeError, ValueError, EOFError) as e:
+            raise DataError(src, f"invalid CBOR ({e}); expected Edge Impulse's data-acquisition format")
+    try:
+        return json.loads(_decode_text(src, data))
     except json.JSONDecodeError as e:
         raise DataError(src, f"invalid JSON: {e.msg}", line=e.lineno)
+
+
+def _number_rows(src: Path, values: Any, n_sensors: int) -> np.ndarray:
+    if not isinstance(values, list) or not values:
+        raise DataError(src, "values must be a non-empty list of rows", field="payload.values")
+    if not isinstance(values[0], list):  # a single-axis payload is a flat list
+        values = [[v] for v in values]
+    for i, row in enumerate(values):
+        if not isinstance(row, list) or len(row) != n_sensors:
+            got = len(row) if isinstance(row, list) else type(row).__name__
+            raise DataError(src, f"row {i} has {got} values; expected {n_sensors} (one per sensor)", field="payload.values")
+        for j, v in enumerate(row):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise DataError(src, f"row {i} value {j} is {v!r}, not a number", field="payload.values")
+    arr = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        i, j = (int(x) for x in np.argwhere(~np.isfinite(arr))[0])
+        raise DataError(src, f"row {i} value {j} is {arr[i, j]} (NaN or infinite)", field="payload.values")
+    return arr
+
+
+def read_acquisition(src: Path, data: bytes, conv: Units) -> tuple[np.ndarray, float, dict]:
+    """(values in g/deg/s, interval_ms, meta) from a JSON or CBOR data-acquisition document."""
+    doc = _load_doc(src, data)
     payload = doc.get("payload") if isinstance(doc, dict) else None
     if not isinstance(payload, dict):
         raise DataError(src, "no 'payload' object; expected Edge Impulse's data-acquisition format", field="payload")
@@ -94,31 +231,229 @@ def read_json(src: Path, label: str | None, subject: str | None) -> ImportResult
         if key not in payload:
             raise DataError(src, f"payload has no '{key}'", field=f"payload.{key}")
     interval = payload["interval_ms"]
-    if not isinstance(interval, (int, float)) or interval <= 0:
-        raise DataError(src, f"interval_ms is {interval!r}; expected a positive number", field="payload.interval_ms")
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not np.isfinite(interval) or not 0 < interval < 1e6:
+        raise DataError(src, f"interval_ms is {interval!r}; expected a positive number of milliseconds", field="payload.interval_ms")
     sensors = payload["sensors"]
-    names = [s.get("name", "") for s in sensors]
-    units = [s.get("units", "") for s in sensors]
+    if not isinstance(sensors, list) or not all(isinstance(s, dict) for s in sensors):
+        raise DataError(src, "sensors must be a list of {name, units} objects", field="payload.sensors")
+    names = [str(s.get("name", "")) for s in sensors]
+    units = [str(s.get("units", "")) for s in sensors]
+    values = payload["values"]
+    if isinstance(values, list) and values and isinstance(values[0], list) and len(values[0]) != len(sensors):
+        shape = (len(values), len(values[0]))
+        raise DataError(src, f"values have shape {shape}; expected rows of {len(sensors)} numbers (one per sensor)",
+                        field="payload.values")
+    arr = _number_rows(src, values, len(sensors))
+    device = str(payload.get("device_type") or "")
+    meta = {"device": "" if device == UNKNOWN_DEVICE else device, "device_name": str(payload.get("device_name") or "")}
+    return to_kit_units(arr, names, units, str(src), conv), float(interval), {k: v for k, v in meta.items() if v}
+
+
+def read_csv_text(src: Path, text: str, conv: Units) -> tuple[np.ndarray, np.ndarray]:
+    """(t_ms from 0, values in g/deg/s) from an Edge Impulse CSV."""
+    first = text.split("\n", 1)[0]
+    sep = ";" if first.count(";") > first.count(",") else ("\t" if first.count("\t") > first.count(",") else ",")
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    header = [h.strip() for h in next(reader, [])]
+    if not header or not any(header):
+        raise DataError(src, "empty file; expected a header timestamp,accX,accY,accZ[,gyrX,gyrY,gyrZ]", line=1)
+    if header[0].lower() != "timestamp":
+        raise DataError(src, f"first column is {header[0]!r}; expected 'timestamp' (Edge Impulse CSV)", line=1, field=header[0])
+    rows: list[list[float]] = []
+    for lineno, cells in enumerate(reader, start=2):
+        if not cells or not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            raise DataError(src, f"{len(cells)} cells; expected {len(header)} ({sep.join(header)})", line=lineno)
+        row = []
+        for name, cell in zip(header, cells):
+            c = cell.strip().replace(",", ".") if sep == ";" else cell.strip()
+            try:
+                v = float(c)
+            except ValueError:
+                raise DataError(src, f"{cell.strip()!r} is not a number", line=lineno, field=name)
+            if not np.isfinite(v):
+                raise DataError(src, f"{cell.strip()!r} is not a finite number (NaN/inf)", line=lineno, field=name)
+            row.append(v)
+        if rows and row[0] <= rows[-1][0]:
+            raise DataError(src, "timestamp does not increase", line=lineno, field="timestamp")
+        rows.append(row)
+    if not rows:
+        raise DataError(src, "no data rows after the header", line=2)
+    arr = np.asarray(rows)
+    if len(arr) > 1 and float(np.median(np.diff(arr[:, 0]))) < 0.2:
+        raise DataError(src, f"timestamps step by {float(np.median(np.diff(arr[:, 0]))):g}, over 5 kHz for an IMU; "
+                             "Edge Impulse CSV timestamps are milliseconds (seconds? multiply by 1000)", field="timestamp")
+    values = to_kit_units(arr[:, 1:], header[1:], [""] * (len(header) - 1), str(src), conv)
+    return arr[:, 0] - arr[0, 0], values
+
+
+def read_file(src: Path, label: str, meta: dict, conv: Units) -> Any:
     try:
-        values = np.asarray(payload["values"], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DataError(src, "values must be rows of numbers", field="payload.values")
-    if values.ndim != 2 or values.shape[1] != len(sensors) or values.shape[0] == 0:
-        raise DataError(src, f"values have shape {values.shape}; expected rows of {len(sensors)} numbers (one per sensor)", field="payload.values")
-    if not np.all(np.isfinite(values)):
-        row = int(np.argwhere(~np.isfinite(values))[0][0])
-        raise DataError(src, f"row {row} has a NaN or infinite value", field="payload.values")
-    meta = {"source": f"edge-impulse:{src.name}", "device": payload.get("device_type", "")}
-    if subject:
-        meta["subject"] = subject
-    take = make_take(label_from_name(src, label), _to_units(values, names, units, str(src)), 1000.0 / interval, meta)
-    return ImportResult(takes=[take])
+        data = src.read_bytes()
+    except OSError as e:
+        raise DataError(src, f"cannot read: {e.strerror or e}")
+    if not data.strip():
+        raise DataError(src, "empty file")
+    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if src.suffix.lower() in (".json", ".cbor") or head == b"{" or (head and head[0] >= 0xA0):
+        values, interval, extra = read_acquisition(src, data, conv)
+        take = make_take(label, values, 1000.0 / interval, {**meta, **extra, "interval_ms": interval})
+    else:
+        t, values = read_csv_text(src, _decode_text(src, data), conv)
+        take = make_take(label, values, 0.0 if len(t) < 2 else 1000.0 / float(np.median(np.diff(t))), meta, t_ms=t)
+        take.meta.pop("rate_hz")  # measured from the timestamps, not nominal
+    return take
 
 
-def read(src: Path, label: str | None = None, subject: str | None = None) -> ImportResult:
-    src = Path(src)
-    if not src.is_file():
-        raise DataError(src, "not found")
-    if src.suffix.lower() == ".json":
-        return read_json(src, label, subject)
-    return read_csv(src, label, subject)
+# ----------------------------------------------------------------------------- folders, info.labels
+
+@functools.lru_cache(maxsize=16)
+def _read_info(path: Path, mtime_ns: int) -> tuple[dict[Path, dict], dict[str, dict]]:
+    """One info.labels by resolved path and by file name (cached: a shell glob of thousands of
+    files from one export reads it once, not once per file)."""
+    by_path: dict[Path, dict] = {}
+    by_name: dict[str, dict] = {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(path, f"invalid JSON ({getattr(e, 'msg', e)}); expected Edge Impulse's info.labels")
+    files = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(files, list):
+        raise DataError(path, "no 'files' list; expected {\"version\": 1, \"files\": [...]}", field="files")
+    for k, entry in enumerate(files):
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise DataError(path, f"entry {k} has no 'path'", field=f"files[{k}].path")
+        by_path.setdefault((path.parent / entry["path"]).resolve(), entry)
+        by_name.setdefault(Path(entry["path"]).name, entry)
+    return by_path, by_name
+
+
+def _info_labels(infos: list[Path], notes: list[str]) -> tuple[dict[Path, dict], dict[str, dict]]:
+    """Entries of these info.labels files; a broken one is skipped with a notice (file names then give labels)."""
+    by_path: dict[Path, dict] = {}
+    by_name: dict[str, dict] = {}
+    for info in infos:
+        try:
+            p, n = _read_info(info.resolve(), info.stat().st_mtime_ns)
+        except DataError as e:
+            notes.append(Notice("skipped", f"skipped {e}; labels come from the file names"))
+            continue
+        for path, entry in p.items():
+            by_path.setdefault(path, entry)
+        for name, entry in n.items():
+            by_name.setdefault(name, entry)
+    return by_path, by_name
+
+
+def _entry_label(entry: dict, where: str) -> str | None:
+    lab = entry.get("label")
+    if isinstance(lab, dict):
+        if lab.get("type") == "label" and isinstance(lab.get("label"), str):
+            return lab["label"]
+        if lab.get("type") == "unlabeled":
+            return None
+        raise DataError(where, f"info.labels gives a {lab.get('type')!r} label; only single labels (type 'label') can be imported")
+    if isinstance(lab, str):
+        return lab
+    return None
+
+
+def _collect(src: Path) -> tuple[list[Path], list[Path]]:
+    """(data files, info.labels files) of one source: a file, a folder or an export root."""
+    if not src.exists():
+        raise DataError(src, "not found; expected an Edge Impulse .json/.cbor/.csv file, a folder of them or an export folder")
+    if src.name == "info.labels":  # given explicitly (or by a shell glob): labels, not data
+        return [], [src]
+    if src.is_file():  # its info.labels: in its folder, or at the export root above training/ or testing/
+        return [src], [d / "info.labels" for d in (src.parent, src.parent.parent) if (d / "info.labels").is_file()]
+    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in DATA_EXT
+                   and not any(part.startswith(".") for part in p.relative_to(src).parts))
+    if not files:
+        raise DataError(src, "no .json, .cbor or .csv files in this folder")
+    return files, sorted(src.rglob("info.labels"))
+
+
+def read(src: Path | list[Path], label: str | None = None, subject: str | None = None, *,
+         accel_units: str | None = None, gyro_units: str | None = None, quiet: bool = True, **_options) -> ImportResult:
+    """Files, folders of files or export roots (training/, testing/, info.labels), read as one batch.
+
+    One batch, so that thousands of files from a shell glob give one notice per unit decision
+    and read their info.labels once; a bad file among several is skipped with a notice.
+    """
+    sources = [Path(p) for p in src] if isinstance(src, (list, tuple)) else [Path(src)]
+    conv = Units(accel_units, gyro_units)
+    out = ImportResult()
+    files: list[Path] = []
+    infos: list[Path] = []
+    for s in sources:
+        try:
+            f, i = _collect(s)
+        except DataError as e:
+            if len(sources) == 1:
+                raise
+            out.skipped += 1
+            out.warnings.append(Notice("skipped", f"skipped {e}"))
+            continue
+        files += f
+        infos += [x for x in i if x not in infos]
+    by_path, by_name = _info_labels(infos, out.warnings)
+    src = sources[0] if len(sources) == 1 else Path(f"{len(sources)} sources")
+    labels: Counter = Counter()
+    outside: list[Path] = []
+    bar = None
+    if not quiet and len(files) > 50:
+        from tqdm import tqdm
+        bar = tqdm(total=len(files), unit="file", desc="edge-impulse", leave=False)
+    for path in files:
+        if bar is not None:
+            bar.update(1)
+        try:
+            entry = by_path.get(path.resolve()) or by_name.get(path.name)
+            meta: dict[str, Any] = {"source": f"edge-impulse:{path.name}"}
+            raw = None
+            if entry is not None:
+                raw = _entry_label(entry, str(path))
+                if entry.get("category") in CATEGORIES:
+                    meta["category"] = entry["category"]
+                extra = entry.get("metadata")
+                if isinstance(extra, dict):  # per-sample metadata: export-data writes subject/session here
+                    meta.update({k: str(extra[k]) for k in ("subject", "session") if extra.get(k)})
+            else:
+                if by_path:
+                    outside.append(path)
+                if path.parent.name in CATEGORIES:
+                    meta["category"] = path.parent.name
+            if label:
+                name = label_from_name(path, label)
+            elif raw is not None:
+                name, note = safe_label(raw, f"{path} (info.labels)")
+                if note is not None:
+                    labels[(raw, name)] += 1
+            else:
+                stem = path.name.split(".")[0]
+                name = label_from_name(path, None, suggest=False)
+                if name != stem:
+                    labels[(stem, name)] += 1
+            if subject:
+                meta["subject"] = subject
+            out.takes.append(read_file(path, name, meta, conv))
+            out.files += 1
+        except DataError as e:
+            if len(files) == 1:
+                raise
+            out.skipped += 1
+            out.warnings.append(Notice("skipped", f"skipped {e}"))
+    if bar is not None:
+        bar.close()
+    for (raw, name), n in sorted(labels.items()):
+        out.warnings.append(Notice("label", f"label {raw!r} is stored as {name!r} ({n} file(s)): labels name a folder "
+                                            "and a C++ string (letters, digits, '_' or '-')"))
+    if outside:
+        out.warnings.append(Notice("category", f"{len(outside)} file(s) are not listed in info.labels; their label comes "
+                                               f"from the file name and their category from the folder, e.g. {outside[0]}"))
+    out.warnings += conv.notices()
+    if not out.takes:
+        raise DataError(src, f"nothing imported: {out.skipped} file(s) skipped"
+                             + (f"; first: {out.warnings[0]}" if out.warnings else ""))
+    return out

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import tarfile
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -34,16 +35,34 @@ def _files(src: Path) -> Iterator[tuple[str, str]]:
     if src.is_dir():
         for p in sorted(src.rglob("output_*.txt")):
             yield str(p), p.read_text(encoding="utf-8", errors="replace")
-    elif src.is_file() and tarfile.is_tarfile(src):
-        with tarfile.open(src) as tar:
-            for m in sorted(tar.getmembers(), key=lambda m: m.name):
-                name = Path(m.name).name
-                if m.isfile() and not name.startswith("._") and NAME_RE.match(name):
-                    yield f"{src}:{m.name}", tar.extractfile(m).read().decode("utf-8", errors="replace")
+    elif src.is_file() and (_looks_like_archive(src) or tarfile.is_tarfile(src)):
+        try:
+            with tarfile.open(src) as tar:
+                members = sorted(tar.getmembers(), key=lambda m: m.name)
+                for m in members:
+                    name = Path(m.name).name
+                    if m.isfile() and not name.startswith("._") and NAME_RE.match(name):
+                        f = tar.extractfile(m)
+                        yield f"{src}:{m.name}", (f.read() if f else b"").decode("utf-8", errors="replace")
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+            why = str(e).splitlines()[0].rstrip(":") if str(e) else "truncated"
+            if "could not be opened" in why:
+                why = "not a gzip, bzip2, xz or tar archive"
+            raise DataError(src, f"cannot read this archive ({why}); "
+                                 "expected the magic_wand data.tar.gz (download it again) or its extracted folder")
     elif src.is_file():
         yield str(src), src.read_text(encoding="utf-8", errors="replace")
     else:
         raise DataError(src, "not found; expected a magic_wand data folder, data.tar.gz or an output_<gesture>_<person>.txt file")
+
+
+def _looks_like_archive(src: Path) -> bool:
+    """A .tar/.tar.gz/.tgz name or gzip/bzip2/xz magic bytes: read it as an archive, whatever its state."""
+    if src.name.lower().endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")):
+        return True
+    with open(src, "rb") as f:
+        head = f.read(6)
+    return head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ"))
 
 
 def parse_log(name: str, text: str) -> tuple[list[tuple[int, np.ndarray]], int]:
@@ -71,7 +90,7 @@ def parse_log(name: str, text: str) -> tuple[list[tuple[int, np.ndarray]], int]:
     return segments, noise
 
 
-def read(src: Path, label: str | None = None, subject: str | None = None) -> ImportResult:
+def read(src: Path, label: str | None = None, subject: str | None = None, **_options) -> ImportResult:
     out = ImportResult(defaults={"sample_rate_hz": RATE_HZ, "sensor": "SparkFun Edge accelerometer",
                                  "board": "SparkFun Edge"})
     found = 0
@@ -83,7 +102,7 @@ def read(src: Path, label: str | None = None, subject: str | None = None) -> Imp
         gesture, person = m.groups()
         take_label = label or gesture
         who = subject or (f"negative_{person}" if gesture == "negative" and (CONTINUOUS_RE.match(person) or person.startswith("ccw")) else person)
-        segments, noise = parse_log(name, text)
+        segments, _noise = parse_log(name, text)
         if not segments:
             raise DataError(name, "no x,y,z data lines found; expected lines like '-515.0,412.0,716.0' separated by '-,-,-'")
         if gesture == "negative" and CONTINUOUS_RE.match(person):

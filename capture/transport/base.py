@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from capture import protocol as p
 from capture.protocol import Command, FrameType
 
 
@@ -62,6 +63,7 @@ class Transport(abc.ABC):
     def __init__(self) -> None:
         self.stats = LinkStats()
         self.info: dict[str, str] = {}
+        self._seq = SeqTracker()
         self._on_message: list[MessageCallback] = []
         self._on_disconnect: list[DisconnectCallback] = []
 
@@ -97,6 +99,27 @@ class Transport(abc.ABC):
         await self.close()
 
     # ------------------------------------------------------------------ for backends
+    def _received(self, msg: Message) -> bool:
+        """What every link does with one message off the wire, so a new link cannot differ:
+        count its sequence gap (it arrived, so its seq counts even if the payload is bad), check
+        the payload (one that does not decode is counted and skipped, never delivered), take an
+        INFO as the device's new INFO (:meth:`_info_received`), deliver. True if delivered."""
+        self.stats.frames_lost += self._seq.gap(int(msg.type), msg.seq)
+        try:
+            p.check_payload(msg.type, msg.payload)
+        except ValueError:
+            self.stats.bad_payloads += 1
+            return False
+        if msg.type == FrameType.INFO:
+            self.info = p.decode_info(msg.payload)
+            self._info_received(self.info)
+        self._deliver(msg)
+        return True
+
+    def _info_received(self, info: dict[str, str]) -> None:
+        """Hook: a link that waits for INFO while opening (serial) resolves its wait here."""
+        return None
+
     def _deliver(self, msg: Message) -> None:
         self.stats.frames += 1
         for cb in self._on_message:

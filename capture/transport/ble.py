@@ -26,7 +26,7 @@ from bleak.exc import BleakError, BleakGATTProtocolError
 
 from capture import protocol as p
 from capture.errors import GestureError
-from capture.transport.base import Message, SeqTracker, Transport
+from capture.transport.base import Message, Transport
 
 _NOTIFY_CHARS = {p.IMU_CHAR_UUID: p.FrameType.IMU, p.PREDICTION_CHAR_UUID: p.FrameType.PREDICTION}
 # a MAC address (Linux, Windows) or the per-host UUID macOS uses instead of it
@@ -121,7 +121,6 @@ class BleTransport(Transport):
         self.connect_timeout = connect_timeout
         self.client: BleakClient | None = None
         self.mtu: int | None = None
-        self._seq = SeqTracker()
         self._closing = False
         self._connected = False
 
@@ -246,17 +245,17 @@ class BleTransport(Transport):
         except ValueError:
             self.stats.bad_payloads += 1
             return
-        # a readable header means the notification arrived: its seq counts even if the payload is bad
-        self.stats.frames_lost += self._seq.gap(ftype, seq)
-        try:
-            p.check_payload(ftype, payload)
-        except ValueError:
-            self.stats.bad_payloads += 1
-            return
-        self._deliver(Message(ftype, seq, t_us, payload, received=time.monotonic()))
+        self._received(Message(ftype, seq, t_us, payload, received=time.monotonic()))
 
     def _bleak_disconnected(self, client: Any) -> None:
         was = self._connected
         self._connected = False
         if not self._closing and was:
             self._lost("device disconnected")
+
+
+def open_url(url: str, **options: object) -> BleTransport:
+    """``ble://NAME_OR_ADDRESS`` (capture.transport.SCHEMES)."""
+    from capture.transport import split_url
+
+    return BleTransport(split_url(url)[1], **options)  # type: ignore[arg-type]

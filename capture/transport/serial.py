@@ -21,7 +21,7 @@ from capture import protocol as p
 from capture.decoder import StreamDecoder
 from capture.errors import GestureError
 from capture.textlines import TextLineReader, looks_like_text
-from capture.transport.base import Message, SeqTracker, Transport
+from capture.transport.base import Message, Transport
 
 INFO_RETRY_S = 0.5
 TEXT_MEASURE_S = 4.0  # extra time to measure a text sketch's rate once text is recognised
@@ -46,7 +46,6 @@ class SerialTransport(Transport):
         self.text_rate = text_rate
         self.decoder = StreamDecoder(self.stats)
         self.text: TextLineReader | None = None
-        self._seq = SeqTracker()
         self._ser = None
         self._thread: threading.Thread | None = None
         self._closing = False
@@ -224,18 +223,11 @@ class SerialTransport(Transport):
         for m in msgs:
             if not self._connected:
                 return
-            gap = self._seq.gap(int(m.type), m.seq)
-            self.stats.frames_lost += gap
-            try:
-                p.check_payload(m.type, m.payload)
-            except ValueError:
-                self.stats.bad_payloads += 1  # it arrived (its seq counts) but cannot be used
-                continue
-            if m.type == p.FrameType.INFO:
-                self.info = p.decode_info(m.payload)
-                if self._info_wait is not None and not self._info_wait.done():
-                    self._info_wait.set_result(self.info)
-            self._deliver(m)
+            self._received(m)
+
+    def _info_received(self, info: dict[str, str]) -> None:
+        if self._info_wait is not None and not self._info_wait.done():
+            self._info_wait.set_result(info)
 
     def _on_lost(self, reason: str) -> None:
         if self._closing:
@@ -245,3 +237,10 @@ class SerialTransport(Transport):
         if self._info_wait is not None and not self._info_wait.done():
             self._info_wait.set_exception(GestureError(msg))
         self._lost(msg)
+
+
+def open_url(url: str, **options: object) -> SerialTransport:
+    """``serial:///dev/ttyACM0`` or a bare port name (capture.transport.SCHEMES)."""
+    from capture.transport import split_url
+
+    return SerialTransport(split_url(url)[1], **options)  # type: ignore[arg-type]

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import click
 
+from capture import protocol as p
+from capture.boards import BOARDS, DEFAULT_BOARD
 from capture.errors import GestureError
-
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "data" / "magic_wand"
+from capture.virtual.options import click_options, parse_link_options
 
 
 def make_source_factory(*, data: Path, idle: bool, channels: int, labels: list[str] | None, loop: bool,
@@ -29,8 +30,8 @@ def make_source_factory(*, data: Path, idle: bool, channels: int, labels: list[s
 
     def make(rate: float | None):
         if idle:
-            return IdleSource(rate_hz=rate or 119, channels=channels, seconds=seconds, seed=seed)
-        return ReplaySource(data, rate_hz=None if native_rate and rate is None else (rate or 119),
+            return IdleSource(rate_hz=rate or p.DEFAULT_RATE_HZ, channels=channels, seconds=seconds, seed=seed)
+        return ReplaySource(data, rate_hz=None if native_rate and rate is None else (rate or p.DEFAULT_RATE_HZ),
                             channels=channels, labels=labels, loop=loop, rest_s=rest, seed=seed, shuffle=loop)
     return make
 
@@ -42,39 +43,38 @@ def make_source_factory(*, data: Path, idle: bool, channels: int, labels: list[s
               help="with --firmware: serve its BLE radio (prints a virtual://firmware?socket=... URL on stdout)")
 @click.option("--firmware", is_flag=True,
               help="run the sketch's own .ino compiled for the host (firmware/shim) instead of the Python board")
-@click.option("--board", type=click.Choice(["nano33ble", "nano33ble_rev2"]), default="nano33ble", show_default=True,
+@click.option("--board", type=click.Choice(list(BOARDS)), default=DEFAULT_BOARD, show_default=True,
               help="with --firmware: which board (and IMU) the sketch is built for")
 @click.option("--sketch", type=click.Path(path_type=Path, file_okay=False, exists=True),
               help="with --firmware: an exported classifier sketch folder (default: the capture sketch)")
-@click.option("--data", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_DATA,
-              show_default="data/magic_wand", help="dataset whose takes the board replays")
+@click.option("--data", type=click.Path(path_type=Path, file_okay=False), default=None,
+              show_default="the bundled data/magic_wand", help="dataset whose takes the board replays")
 @click.option("--idle", is_flag=True, help="a board at rest (gravity + noise) instead of replayed takes")
-@click.option("--rate", type=float, help="IMU rate in Hz (default 119; takes are resampled)")
+@click.option("--rate", type=float, help=f"IMU rate in Hz (default {p.DEFAULT_RATE_HZ}; takes are resampled)")
 @click.option("--native-rate", is_flag=True, help="replay takes at their own rate (exact counts)")
 @click.option("--channels", type=click.Choice(["3", "6"]), default="6", show_default=True)
 @click.option("--labels", help="comma-separated labels to replay (default all)")
 @click.option("--loop", is_flag=True, help="replay the takes forever, shuffled")
 @click.option("--rest", type=float, default=1.0, show_default=True, help="seconds at rest between takes")
 @click.option("--seconds", type=float, help="--idle: stop after this many seconds")
-@click.option("--loss", type=click.FloatRange(0, 1), default=0.0, help="probability a frame is lost")
-@click.option("--garbage", type=click.FloatRange(0, 1), default=0.0, help="probability of noise bytes before a frame")
-@click.option("--corrupt", type=click.FloatRange(0, 1), default=0.0, help="probability a frame has a flipped byte")
-@click.option("--disconnect-after", type=float, help="pull the cable after this many seconds")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--speed", type=float, default=1.0, show_default=True,
-              help="time factor (2 = twice as fast; 0 = as fast as the host reads)")
-def simulate_cmd(serial_: bool, ble: bool, firmware: bool, board: str, sketch: Path | None, data: Path, idle: bool, rate: float | None, native_rate: bool, channels: str,
+@click_options("serial")
+def simulate_cmd(serial_: bool, ble: bool, firmware: bool, board: str, sketch: Path | None, data: Path | None, idle: bool,
+                 rate: float | None, native_rate: bool, channels: str,
                  labels: str | None, loop: bool, rest: float, seconds: float | None, loss: float, garbage: float,
                  corrupt: float, disconnect_after: float | None, seed: int, speed: float) -> None:
     """Run a virtual capture board (no hardware needed)."""
-    from capture import protocol as p
-    from capture.virtual.link import Faults
     from capture.virtual.serial_board import SerialBoard
 
     if serial_ == ble:
         raise GestureError("choose one link: --serial or --ble")
-    faults = Faults(loss=loss, garbage=garbage, corrupt=corrupt, disconnect_after_s=disconnect_after, seed=seed)
+    if data is None:
+        from capture.resources import bundled_dataset
+        data = bundled_dataset()
     if firmware:
+        faults = parse_link_options({"loss": loss, "garbage": garbage, "corrupt": corrupt,
+                                     "disconnect_after": disconnect_after, "seed": seed, "speed": speed},
+                                    "serial" if serial_ else "ble", "gesture simulate --firmware",
+                                    spell=lambda n: "--" + n.replace("_", "-")).faults
         if rate is not None or native_rate or channels != "6":
             raise GestureError("--firmware runs at the rate and channels the board's IMU delivers: "
                                "drop --rate/--native-rate/--channels (send SET_RATE to the board instead)")
@@ -96,7 +96,10 @@ def simulate_cmd(serial_: bool, ble: bool, firmware: bool, board: str, sketch: P
         source = make(rate)
     except ValueError as e:  # several rates in the dataset with --native-rate
         raise GestureError(f"{data}: {e}") from None
-    board = SerialBoard(source, make_source=lambda r: make(float(r)), faults=faults, speed=speed)
+    opt = parse_link_options({"loss": loss, "garbage": garbage, "corrupt": corrupt, "disconnect_after": disconnect_after,
+                              "seed": seed, "speed": speed}, "serial", "gesture simulate",
+                             spell=lambda n: "--" + n.replace("_", "-"))
+    board = SerialBoard(source, make_source=lambda r: make(float(r)), faults=opt.faults, speed=opt.speed)
     click.echo(board.path)
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, lambda *_: board.stop())

@@ -35,14 +35,12 @@ from typing import Any, Callable
 import numpy as np
 
 from capture import protocol as p
+from capture.boards import BOARDS, get_board
 from capture.errors import GestureError
+from capture.resources import capture_sketch_dir, firmware_dir
 
-ROOT = Path(__file__).resolve().parents[2]
-SHIM_DIR = ROOT / "firmware" / "shim"
-CAPTURE_DIR = ROOT / "firmware" / "capture"
 WARNINGS = ("-Wall", "-Wextra", "-Werror")
-BOARD_DEFINES = {"nano33ble": (), "nano33ble_rev2": ("GK_BOARD_REV2",)}
-BOARD_IMU_RATE = {"nano33ble": 119, "nano33ble_rev2": 100}  # what each IMU library's begin() configures
+BOARD_IMU_RATE = {key: b.imu_rate_hz for key, b in BOARDS.items()}  # what each IMU library's begin() configures
 DROPS_RE = re.compile(r"dropped: serial=(\d+) ble=(\d+)")
 
 
@@ -60,8 +58,11 @@ def gxx() -> str:
 
 
 def check_board(board: str) -> None:
-    if board not in BOARD_DEFINES:
-        raise GestureError(f"unknown board {board!r}; expected one of {', '.join(BOARD_DEFINES)}")
+    get_board(board)  # GestureError listing the choices
+
+
+def shim_dir() -> Path:
+    return firmware_dir() / "shim"
 
 
 def parse_drops(text: str) -> tuple[int, int] | None:
@@ -88,7 +89,7 @@ class Sketch:
 
 def find_sketch(sketch_dir: str | Path | None) -> Sketch:
     """The capture sketch (default) or an exported classifier sketch folder."""
-    d = Path(sketch_dir) if sketch_dir is not None else CAPTURE_DIR
+    d = Path(sketch_dir) if sketch_dir is not None else capture_sketch_dir()
     if not d.is_dir():
         raise GestureError(f"--sketch {d}: no such folder")
     inos = sorted(d.glob("*.ino"))
@@ -115,7 +116,7 @@ def _digest(sketch: Sketch, argv: list[str]) -> str:
     h = hashlib.sha256()
     version = subprocess.run([gxx(), "-dumpfullversion"], capture_output=True, text=True).stdout.strip()
     h.update(version.encode() + b"\0" + "\0".join(argv).encode())
-    files = sorted(SHIM_DIR.rglob("*.[hc]*")) + sorted(f for f in sketch.dir.iterdir() if f.suffix in (".ino", ".h", ".cpp"))
+    files = sorted(shim_dir().rglob("*.[hc]*")) + sorted(f for f in sketch.dir.iterdir() if f.suffix in (".ino", ".h", ".cpp"))
     for f in files + sketch.libs:
         h.update(str(f.name).encode() + b"\0" + f.read_bytes())
     return h.hexdigest()[:20]
@@ -130,8 +131,8 @@ def build(sketch_dir: str | Path | None = None, board: str = "nano33ble", *, cac
     gxx()
     if sketch.kind == "classifier":
         _classifier_runtime(sketch, tflm)
-    defines = [f"-D{d}" for d in BOARD_DEFINES[board] + tuple(sketch.defines)]
-    includes = [f"-I{d}" for d in [SHIM_DIR, sketch.dir, *sketch.include_dirs]]
+    defines = [f"-D{d}" for d in get_board(board).defines + tuple(sketch.defines)]
+    includes = [f"-I{d}" for d in [shim_dir(), sketch.dir, *sketch.include_dirs]]
     argv = ["-std=c++17", "-O1", *WARNINGS, *defines, *includes, *sketch.flags]
     out_dir = (cache or cache_root()) / f"{sketch.kind}-{board}-{_digest(sketch, argv)}"
     exe = out_dir / "firmware"
@@ -143,7 +144,7 @@ def build(sketch_dir: str | Path | None = None, board: str = "nano33ble", *, cac
         # What the Arduino builder does with a sketch: Arduino.h first, then the .ino as C++.
         main.write_text(f'#include <Arduino.h>\n#include "{sketch.ino.name}"\n')
         tmp_exe = Path(tmp) / "firmware"
-        cmd = [gxx(), *argv, str(main), str(SHIM_DIR / "shim.cpp"), *map(str, sketch.sources), "-o", str(tmp_exe),
+        cmd = [gxx(), *argv, str(main), str(shim_dir() / "shim.cpp"), *map(str, sketch.sources), "-o", str(tmp_exe),
                *map(str, sketch.libs), "-lm"]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:

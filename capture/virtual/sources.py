@@ -19,32 +19,20 @@ from typing import Iterator, Protocol
 import numpy as np
 
 from capture import protocol as p
-from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, Take, read_takes
+from capture.boards import BOARDS, DEFAULT_BOARD
+from capture.device_info import capture_info
+from capture.takes import Take, read_takes
 
 Event = tuple[int, p.FrameType, bytes]  # (device time in us, frame type, exact protocol payload)
 
-FIRMWARE_VERSION = "1.0.0"
 REST_COUNTS = (0, 0, int(p.ACCEL_LSB_PER_G))  # board lying flat: +1 g on z
-NOISE_COUNTS = 12.0  # ~1.5 mg rms, the LSM9DS1 accelerometer's noise at 119 Hz
+NOISE_COUNTS = BOARDS[DEFAULT_BOARD].accel_noise_counts  # the board a virtual board stands in for
 
 
 class EventSource(Protocol):
     def info(self) -> dict[str, object]: ...
 
     def events(self) -> Iterator[Event]: ...
-
-
-def capture_info(rate_hz: float, channels: int, mode: str = "capture", **extra: object) -> dict[str, object]:
-    """The INFO key/values the firmware sends (see ``capture.protocol.INFO_KEYS``); the classifier
-    sketch's generated INFO string (``training.codegen_preprocess``) is built here too."""
-    names = ACCEL_CHANNELS + (GYRO_CHANNELS if channels == 6 else ())
-    info: dict[str, object] = {
-        "proto": p.PROTOCOL_VERSION, "fw": FIRMWARE_VERSION, "board": "virtual", "sensor": "virtual",
-        "mode": mode, "rate": int(rate_hz), "ch": list(names),
-        "acc_fs": p.ACCEL_RANGE_G, "gyr_fs": p.GYRO_RANGE_DPS,
-    }
-    info.update(extra)
-    return info
 
 
 def imu_events(counts: np.ndarray, rate_hz: float, t0_us: int = 0) -> Iterator[Event]:
@@ -55,8 +43,9 @@ def imu_events(counts: np.ndarray, rate_hz: float, t0_us: int = 0) -> Iterator[E
         yield t_us, p.FrameType.IMU, p.encode_imu(counts[k:k + per])
 
 
-def resample_counts(counts: np.ndarray, src_hz: float, dst_hz: float) -> np.ndarray:
-    """Linear interpolation of an int16 stream to another rate (what a faster/slower IMU sees)."""
+def imu_stream_at_rate(counts: np.ndarray, src_hz: float, dst_hz: float) -> np.ndarray:
+    """What an IMU running at ``dst_hz`` would have delivered: float linear interpolation of the
+    recorded stream (the simulator's input; not the board's Q16 ``training.preprocess.resample``)."""
     if abs(src_hz - dst_hz) < 1e-9 or len(counts) < 2:
         return np.asarray(counts, dtype=np.int16)
     n_out = int(np.floor((len(counts) - 1) * dst_hz / src_hz)) + 1
@@ -66,8 +55,9 @@ def resample_counts(counts: np.ndarray, src_hz: float, dst_hz: float) -> np.ndar
     return np.clip(np.rint(np.stack(cols, axis=1)), -32768, 32767).astype(np.int16)
 
 
-def take_counts(take: Take, channels: int) -> np.ndarray:
-    """A take as int16 counts with ``channels`` columns (gyro zero when the take has none)."""
+def take_as_imu_counts(take: Take, channels: int) -> np.ndarray:
+    """A take as the IMU's int16 counts with ``channels`` columns (gyro zero when the take has none);
+    all channels at the take's rate, unlike ``training.preprocess.take_counts`` (model channels, model rate)."""
     counts = p.units_to_counts(take.values)
     if channels == 6 and counts.shape[1] == 3:
         counts = np.hstack([counts, np.zeros_like(counts)])
@@ -137,7 +127,7 @@ class ReplaySource:
                 block = rest(n_rest, self.channels, rng)
                 yield block, None
                 pos += len(block)
-                counts = resample_counts(take_counts(take, self.channels), take.rate_hz, self.rate_hz)
+                counts = imu_stream_at_rate(take_as_imu_counts(take, self.channels), take.rate_hz, self.rate_hz)
                 seg = Segment(take.label, take.path, pos, counts)
                 self.segments.append(seg)
                 yield counts, seg

@@ -5,8 +5,8 @@
 // glue only: frame building, batching, INFO text and control parsing live in gk_frame.h (checked
 // byte for byte against Python by tests/test_firmware_capture.py), the IMU in one header per
 // sensor (gk_imu_lsm9ds1.h / gk_imu_bmi270.h), the never-blocking output in gk_link.h.
-// gesture_protocol.h and gk_capture_version.h are GENERATED (`gesture firmware`); the gk_*.h are
-// copies of firmware/common/. This very file also runs on the host against firmware/shim
+// gesture_protocol.h, gk_boards.h and gk_capture_version.h are GENERATED (`gesture firmware`); the
+// other gk_*.h are copies of firmware/common/. This very file also runs on the host against firmware/shim
 // (`gesture simulate --firmware`, tests/test_firmware_sim.py).
 //
 // Board revision: Rev1 has an LSM9DS1 (library Arduino_LSM9DS1), Rev2 a BMI270 + BMM150 (library
@@ -15,7 +15,7 @@
 // #define GK_BOARD_REV2
 //
 // Rules this loop keeps (each was a fault on a real board):
-// * it boots at the rate its IMU delivers (GK_IMU_RATE_HZ: 119 Hz Rev1, 100 Hz Rev2) and
+// * it boots at the rate its IMU library configures (GK_IMU_RATE_HZ: 119 Hz Rev1, 100 Hz Rev2) and
 //   refuses rates the sensor cannot deliver, instead of sampling faster than the sensor;
 // * a sample is taken when the sensor has a new one (data-ready), not when micros() says so;
 // * nothing waits for the host: serial frames and notifications that do not fit are dropped and
@@ -24,6 +24,7 @@
 
 #include <ArduinoBLE.h>
 
+#include "gk_boards.h"  // GENERATED from capture/boards.py: board name, sensor, IMU rate
 #ifdef GK_BOARD_REV2
 #include <Arduino_BMI270_BMM150.h>
 #include "gk_imu_bmi270.h"

@@ -10,9 +10,7 @@
 #pragma once
 #include "gk_frame.h"
 
-#define GK_BOARD_NAME "nano33ble_rev2"
-#define GK_SENSOR_NAME "BMI270"
-#define GK_IMU_RATE_HZ 100
+// Board name, sensor name and GK_IMU_RATE_HZ come from capture/boards.py (gk_boards.h / gk_config.h).
 
 static inline bool gk_imu_rate_ok(uint32_t hz) { return hz == 100; }
 

@@ -14,10 +14,7 @@
 
 #include "gk_frame.h"
 
-#define GK_BOARD_NAME "nano33ble"
-#define GK_SENSOR_NAME "LSM9DS1"
-#define GK_IMU_RATE_HZ 119  // what Arduino_LSM9DS1's begin() configures
-#define GK_IMU_FIFO_SAMPLES 32
+// Board name, sensor name and GK_IMU_RATE_HZ come from capture/boards.py (gk_boards.h / gk_config.h).
 
 // Output data rates the accel+gyro deliver that the protocol can ask for (14.9 and 59.5 Hz are not
 // protocol rates).

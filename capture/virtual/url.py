@@ -10,38 +10,30 @@ without a board runs the same client code as a real Nano 33 BLE. URL forms::
     virtual://firmware?board=nano33ble_rev2&data=data/magic_wand   (the host-compiled sketch)
     virtual://firmware?socket=/tmp/gk-fw-.../ble.sock               (a `gesture simulate --firmware --ble`)
 
-Common parameters: ``speed`` (1 = real time, 0 = as fast as possible), ``mtu`` (ATT MTU the
-virtual board negotiates, 23..517), ``loss`` (0..1, notifications dropped), ``disconnect_after``
-(seconds of device time before the board drops the link), ``seed``.
+Common parameters (``capture.virtual.options``, shared with ``gesture simulate --serial``):
+``speed`` (1 = real time, 0 = as fast as possible), ``mtu`` (ATT MTU the virtual board
+negotiates, 23..517), ``loss`` (0..1, notifications dropped), ``disconnect_after`` (seconds of
+device time before the board drops the link), ``seed``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qsl, urlparse
 
 from capture import protocol as p
 from capture.errors import GestureError
-from capture.virtual.link import Faults
+from capture.virtual.options import NAMES as LINK_NAMES
+from capture.virtual.options import VirtualOptions, parse_link_options
 from capture.virtual.sources import EventSource, IdleSource, ReplaySource
 
-COMMON = ("speed", "mtu", "loss", "disconnect_after", "seed")
+COMMON = LINK_NAMES  # capture.virtual.options: the same on the serial board
 PARAMS = {
     "replay": ("data", "rate", "channels", "loop", "shuffle", "labels", "limit", "rest") + COMMON,
     "idle": ("rate", "channels", "seconds") + COMMON,
     "classifier": ("model", "data", "rate", "loop", "shuffle", "raw_imu") + COMMON,
     "firmware": ("socket", "board", "sketch", "data", "loop", "labels", "rest") + COMMON,
 }
-
-
-@dataclass
-class VirtualOptions:
-    """How the virtual board's link behaves (not what it senses)."""
-
-    faults: Faults = field(default_factory=Faults)
-    mtu: int = p.BLE_NOTIFY_MTU
-    speed: float = 1.0
 
 
 class _Query:
@@ -113,13 +105,8 @@ def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
                            "open it with open_transport()")
     q = _Query(url, kind, pairs)
     rate = q.number("rate", float(p.DEFAULT_RATE_HZ), lo=1, hi=4000)
-    seed = q.integer("seed", 0)
-    options = VirtualOptions(
-        faults=Faults(loss=q.number("loss", 0.0, lo=0, hi=1), disconnect_after_s=q.number("disconnect_after", None, lo=0),
-                      seed=seed),
-        mtu=q.integer("mtu", p.BLE_NOTIFY_MTU, lo=23, hi=517),
-        speed=q.number("speed", 1.0, lo=0),
-    )
+    options = parse_link_options({k: v for k, v in q.values.items() if k in LINK_NAMES}, "ble", url)
+    seed = options.faults.seed
     source: EventSource
     if kind in ("replay", "idle"):
         channels = q.integer("channels", 6)
@@ -135,7 +122,7 @@ def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
     else:
         model = q.path("model", required=True)
         try:
-            from training.board_sim import ClassifierSource  # lazily: capture must not import training eagerly
+            from training.board_sim import ClassifierSource  # lazily: TensorFlow/TFLM load only for this kind
         except ModuleNotFoundError as e:
             raise GestureError(f"{url}: the classifier board needs training.board_sim ({e})") from None
         source = ClassifierSource(model, q.path("data", required=False), rate_hz=rate, loop=q.flag("loop", True),
@@ -159,23 +146,21 @@ def firmware_from_url(url: str):  # -> type[BaseBleakClient]
     except ValueError:
         raise GestureError(f"{url}: malformed query {parts.query!r}; expected key=value&key=value") from None
     q = _Query(url, "firmware", pairs)
-    faults = Faults(loss=q.number("loss", 0.0, lo=0, hi=1) or 0.0,
-                    disconnect_after_s=q.number("disconnect_after", None, lo=0), seed=q.integer("seed", 0) or 0)
-    speed = q.number("speed", 1.0, lo=0) or 0.0
+    options = parse_link_options({k: v for k, v in q.values.items() if k in LINK_NAMES}, "ble", url)
     if "socket" in q.values:
-        return fw.firmware_backend(q.values["socket"], faults, speed)
+        return fw.firmware_backend(q.values["socket"], options.faults, options.speed)
     board_key = q.values.get("board", "nano33ble")
     fw.check_board(board_key)
     labels = [s for s in q.values.get("labels", "").split(",") if s] or None
     board = fw.start_board(board=board_key, sketch=q.path("sketch", required=False), data=q.path("data", required=False),
-                           speed=speed, loop=q.flag("loop", True), labels=labels,
-                           rest_s=q.number("rest", 1.0, lo=0) or 0.0, seed=q.integer("seed", 0) or 0)
+                           speed=options.speed, loop=q.flag("loop", True), labels=labels,
+                           rest_s=q.number("rest", 1.0, lo=0) or 0.0, seed=options.faults.seed)
     atexit.register(board.close)
-    return board.backend(faults)
+    return board.backend(options.faults)
 
 
-def open_virtual(url: str, **transport_options: object):  # -> BleTransport (import is lazy)
-    """A not-yet-opened BleTransport to the virtual board described by ``url``."""
+def open_url(url: str, **transport_options: object):  # -> BleTransport (import is lazy)
+    """A not-yet-opened BleTransport to the virtual board described by ``url`` (capture.transport.SCHEMES)."""
     from capture.transport.ble import BleTransport
     from capture.virtual.ble import virtual_backend
 

@@ -1,0 +1,124 @@
+"""File utilities every writer in the kit uses: whole files and whole folders, never half of one.
+
+A reader (or a crash) sees either the old file/folder or the complete new one: data goes to a
+hidden temporary beside the target, is fsynced, then renamed over it. Hidden temporaries left by a
+kill (``.NAME.*.tmp``) are skipped by the readers (``capture.takes.read_takes``) and cleaned up by
+the next write of the same folder.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()  # read once at import: os.umask can only be read by setting it
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a take or a sketch is an ordinary file
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# ----------------------------------------------------------------------------- whole folders
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the file system or kernel cannot do it
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
+def stale_temporaries(folder: Path) -> list[Path]:
+    """Hidden temporaries a killed :func:`write_folder` of ``folder`` left beside it."""
+    return sorted(folder.parent.glob(f".{folder.name}.*.tmp"))
+
+
+def write_folder(folder: str | Path, files: dict[str, bytes]) -> None:
+    """Replace ``folder`` by a folder holding exactly ``files`` (name -> content), as a whole.
+
+    The files are written into a hidden sibling and fsynced; then the sibling takes the folder's
+    place in one rename (an atomic exchange when the folder exists), so a kill at any moment leaves
+    the old folder or the new one, never a mix.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"{folder} exists and is not a folder")
+    for stale in stale_temporaries(folder):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        for name, data in files.items():
+            if "/" in name or name.startswith("."):
+                raise ValueError(f"{name!r}: a folder file name, not a path")
+            with open(tmp / name, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp / name, 0o666 & ~_UMASK)
+        _fsync_dir(tmp)
+        if folder.is_dir() and _exchange(tmp, folder):
+            shutil.rmtree(tmp)  # now holds the old folder
+        elif folder.is_dir():
+            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+            os.rmdir(old)
+            os.rename(folder, old)
+            os.rename(tmp, folder)
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, folder)
+        _fsync_dir(folder.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

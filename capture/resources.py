@@ -1,0 +1,66 @@
+"""Where the kit's own files are: firmware sources, sketch templates and the bundled dataset.
+
+They ship as package data of two small packages, ``gesture_firmware`` (the repository's
+``firmware/``) and ``gesture_data`` (``data/``), mapped in pyproject.toml, so an installed wheel
+finds them with :mod:`importlib.resources` wherever it runs. In a source checkout the folders
+beside this code win: several checkouts (worktrees) may share one environment whose editable
+install points at another checkout, and the code that runs must use its own firmware.
+
+Every caller asks here; nothing else builds a path from ``__file__`` to these folders.
+"""
+from __future__ import annotations
+
+import importlib.resources
+from functools import cache
+from pathlib import Path
+
+from capture.errors import GestureError
+
+_CHECKOUT = Path(__file__).resolve().parent.parent  # the repository root when run from source
+BUNDLED_DATASET_NAME = "magic_wand"
+
+
+@cache
+def _root(package: str, folder: str) -> Path:
+    src = _CHECKOUT / folder
+    if (_CHECKOUT / "pyproject.toml").is_file() and (src / "__init__.py").is_file():
+        return src
+    try:
+        found = importlib.resources.files(package)
+    except ModuleNotFoundError:
+        raise GestureError(f"the kit's {folder}/ files are missing: package {package} is not installed "
+                           "(reinstall gesture-kit)") from None
+    path = Path(str(found))
+    if not path.is_dir():  # e.g. a zipped install: the compilers and the Arduino IDE need real files
+        raise GestureError(f"the kit's {folder}/ files are not on disk ({found}); install gesture-kit unzipped")
+    return path
+
+
+def firmware_dir() -> Path:
+    """``firmware/``: the capture sketch, the shared C++ and the classifier templates."""
+    return _root("gesture_firmware", "firmware")
+
+
+def capture_sketch_dir() -> Path:
+    """The capture sketch folder (``capture.ino`` and its generated headers)."""
+    return firmware_dir() / "capture"
+
+
+def common_dir() -> Path:
+    """C++ both sketches share (``gk_frame.h``, the per-sensor IMU headers)."""
+    return firmware_dir() / "common"
+
+
+def classifier_template_dir() -> Path:
+    """The classifier sketch the exporter fills in."""
+    return firmware_dir() / "templates" / "gesture_classifier"
+
+
+def data_dir() -> Path:
+    """``data/``: datasets that ship with the kit."""
+    return _root("gesture_data", "data")
+
+
+def bundled_dataset() -> Path:
+    """The bundled real dataset (TensorFlow magic_wand takes): the demo's and the simulator's default."""
+    return data_dir() / BUNDLED_DATASET_NAME
