@@ -73,3 +73,15 @@ def test_dashboard_link_connects_to_the_firmware(board):
     finally:
         lt.stop()
         sim.stop()
+
+
+def test_fault_injection_wraps_the_firmware_serial_output(tmp_path):
+    sim = Simulator("--board", "nano33ble", "--serial", "--speed", "2", "--loss", "0.05", "--garbage", "0.05",
+                    "--corrupt", "0.05", "--seed", "3")
+    try:
+        r = capture(tmp_path, "--port", sim.target)
+    finally:
+        sim.stop()
+    assert r.returncode == 0, r.stderr + r.stdout
+    figures = dict(line.rsplit(None, 1) for line in r.stdout.splitlines() if line[-1:].isdigit() and "  " in line)
+    assert int(figures["frames lost"]) > 0 and int(figures["CRC errors"]) > 0 and int(figures["garbage bytes"]) > 0
