@@ -17,7 +17,6 @@ from capture.errors import GestureError
 from capture.resources import capture_sketch_dir, common_dir
 
 
-
 # ----------------------------------------------------------------------------- firmware
 
 def firmware_version_header() -> str:
@@ -63,17 +62,21 @@ def write_firmware(out: Path) -> list[Path]:
     return written
 
 
+DEFAULT_SKETCH = Path("gesture_capture")  # in the caller's working directory, never the install tree
+
+
 @click.command("firmware")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
-              show_default="the kit's firmware/capture",
-              help="sketch folder to write (another folder also gets the .ino, named after the folder)")
-def firmware_cmd(out: Path | None) -> None:
-    """Regenerate the capture sketch's protocol header from capture/protocol.py.
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_SKETCH, show_default=True,
+              help="sketch folder to write, relative to the current directory (it gets the .ino, named after "
+                   "the folder); `--out firmware/capture` in a source checkout refreshes the repository's copy")
+def firmware_cmd(out: Path) -> None:
+    """Write the capture sketch (generated protocol header, version, frame encoder, .ino) to a folder.
 
     Then open the folder in the Arduino IDE (or `arduino-cli compile --fqbn arduino:mbed_nano:nano33ble`).
     For a Nano 33 BLE Sense Rev2, define GK_BOARD_REV2 (see firmware/capture/README.md).
     """
-    for path in write_firmware(out if out is not None else capture_sketch_dir()):
+    out = Path.cwd() / out.expanduser()  # the user's directory: an installed kit's own tree is not theirs
+    for path in write_firmware(out):
         click.echo(f"wrote {path}")
 
 
@@ -120,9 +123,13 @@ async def run_capture(url: str, data: Path, plan, *, rate: float | None, quiet: 
     await link.open()
     try:
         info = link.info
+        address = getattr(link, "address", None)
         if not quiet:
             click.echo(f"connected: {info.get('board', '?')} / {info.get('sensor', '?')}, fw {info.get('fw', '?')}, "
                        f"{info.get('rate', '?')} Hz, channels {info.get('ch', '?')}", err=True)
+        if address and url.startswith("ble://") and url[len("ble://"):].upper() != address.upper():
+            # found by name: any device advertising it is accepted; the address names this one
+            click.echo(f"board address {address}: pin this board with --ble {address}", err=True)
         if rate is not None and info.get("mode") != "text" and float(info.get("rate", 0)) != rate:
             await _set_rate(link, rate)
         recorder = Recorder(link, data, plan, quiet=quiet)
@@ -141,25 +148,29 @@ def _print_summary(summary) -> None:
 
 @click.command("capture")
 @click.option("--port", help="serial port of the board (e.g. /dev/ttyACM0, COM3; `gesture devices` lists them)")
-@click.option("--ble", "ble", metavar="NAME_OR_ADDRESS", help="Bluetooth LE board name or address")
+@click.option("--ble", "ble", metavar="NAME_OR_ADDRESS",
+              help="Bluetooth LE board name or address (an address accepts only that board)")
 @click.option("--url", help="any link URL (serial:///dev/..., ble://NAME, virtual://replay?...)")
 @click.option("--label", required=True, help="gesture label: the takes go to DATA/LABEL/")
 @click.option("--takes", type=click.IntRange(1), default=10, show_default=True, help="takes to record")
-@click.option("--seconds", type=float, default=2.0, show_default=True, help="length of each take")
+@click.option("--seconds", type=click.FloatRange(0, 3600, min_open=True), default=2.0, show_default=True, help="length of each take")
 @click.option("--trigger", is_flag=True, help="start each take on motion instead of after a countdown")
 @click.option("--threshold", type=float, default=1.5, show_default=True,
               help="--trigger: |dax|+|day|+|daz| vs the board at rest, in g (tutorial's 2.5 g sum minus 1 g gravity)")
 @click.option("--pre-trigger", type=float, default=0.2, show_default=True,
               help="--trigger: seconds before the trigger kept in the take")
+@click.option("--trigger-timeout", type=click.FloatRange(0, min_open=True), default=60.0, show_default=True,
+              help="--trigger: stop (keeping saved takes) after this many seconds without motion")
 @click.option("--data", type=click.Path(path_type=Path, file_okay=False), required=True, help="dataset folder")
 @click.option("--subject", help="who performs the gestures (recorded in dataset.json)")
 @click.option("--session", help="session name (recorded in dataset.json)")
-@click.option("--countdown", type=float, default=3.0, show_default=True, help="seconds of countdown before each take")
+@click.option("--countdown", type=click.FloatRange(0), default=3.0, show_default=True,
+              help="seconds of countdown before each take")
 @click.option("--rate", type=float, help="sample rate to set on the board (Hz); for a text sketch: its rate")
 @click.option("--max-lost", type=click.IntRange(0), help="re-record a take that lost more frames than this")
 @click.option("--quiet", is_flag=True, help="no countdown or progress bar (summary still printed)")
 def capture_cmd(port: str | None, ble: str | None, url: str | None, label: str, takes: int, seconds: float,
-                trigger: bool, threshold: float, pre_trigger: float, data: Path, subject: str | None,
+                trigger: bool, threshold: float, pre_trigger: float, trigger_timeout: float, data: Path, subject: str | None,
                 session: str | None, countdown: float, rate: float | None, max_lost: int | None,
                 quiet: bool) -> None:
     """Record labelled takes from a board (or a virtual board) into a dataset folder.
@@ -176,7 +187,7 @@ def capture_cmd(port: str | None, ble: str | None, url: str | None, label: str, 
     link_url = url or (f"ble://{ble}" if ble else port)
     plan = RecordPlan(label=label, takes=takes, seconds=seconds, trigger=trigger, threshold_g=threshold,
                       pre_trigger_s=pre_trigger, countdown_s=countdown, subject=subject, session=session,
-                      max_lost=max_lost)
+                      max_lost=max_lost, trigger_timeout_s=trigger_timeout)
     plan.check()
     summary = asyncio.run(run_capture(link_url, data, plan, rate=rate, quiet=quiet))  # type: ignore[arg-type]
     _print_summary(summary)

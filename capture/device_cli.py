@@ -67,20 +67,26 @@ def format_ble(found: Sequence[BleFound], timeout: float, show_all: bool = False
 @click.option("--no-ble", is_flag=True, help="Serial ports only; do not scan BLE.")
 def devices(timeout: float, show_all: bool, no_ble: bool) -> None:
     """List serial ports (likely Arduinos marked) and BLE boards advertising the kit's service."""
-    click.echo(format_ports(serial_ports()))
-    if no_ble:
-        return
-    from capture.transport.ble import NoBluetoothError, scan
+    ports = serial_ports()
+    click.echo(format_ports(ports))
+    found: list = []
+    if not no_ble:
+        from capture.transport.ble import NoBluetoothError, scan
 
-    try:
-        found = asyncio.run(scan(timeout, show_all))
-    except NoBluetoothError as e:
-        click.echo(f"no Bluetooth adapter found ({e.reason}): serial ports only")
-        return
-    except GestureError as e:
-        click.echo(f"BLE scan failed ({e}): serial ports only")
-        return
-    click.echo(format_ble(found, timeout, show_all))
+        try:
+            found = asyncio.run(scan(timeout, show_all))
+            click.echo(format_ble(found, timeout, show_all))
+        except NoBluetoothError as e:
+            click.echo(f"no Bluetooth adapter found ({e.reason}): serial ports only")
+        except GestureError as e:
+            click.echo(f"BLE scan failed ({e}): serial ports only")
+    if not found and not any(arduino_note(port.vid, port.pid) for port in ports):
+        click.echo(SIMULATOR_HINT, err=True)  # a hint, not part of the listing
+
+
+SIMULATOR_HINT = ("no board? the virtual board stands in for one: "
+                  "gesture capture --url virtual://replay --label wing --data my_data  (or `gesture simulate --serial` "
+                  "for a serial port; see docs/user-guide.md)")
 
 
 def register(group: click.Group) -> None:

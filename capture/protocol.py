@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import binascii
 import enum
+import re
 import struct
 from dataclasses import dataclass
 
@@ -223,14 +224,14 @@ def decode_control(payload: bytes) -> tuple[Command, int]:
 
 
 def check_payload(ftype: int, payload: bytes) -> None:
-    """Raise ValueError when an IMU/PREDICTION/CONTROL payload does not decode.
+    """Raise ValueError when an IMU/PREDICTION/CONTROL/INFO payload does not decode (or validate).
 
     Every link calls this before delivering a message, so a CRC-valid frame (or a BLE
     notification, which has no CRC of ours) with a malformed payload is counted and skipped in
     one place instead of failing later in whoever reads it.
     """
     decoder = {FrameType.IMU: decode_imu, FrameType.PREDICTION: decode_prediction,
-               FrameType.CONTROL: decode_control}.get(ftype)  # type: ignore[call-overload]
+               FrameType.CONTROL: decode_control, FrameType.INFO: decode_info}.get(ftype)  # type: ignore[call-overload]
     if decoder is not None:
         decoder(payload)
 
@@ -249,13 +250,48 @@ def encode_info(info: dict[str, object]) -> bytes:
     return ";".join(parts).encode("ascii")
 
 
+INFO_MAX_BYTES = 512  # a BLE characteristic value is at most 512 bytes (Core spec, ATT)
+INFO_VALUE_MAX = 64  # every value but `labels`
+_INFO_TEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+\-]*$")  # fw, board, sensor, mode: no markup, no URL
+_INFO_NUMBER = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+_INFO_LIST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*(,[A-Za-z0-9][A-Za-z0-9_\-]*)*$")  # ch, labels
+_INFO_FORMAT = {"proto": _INFO_NUMBER, "rate": _INFO_NUMBER, "acc_fs": _INFO_NUMBER, "gyr_fs": _INFO_NUMBER,
+                "fw": _INFO_TEXT, "board": _INFO_TEXT, "sensor": _INFO_TEXT, "mode": _INFO_TEXT,
+                "ch": _INFO_LIST, "labels": _INFO_LIST}
+
+
 def decode_info(payload: bytes) -> dict[str, str]:
-    text = payload.decode("ascii", errors="replace")
+    """Parse and validate an INFO payload from a device; ValueError says which key is wrong.
+
+    The payload comes from whatever answers on the port or advertises the kit's BLE name, so it
+    is untrusted: only the keys of :data:`INFO_KEYS` are kept (unknown keys are *ignored*, so a
+    newer firmware that adds one still works with this host, but nothing unknown reaches a page
+    or a file), and each value must match its key's format: numbers for proto/rate/acc_fs/gyr_fs,
+    comma-separated identifiers (letters, digits, ``_``, ``-``) for ch/labels, and plain words
+    (letters, digits, space, ``. _ + -``) of at most 64 characters for fw/board/sensor/mode.
+    Markdown, HTML, URLs and control characters therefore cannot pass. docs/protocol.md says so.
+    """
+    if len(payload) > INFO_MAX_BYTES:
+        raise ValueError(f"INFO of {len(payload)} bytes; expected at most {INFO_MAX_BYTES}")
+    try:
+        text = payload.decode("ascii")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"INFO byte {e.start} is not ASCII (0x{payload[e.start]:02x})") from None
     out: dict[str, str] = {}
     for part in text.split(";"):
-        if "=" in part:
-            k, v = part.split("=", 1)
-            out[k.strip()] = v.strip()
+        if "=" not in part:
+            continue
+        k, v = part.split("=", 1)
+        k, v = k.strip(), v.strip()
+        fmt = _INFO_FORMAT.get(k)
+        if fmt is None:
+            continue  # unknown key: ignored (forward compatible), never shown
+        limit = INFO_MAX_BYTES if k == "labels" else INFO_VALUE_MAX
+        if len(v) > limit or not fmt.match(v):
+            raise ValueError(f"INFO {k}={v[:40]!r}{'...' if len(v) > 40 else ''} is not a valid {k} "
+                             f"(expected {'a number' if fmt is _INFO_NUMBER else 'comma-separated names' if fmt is _INFO_LIST else 'a plain word'}"
+                             f" of at most {limit} characters)")
+        out[k] = v
     return out
 
 

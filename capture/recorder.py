@@ -30,11 +30,13 @@ import numpy as np
 
 from capture import protocol as p
 from capture.errors import GestureError
-from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, Take, check_label, save_takes
+from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, Take, check_label, preflight, save_takes
 from capture.transport.base import DeviceClock, Message, SeqTracker, Transport
 
 BASELINE_TAU_S = 0.5
 STALL_S = 5.0  # no IMU data for this long from a frame-speaking board: something is wrong
+MAX_DISCARDS_IN_A_ROW = 5  # --max-lost: stop re-recording after this many consecutive discards
+TRIGGER_TIMEOUT_S = 60.0  # --trigger: give up (with a hint) after this long without motion
 
 
 @dataclass
@@ -51,9 +53,16 @@ class RecordPlan:
     subject: str | None = None
     session: str | None = None
     max_lost: int | None = None
+    trigger_timeout_s: float = TRIGGER_TIMEOUT_S
 
     def check(self) -> None:
         check_label(self.label, "--label")
+        if not (math.isfinite(self.countdown_s) and self.countdown_s >= 0):
+            raise GestureError(f"--countdown {self.countdown_s:g}: expected 0 or more seconds")
+        if not (math.isfinite(self.seconds) and self.seconds <= 3600):
+            raise GestureError(f"--seconds {self.seconds:g}: expected a take length of at most 3600 s")
+        if self.trigger and not (self.trigger_timeout_s > 0):
+            raise GestureError(f"--trigger-timeout {self.trigger_timeout_s:g}: expected a positive number of seconds")
         if self.takes < 1:
             raise GestureError(f"--takes {self.takes}: expected at least 1")
         if not self.seconds > 0:
@@ -77,12 +86,16 @@ class Summary:
     discarded: int = 0  # takes over --max-lost
     interrupted: str | None = None  # "take 4 interrupted after 0.8 s: not saved"
     error: str | None = None  # why recording stopped early (link lost)
+    host_clock: bool = False  # a text sketch sends no timestamps: times are the host's
 
     def lines(self) -> list[str]:
+        rate = (f"{self.rate_hz:g} Hz nominal (a text sketch sends no timestamps: sample times are spaced "
+                "at that rate on the host clock, not measured)" if self.host_clock else
+                f"{self.measured_rate_hz:.2f} Hz measured (device clock), {self.rate_hz:g} Hz nominal")
         rows = [
             ("takes saved", str(self.takes_saved)),
             ("samples", str(self.samples)),
-            ("rate", f"{self.measured_rate_hz:.2f} Hz measured (device clock), {self.rate_hz:g} Hz nominal"),
+            ("rate", rate),
             ("frames lost", str(self.frames_lost)),
             ("CRC errors", str(self.crc_errors)),
             ("garbage bytes", str(self.garbage_bytes)),
@@ -97,6 +110,10 @@ class Summary:
 
 class _Lost(Exception):
     pass
+
+
+class _NoMotion(Exception):
+    """--trigger waited its timeout without motion: stop, keeping the saved takes."""
 
 
 class Recorder:
@@ -132,6 +149,7 @@ class Recorder:
         ch = [c for c in info.get("ch", "ax,ay,az").split(",") if c]
         self.channels = ACCEL_CHANNELS + (GYRO_CHANNELS if len(ch) >= 6 else ())
         self.summary.rate_hz = self.rate
+        self.summary.host_clock = info.get("mode") == "text"
 
     def echo(self, text: str) -> None:
         if self._bar is not None:
@@ -233,13 +251,23 @@ class Recorder:
         scale = p.ACCEL_LSB_PER_G
         thr = self.plan.threshold_g * scale
         alpha = 1.0 - math.exp(-1.0 / (BASELINE_TAU_S * self.rate))
+        first: int | None = None  # device time the wait started (the timeout runs on the board's clock)
+        peak = 0.0
         while True:
             t, c = await self._samples()
+            if first is None and len(t):
+                first = int(t[0])
+            if first is not None and len(t) and t[-1] - first > self.plan.trigger_timeout_s * 1e6:
+                raise _NoMotion(f"--trigger: no motion for {self.plan.trigger_timeout_s:g} s (largest change "
+                                f"{peak / scale:.2f} g, threshold {self.plan.threshold_g:g} g); move the board "
+                                "more, lower --threshold, or drop --trigger to record after a countdown")
             acc = c[:, :3].astype(np.float64)
             for k in range(len(c)):
                 if base is None:
                     base = acc[k].copy()
-                if float(np.abs(acc[k] - base).sum()) >= thr:
+                change = float(np.abs(acc[k] - base).sum())
+                peak = max(peak, change)
+                if change >= thr:
                     buf_t.append(t[:k])
                     buf_c.append(c[:k])
                     return list(buf_t), list(buf_c), t[k:], c[k:]
@@ -316,15 +344,28 @@ class Recorder:
         self._taking: tuple[int, int] | None = None
         carry = None
         i = 1
+        in_a_row = 0
+        # before the first countdown: a take that cannot be saved must not be recorded first
+        take_bytes = int(self.plan.seconds * self.rate * (8 + 9 * len(self.channels)))  # CSV row ~ 9 chars/cell
+        preflight(self.data_dir, self.plan.label, need_bytes=take_bytes * self.plan.takes)
         try:
             await self.link.send(p.Command.START)
             while s.takes_saved < self.plan.takes:
                 take, carry = await self._record_one(i, carry)
                 if self.plan.max_lost is not None and take.meta["frames_lost"] > self.plan.max_lost:
                     s.discarded += 1
+                    in_a_row += 1
+                    if in_a_row >= MAX_DISCARDS_IN_A_ROW:
+                        s.error = (f"{in_a_row} takes in a row lost more than --max-lost {self.plan.max_lost} frames "
+                                   f"(last: {take.meta['frames_lost']}): the link is too lossy (over BLE: move the board "
+                                   "closer, or use USB with --port; or allow more with --max-lost); "
+                                   f"{s.takes_saved} of {self.plan.takes} takes saved in {self.data_dir}")
+                        break
                     self.echo(f"take {i} discarded: {take.meta['frames_lost']} frames lost "
-                              f"(more than --max-lost {self.plan.max_lost}); recording it again")
+                              f"(more than --max-lost {self.plan.max_lost}); recording it again "
+                              f"({in_a_row} of at most {MAX_DISCARDS_IN_A_ROW} in a row)")
                     continue
+                in_a_row = 0
                 path = save_takes(self.data_dir, [take])[0]
                 s.takes_saved += 1
                 s.paths.append(path)
@@ -336,6 +377,8 @@ class Recorder:
                 i += 1
         except _Lost as e:
             self._interrupted()
+            s.error = f"{e}; {s.takes_saved} of {self.plan.takes} takes saved in {self.data_dir}"
+        except _NoMotion as e:
             s.error = f"{e}; {s.takes_saved} of {self.plan.takes} takes saved in {self.data_dir}"
         except (asyncio.CancelledError, KeyboardInterrupt):
             self._interrupted()

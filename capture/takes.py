@@ -18,10 +18,12 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -38,6 +40,13 @@ HEADERS = {
 MANIFEST_NAME = "dataset.json"
 MANIFEST_FORMAT = "gesture-dataset/1"
 LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+MAX_LABEL_LEN = 64  # a folder name, a C++ string in the sketch, a column in the report: keep it short
+LOCK_NAME = ".dataset.lock"
+# No IMU this kit reads goes past ±16 g or ±2000 dps; a value far beyond that is a unit mistake or
+# corrupt data, not motion (training would clip it and learn nothing from the take)
+PLAUSIBLE_G = 64.0
+PLAUSIBLE_DPS = 8000.0
+RATE_TOLERANCE = 0.10  # a take's timestamps may disagree this much with its declared rate
 
 
 @dataclass
@@ -70,6 +79,11 @@ class Take:
         """
         if self.meta.get("rate_hz"):
             return float(self.meta["rate_hz"])
+        return self.timestamp_rate_hz
+
+    @property
+    def timestamp_rate_hz(self) -> float:
+        """The rate the ``t_ms`` column says, whatever the manifest declares (see :attr:`rate_hz`)."""
         if self.n < 2:
             return 0.0
         median_dt = float(np.median(np.diff(self.t_ms)))
@@ -79,9 +93,26 @@ class Take:
         return round(1000.0 / dt, 2) if dt > 0 else 0.0
 
 
+    def rate_disagreement(self) -> str | None:
+        """Why the declared ``rate_hz`` (dataset.json) cannot be right for this take, or None.
+
+        A take recorded at 50 Hz but declared 119 Hz would be resampled as if it were 2.4 times
+        faster: every gesture would look short and quick. Needs 10 samples to judge.
+        """
+        declared = self.meta.get("rate_hz")
+        if not declared or self.n < 10:
+            return None
+        seen = self.timestamp_rate_hz
+        if seen > 0 and abs(seen - float(declared)) > RATE_TOLERANCE * float(declared):
+            return f"dataset.json says {float(declared):g} Hz but its timestamps say {seen:g} Hz"
+        return None
+
+
 def check_label(label: str, where: str = "label") -> str:
     if not LABEL_RE.match(label or ""):
         raise DataError(where, f"label {label!r} must be letters, digits, '_' or '-' (it names a folder and a C++ string)")
+    if len(label) > MAX_LABEL_LEN:
+        raise DataError(where, f"label of {len(label)} characters is too long; expected at most {MAX_LABEL_LEN}")
     return label
 
 
@@ -111,15 +142,25 @@ def write_take(path: str | Path, take: Take) -> Path:
     return path
 
 
-def next_take_path(dataset_dir: str | Path, label: str, prefix: str = "take") -> Path:
-    """First free ``DIR/label/prefix_NNNN.csv`` (never overwrites an existing take)."""
+def free_take_paths(dataset_dir: str | Path, label: str, prefix: str = "take") -> Iterator[Path]:
+    """Free ``DIR/label/prefix_NNNN.csv`` paths in order (never an existing take).
+
+    The folder is listed once, so saving a batch of N takes costs one listing, not N (an import
+    of thousands of takes spent most of its time re-listing the folder per take).
+    """
     folder = Path(dataset_dir) / check_label(label)
     folder.mkdir(parents=True, exist_ok=True)
     existing = {p.stem for p in folder.glob(f"{prefix}_*.csv")}
     i = 1
-    while f"{prefix}_{i:04d}" in existing:
+    while True:
+        if f"{prefix}_{i:04d}" not in existing:
+            yield folder / f"{prefix}_{i:04d}.csv"
         i += 1
-    return folder / f"{prefix}_{i:04d}.csv"
+
+
+def next_take_path(dataset_dir: str | Path, label: str, prefix: str = "take") -> Path:
+    """First free ``DIR/label/prefix_NNNN.csv`` (never overwrites an existing take)."""
+    return next(free_take_paths(dataset_dir, label, prefix))
 
 
 def parse_numbers(path: str | Path, header: Iterable[str], cells: Iterable[str], lineno: int) -> list[float]:
@@ -164,6 +205,12 @@ def read_take(path: str | Path, label: str | None = None) -> Take:
         row = parse_numbers(path, header, cells, lineno)
         if rows and row[0] <= rows[-1][0]:
             raise DataError(path, f"t_ms {row[0]:g} is not after the previous row's {rows[-1][0]:g}; timestamps must increase", line=lineno, field="t_ms")
+        for name, v in zip(header[1:], row[1:]):
+            limit = PLAUSIBLE_G if name in ACCEL_CHANNELS else PLAUSIBLE_DPS
+            if abs(v) > limit:
+                unit = "g" if name in ACCEL_CHANNELS else "deg/s"
+                raise DataError(path, f"{v:g} {unit} is not a plausible IMU reading (expected within ±{limit:g} {unit}; "
+                                "wrong units or corrupt data?)", line=lineno, field=name)
         rows.append(row)
     if not rows:
         raise DataError(path, "no samples; expected at least one data row after the header", line=2)
@@ -185,7 +232,24 @@ def read_manifest(dataset_dir: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("takes", {}), dict):
         raise DataError(path, "expected an object with a 'takes' object mapping 'label/file.csv' to metadata")
     data.setdefault("takes", {})
+    _check_rate(path, data, "sample_rate_hz", "sample_rate_hz")
+    for key, meta in data["takes"].items():
+        if not isinstance(meta, dict):
+            raise DataError(path, f"takes[{key!r}] is {type(meta).__name__}; expected an object of metadata", field=key)
+        _check_rate(path, meta, "rate_hz", f"takes[{key!r}].rate_hz")
+        for name in ("subject", "session"):
+            if name in meta and not isinstance(meta[name], (str, int)):
+                raise DataError(path, f"{type(meta[name]).__name__} {meta[name]!r}; expected a name", field=f"takes[{key!r}].{name}")
     return data
+
+
+def _check_rate(path: Path, obj: dict[str, Any], key: str, where: str) -> None:
+    """A rate in the manifest is a positive number (a string or 0 would fail deep inside training)."""
+    if key not in obj or obj[key] is None:
+        return
+    v = obj[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        raise DataError(path, f"{v!r} is not a sample rate; expected a positive number of Hz", field=where)
 
 
 def write_manifest(dataset_dir: str | Path, manifest: dict[str, Any]) -> None:
@@ -203,18 +267,65 @@ def save_takes(dataset_dir: str | Path, takes: Iterable[Take], prefix: str = "ta
     leaves every finished take on disk (a take missing from the manifest just has no metadata).
     """
     dataset_dir = Path(dataset_dir)
-    manifest = read_manifest(dataset_dir)
-    for k, v in (defaults or {}).items():
-        manifest.setdefault(k, v)
     paths = []
-    for take in takes:
-        p = next_take_path(dataset_dir, take.label, prefix)
-        write_take(p, take)
-        if take.meta:
-            manifest["takes"][f"{take.label}/{p.name}"] = take.meta
-        paths.append(p)
-    write_manifest(dataset_dir, manifest)
+    with dataset_lock(dataset_dir):
+        manifest = read_manifest(dataset_dir)
+        for k, v in (defaults or {}).items():
+            manifest.setdefault(k, v)
+        free: dict[str, Iterator[Path]] = {}
+        for take in takes:
+            if take.label not in free:
+                free[take.label] = free_take_paths(dataset_dir, take.label, prefix)
+            p = next(free[take.label])
+            write_take(p, take)
+            if take.meta:
+                manifest["takes"][f"{take.label}/{p.name}"] = take.meta
+            paths.append(p)
+        write_manifest(dataset_dir, manifest)
     return paths
+
+
+def dataset_lock(dataset_dir: str | Path, timeout: float = 30.0):
+    """An inter-process lock on a dataset folder (``DIR/.dataset.lock``).
+
+    Held around take numbering and the read-modify-write of ``dataset.json``: two captures (or a
+    capture and the dashboard's "save as take") into one dataset would otherwise pick the same
+    ``take_NNNN.csv`` and each rewrite the manifest without the other's takes. ``filelock`` uses
+    ``fcntl``/``msvcrt`` locks, which the OS releases when a process dies, so a killed capture
+    never leaves the dataset locked.
+    """
+    from filelock import FileLock
+
+    dataset_dir = Path(dataset_dir)
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(dataset_dir / LOCK_NAME), timeout=timeout)
+
+
+def preflight(dataset_dir: str | Path, label: str, need_bytes: int = 0, min_free_bytes: int = 20 * 2**20) -> None:
+    """Check before a recording that its takes can be saved; raise DataError saying why not.
+
+    Everything that would otherwise fail only after a take was recorded (and lose it): the label
+    is valid, the folder can be created and written (a probe file, so read-only mounts and
+    permissions are both caught), ``dataset.json`` parses, and the disk has room.
+    """
+    import shutil
+
+    dataset_dir = Path(dataset_dir)
+    check_label(label, "--label")
+    folder = dataset_dir / label
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise DataError(folder, f"cannot write there: {e.strerror or e}; choose another --data folder") from None
+    read_manifest(dataset_dir)
+    free = shutil.disk_usage(folder).free
+    need = max(need_bytes * 2, min_free_bytes)
+    if free < need:
+        raise DataError(folder, f"only {free / 2**20:.1f} MiB free on its disk; recording needs at least "
+                        f"{need / 2**20:.0f} MiB (free some space or choose another --data folder)")
 
 
 def read_takes(dataset_dir: str | Path) -> tuple[list[Take], dict[str, Any]]:

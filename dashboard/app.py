@@ -27,6 +27,7 @@ from capture.transport import as_url
 from dashboard import charts
 from dashboard.buffers import PredictionEvent
 from dashboard.correction import save_window, window_take
+from dashboard.escape import md_escape
 from dashboard.link import LinkState, LinkThread
 from dashboard.model_info import ModelInfo, load_model_info
 
@@ -51,6 +52,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--model", default=None)
     ap.add_argument("--data", default=None)
     ap.add_argument("--refresh", type=float, default=DEFAULT_REFRESH_S)
+    ap.add_argument("--cwd", default=None)  # the user's working directory: typed relative paths mean it
     try:
         args, unknown = ap.parse_known_args(argv)
     except argparse.ArgumentError as e:
@@ -98,22 +100,27 @@ def status_box(link: LinkThread) -> None:
     s = link.status
     if s.state is LinkState.CONNECTED:
         info = s.info
-        st.success(f"Connected to {s.target}")
-        st.caption(" · ".join(f"{k} {info[k]}" for k in ("board", "fw", "mode", "sensor") if k in info)
-                   + (f" · {info['rate']} Hz" if "rate" in info else ""))
+        st.success(f"Connected to {md_escape(s.target)}")
+        if s.address and s.address != s.target:
+            # a name accepts any device advertising it: the address names this one
+            st.caption(f"address {md_escape(s.address)} · pin this board with "
+                       f"`gesture dashboard --ble {s.address.replace('`', '')}`")
+        # plain text, not Markdown: the values come from the device (validated by decode_info)
+        st.text(" · ".join(f"{k} {info[k]}" for k in ("board", "fw", "mode", "sensor") if k in info)
+                + (f" · {info['rate']} Hz" if "rate" in info else ""))
         with st.expander("Device INFO"):
-            st.table({"key": list(info), "value": list(info.values())})
+            st.text("\n".join(f"{k} = {v}" for k, v in info.items()))
     elif s.state is LinkState.CONNECTING:
-        st.info(f"Connecting to {s.target} …" + (f" (attempt {s.attempt})" if s.attempt else ""))
+        st.info(f"Connecting to {md_escape(s.target)} …" + (f" (attempt {s.attempt})" if s.attempt else ""))
     elif s.state is LinkState.RECONNECTING:
         wait = s.next_attempt_in() or 0.0
         most = link.backoff.max_attempts
-        st.warning(f"{s.reason or 'Device lost'}. Reconnecting: attempt {s.attempt}"
+        st.warning(f"{md_escape(s.reason or 'Device lost')}. Reconnecting: attempt {s.attempt}"
                    + (f" of {most}" if most else "") + f" in {wait:.1f} s")
     elif s.state is LinkState.LOST:
-        st.error(f"Device lost: {s.reason}")
+        st.error(f"Device lost: {md_escape(s.reason)}")
     elif s.state is LinkState.NO_BLUETOOTH:
-        st.error(s.reason)
+        st.error(md_escape(s.reason))
     else:
         st.info("Not connected. Scan for a board or enter its name, address or a link URL.")
 
@@ -132,7 +139,9 @@ def connection_controls(link: LinkThread, default_target: str | None) -> None:
     c1, c2 = st.columns(2)
     if c1.button("Connect", key="connect", disabled=not target.strip(), width="stretch",
                  help="connect, or reconnect to the same board, now"):
-        link.connect(as_url(target.strip()))
+        from capture.virtual.url import absolute_url
+
+        link.connect(absolute_url(as_url(target.strip()), st.session_state.get("cwd")))
         st.rerun()
     if c2.button("Disconnect", key="disconnect", disabled=s.state is LinkState.IDLE, width="stretch"):
         link.disconnect()
@@ -146,7 +155,7 @@ def connection_controls(link: LinkThread, default_target: str | None) -> None:
             st.session_state["scan_error"] = str(e)
             st.session_state["boards"] = []
     if st.session_state.get("scan_error"):
-        st.error(st.session_state["scan_error"])
+        st.error(md_escape(st.session_state["scan_error"]))
     boards = st.session_state.get("boards")
     if boards:
         pick = st.selectbox("Boards found", boards, format_func=lambda b: f"{b.name} ({b.address}, {b.rssi} dBm)",
@@ -238,6 +247,8 @@ def save_panel(link: LinkThread, labels: list[str], model: ModelInfo | None, dat
         reason = "no dataset folder: start the dashboard with --data DIR"
     elif window_s is None:
         reason = "no model window length: start the dashboard with --model MODEL_DIR"
+    elif link.status.state is not LinkState.CONNECTED:
+        reason = "not connected to a board"
     elif not has_raw:
         reason = "the board does not stream raw IMU samples, so there is no window to save"
     elif ev is None:
@@ -250,8 +261,10 @@ def save_panel(link: LinkThread, labels: list[str], model: ModelInfo | None, dat
     clicked = c3.button("Save last window as take", key="save_take", disabled=reason is not None,
                         help=reason or f"saves {window_s:.1f} s of raw samples ending at the shown prediction into {data_dir}",
                         type="primary")
+    if data_dir is not None:
+        st.text(f"saves into {data_dir}")  # plain text: a path may hold Markdown characters
     if reason:
-        st.caption(f"Saving disabled: {reason}.")
+        st.caption(f"Saving disabled: {md_escape(reason)}.")
     elif clicked and ev is not None and window_s is not None and data_dir is not None:
         try:
             take = window_take(link.buffers, ev, label, window_s, predicted=display_name(ev, labels), subject=subject)
@@ -259,9 +272,9 @@ def save_panel(link: LinkThread, labels: list[str], model: ModelInfo | None, dat
             st.session_state["saved"] = f"Saved {take.n} samples as {label!r}: {path}"
         except GestureError as e:
             st.session_state["saved"] = None
-            st.error(str(e))
+            st.error(md_escape(e))
     if st.session_state.get("saved"):
-        st.success(st.session_state["saved"])
+        st.success(md_escape(st.session_state["saved"]))
 
 
 def _default_subject() -> str:
@@ -275,12 +288,12 @@ def _default_subject() -> str:
 
 def model_panel(model: ModelInfo | None, error: str | None) -> None:
     if error:
-        st.error(error)
+        st.error(md_escape(error))
     if model is None:
         st.info("Start the dashboard with --model MODEL_DIR to see the model's labels, accuracy and size.")
         return
     r = model.report
-    st.caption(f"{model.model_dir}")
+    st.text(f"{model.model_dir}")
     st.markdown("**Labels:** " + ", ".join(f"`{l}`" for l in model.labels))
     m = st.columns(5)
     if "int8_accuracy" in r:
@@ -312,6 +325,8 @@ def main() -> None:
     except GestureError as e:
         st.error(str(e))
         return
+    if args.cwd:
+        st.session_state["cwd"] = args.cwd
     target = args.url or (as_url(args.ble) if args.ble else None)
     link = get_link(target)
     model: ModelInfo | None = None

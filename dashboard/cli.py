@@ -19,7 +19,7 @@ def register(group: click.Group) -> None:
                   help=f"MODEL_DIR for labels and the model panel (--simulate default: {DEFAULT_MODEL})")
     @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
                   help="dataset that 'save as take' writes to (default: the model's dataset)")
-    @click.option("--port", type=int, default=8501, show_default=True)
+    @click.option("--port", type=click.IntRange(0, 65535), default=8501, show_default=True, help="0 = any free port")
     @click.option("--address", default="127.0.0.1", show_default=True, help="bind address (127.0.0.1 = this machine only)")
     @click.option("--no-browser", is_flag=True, help="only print the URL")
     @click.option("--duration", type=float, default=None, help="stop after S seconds (default: Ctrl-C)")
@@ -36,10 +36,29 @@ def register(group: click.Group) -> None:
         server = DashboardServer(simulate=simulate, model_dir=model_dir, data_dir=data_dir, ble=ble, url=url,
                                  port=port, address=address)
         link = server.url_target or (f"ble://{ble}" if ble else "none (scan from the page)")
+        no_ble = None if server.url_target else bluetooth_unavailable()
         page = server.start()
         click.secho(f"dashboard: {page}", fg="green", err=True)
         click.echo(f"  link: {link}", err=True)
+        if no_ble:
+            click.echo(f"  warning: no Bluetooth on this machine ({no_ble}): the page cannot reach a board over BLE; "
+                       "use --simulate, or --url virtual://... / a serial port", err=True)
         if address not in ("127.0.0.1", "localhost", "::1"):
             click.echo(f"  warning: bound to {address}: anyone who can reach this machine can see the page "
                        "and save takes", err=True)
         watch(server, duration, open_browser=not no_browser)
+
+
+def bluetooth_unavailable(timeout: float = 0.5) -> str | None:
+    """Why this machine cannot do BLE (said in the terminal too, not only on the page), or None."""
+    import asyncio
+
+    from capture.transport.ble import NoBluetoothError, scan
+
+    try:
+        asyncio.run(scan(timeout))
+    except NoBluetoothError as e:
+        return e.reason
+    except GestureError:
+        return None  # some other scan failure: the page reports it when the user scans
+    return None

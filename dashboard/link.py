@@ -53,6 +53,7 @@ class LinkStatus:
     target: str | None = None
     info: dict[str, str] = field(default_factory=dict)
     reason: str = ""  # why the link dropped / failed (device lost, no Bluetooth, open error)
+    address: str | None = None  # of the connected device (a name matches any board advertising it)
     attempt: int = 0  # reconnection attempt number (1 = first retry)
     next_attempt_at: float | None = None  # time.monotonic() of the next attempt
     frames_lost: int = 0  # sequence gaps since the link thread started (all connections)
@@ -246,7 +247,7 @@ class LinkThread:
                 continue
             self.buffers.start_connection(_rate(info), _channels(info))
             attempt = 0
-            self._set(LinkState.CONNECTED, info=dict(info), reason="")
+            self._set(LinkState.CONNECTED, info=dict(info), reason="", address=getattr(transport, "address", None))
             await dropped.wait()
             self._disconnects += 1
             reason = f"device lost: {why[0] if why else 'disconnected'}"

@@ -36,11 +36,15 @@ class ModelInfo:
 
 def load_model_info(model_dir: str | Path) -> ModelInfo:
     """Raises DataError (naming the file) when MODEL_DIR is not a trained model folder."""
+    from capture.errors import DataError
     from training.model_dir import default_data_dir, load_model_dir
 
     model_dir = Path(model_dir)
     cfg, tflite, report = load_model_dir(model_dir)
-    dataset = default_data_dir(report) if report.get("dataset") else None
+    try:
+        dataset = default_data_dir(report) if report.get("dataset") else None
+    except DataError:
+        dataset = None  # moved or deleted: "save as take" then needs --data DIR
     return ModelInfo(model_dir=model_dir, labels=list(cfg.labels), window_s=cfg.window / float(cfg.model_rate_hz),
                      model_bytes=int(report.get("model_bytes", len(tflite))), report=report,
                      dataset=dataset if dataset is not None and dataset.is_dir() else None)

@@ -32,7 +32,14 @@ def free_port(address: str = "127.0.0.1") -> int:
 
 
 def _port_busy(address: str, port: int) -> str | None:
+    """Why Streamlit could not listen on ``address:port``, or None.
+
+    With SO_REUSEADDR, as Streamlit's own server (tornado) binds: without it, the connections of
+    a dashboard stopped a moment ago (TIME-WAIT, up to 60 s) would make the port look busy.
+    """
     with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM) as s:
+        if os.name != "nt":  # on Windows SO_REUSEADDR would let two servers share the port
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((address, port))
         except OSError as e:
@@ -48,6 +55,24 @@ def simulate_url(model_dir: str | Path, data_dir: str | Path | None = None, rate
     if rate is not None:
         url += f"&rate={rate:g}"
     return url
+
+
+def _trained_on(model_dir: Path) -> Path | None:
+    """The model's dataset as report.json names it, resolved here, in the caller's directory.
+
+    Older reports hold the path as typed (``data/mine``); the server runs in the install folder,
+    where that names nothing (or, worse, the bundled dataset), so it is resolved before handing over.
+    """
+    import json
+
+    try:
+        d = json.loads((model_dir / "report.json").read_text()).get("dataset")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(d, str) or not d or Path(d).is_absolute():
+        return None  # absolute (or none): the page and the virtual board read it as it is
+    path = Path(d).resolve()
+    return path if path.is_dir() else None
 
 
 class DashboardServer:
@@ -74,12 +99,19 @@ class DashboardServer:
             raise GestureError(f"--model {model_dir}: no model.tflite there; expected a MODEL_DIR written by `gesture train`")
         self.model_dir = Path(model_dir).resolve() if model_dir is not None else None
         self.data_dir = Path(data_dir).resolve() if data_dir is not None else None
+        if self.data_dir is None and self.model_dir is not None:
+            self.data_dir = _trained_on(self.model_dir)
         # where "save as take" writes: the replayed dataset unless told otherwise (the demo keeps
         # the bundled dataset untouched)
         self.save_dir = Path(save_dir).resolve() if save_dir is not None else self.data_dir
         if simulate:
             url = simulate_url(self.model_dir, self.data_dir, rate)  # type: ignore[arg-type]
+        elif url:
+            from capture.virtual.url import absolute_url
+
+            url = absolute_url(url)  # the server runs in another directory: resolve here, in the user's
         self.url_target = url
+        self.cwd = Path.cwd()  # what a URL typed into the page is relative to
         self.ble = ble
         self.port = port
         self.address = address
@@ -102,12 +134,14 @@ class DashboardServer:
             args += ["--data", str(self.save_dir)]
         if self.refresh is not None:
             args += ["--refresh", f"{self.refresh:g}"]
+        args += ["--cwd", str(self.cwd)]
         return args
 
     def command(self) -> list[str]:
         return [self.python, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
                 "--server.address", self.address, "--server.port", str(self.port),
                 "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+                "--client.toolbarMode", "minimal",  # no "Deploy" button: this page is a local tool
                 "--", *self.app_args()]
 
     # ------------------------------------------------------------------ lifecycle

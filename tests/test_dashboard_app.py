@@ -6,6 +6,7 @@ thread received (the fragments run as part of every full run).
 """
 from __future__ import annotations
 
+import re
 import sys
 import uuid
 
@@ -15,6 +16,7 @@ import pytest
 from capture import protocol as p
 from capture.takes import read_manifest, read_take
 from conftest import ROOT
+from dashboard.escape import md_escape
 from dashboard_fakes import FakeHub, emit_imu, fake_model_dir, imu_stream, prediction, wait_until
 
 APP = ROOT / "dashboard" / "app.py"
@@ -72,10 +74,9 @@ def metric(at, label: str) -> str:
 
 def test_connect_shows_status_and_device_info(monkeypatch, hub):
     at, target = page(monkeypatch)
-    run_until(at, lambda a: any(f"Connected to {target}" in s for s in texts(a.sidebar.success)), "connected")
-    assert any("board fake-nano · fw 9.8.7 · mode classifier" in c for c in texts(at.sidebar.caption))
-    info = at.sidebar.table[0].value
-    assert dict(zip(info["key"], info["value"]))["sensor"] == "LSM9DS1"
+    run_until(at, lambda a: any(f"Connected to {md_escape(target)}" in s for s in texts(a.sidebar.success)), "connected")
+    assert any("board fake-nano · fw 9.8.7 · mode classifier" in c for c in texts(at.sidebar.text))
+    assert any("sensor = LSM9DS1" in c for c in texts(at.sidebar.text))
     assert metric(at, "Current gesture") == "waiting …"
     at.sidebar.button(key="disconnect").click().run()
     assert hub.current.closed
@@ -118,7 +119,7 @@ def test_device_lost_shows_reconnecting_then_connected(monkeypatch, hub):
     run_until(at, lambda a: any("device lost: link supervision timeout" in w and "Reconnecting: attempt" in w
                                 for w in texts(a.sidebar.warning)), "reconnecting")
     hub.open_error = None
-    run_until(at, lambda a: any(f"Connected to {target}" in s for s in texts(a.sidebar.success)), "reconnected", 30)
+    run_until(at, lambda a: any(f"Connected to {md_escape(target)}" in s for s in texts(a.sidebar.success)), "reconnected", 30)
 
 
 def test_no_bluetooth_scan_message(monkeypatch, hub):
@@ -150,7 +151,7 @@ def test_save_as_take_writes_the_window_with_the_chosen_label(monkeypatch, hub, 
     at.text_input(key="take_subject").set_value("ann")
     at.button(key="save_take").click().run()
     saved = data / "wing" / "dash_0001.csv"
-    assert any(str(saved) in s for s in texts(at.success)), texts(at.success) + texts(at.error)
+    assert any(md_escape(saved) in s for s in texts(at.success)), texts(at.success) + texts(at.error)
     take = read_take(saved)
     assert take.n == 200 and np.array_equal(p.units_to_counts(take.values), counts[150:350])
     meta = read_manifest(data)["takes"]["wing/dash_0001.csv"]
@@ -168,6 +169,32 @@ def test_save_disabled_without_raw_imu(monkeypatch, hub, tmp_path):
     run_until(at, lambda a: metric(a, "Current gesture") == "ring", "prediction")
     assert at.button(key="save_take").disabled
     assert any("does not stream raw IMU" in c for c in texts(at.caption))
+
+
+def test_save_disabled_while_disconnected_says_so_not_raw_imu(monkeypatch, hub, tmp_path):
+    model = fake_model_dir(tmp_path / "model", LABELS)
+    at, _ = page(monkeypatch, "--model", str(model), "--data", str(tmp_path / "data"))
+    at.run()
+    hub.wait_connected()
+    at.sidebar.button(key="disconnect").click().run()
+    run_until(at, lambda a: any("not connected to a board" in c for c in texts(a.caption)), "disconnected reason")
+    assert not any("raw IMU" in c for c in texts(at.caption))
+
+
+def test_device_strings_and_reasons_are_never_markdown_on_the_page(monkeypatch, hub):
+    """A device (or an error naming one) must not put links or remote images on the page."""
+    import streamlit as st
+
+    evil = "![x](http://evil.example/p.png) [click](http://evil.example)"
+    hub.info = dict(hub.info, board=evil)
+    at, target = page(monkeypatch)
+    run_until(at, lambda a: any("Connected to" in s for s in texts(a.sidebar.success)), "connected")
+    assert any(evil in t for t in texts(at.sidebar.text))  # shown literally, as plain text
+    markdown = texts(at.sidebar.caption) + texts(at.sidebar.markdown) + texts(at.sidebar.success)
+    link = re.compile(r"(?<!\\)\]\(|(?<!\\)!(?<!\\)\[|https?://")  # an unescaped link, image or autolink
+    assert not any(link.search(m) for m in markdown), markdown
+    assert link.search(evil) and not link.search(md_escape(evil))  # the pattern sees what md_escape removes
+    st.cache_resource.clear()
 
 
 def test_model_panel_shows_report(monkeypatch, hub, tmp_path):
@@ -194,3 +221,12 @@ def test_bad_script_argument_is_shown_on_the_page(monkeypatch, hub):
     at.run()
     assert not at.exception
     assert any("--refresh" in e and "invalid float value" in e for e in texts(at.error))
+
+
+def test_page_shows_the_device_address_so_the_user_can_pin_it(monkeypatch, hub):
+    import dashboard_fakes
+
+    monkeypatch.setattr(dashboard_fakes.FakeTransport, "address", "AA:BB:CC:DD:EE:FF", raising=False)
+    at, _ = page(monkeypatch)
+    run_until(at, lambda a: any("pin this board" in c for c in texts(a.sidebar.caption)), "address caption")
+    assert any("gesture dashboard --ble AA:BB:CC:DD:EE:FF" in c for c in texts(at.sidebar.caption))

@@ -217,5 +217,5 @@ def test_committed_sketch_files_are_what_the_generator_writes():
     sketch = capture_sketch_dir()
     for name, text in firmware_files().items():
         path = sketch / name
-        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run `gesture firmware`"
+        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run `gesture firmware --out firmware/capture`"
     assert (sketch / "capture.ino").is_file()

@@ -270,7 +270,7 @@ def test_source_from_url_parses_options() -> None:
 
 @pytest.mark.parametrize("url,message", [
     ("virtual://dance", "unknown virtual board 'dance'"),
-    ("virtual://replay", "missing data=DIR"),
+    ("virtual://classifier", "missing model=DIR"),  # (replay defaults to the bundled takes)
     ("virtual://replay?data=/nonexistent/dir", "data=/nonexistent/dir: no such directory"),
     ("virtual://idle?rate=fast", "rate='fast' is not a number"),
     ("virtual://idle?rate=0", "rate=0 is out of range"),

@@ -96,6 +96,11 @@ def validate(ds: Dataset) -> list[str]:
         odd = [t for t in ds.takes if round(t.rate_hz, 1) != common]
         warnings.append(f"sample rates differ: most takes are {common:g} Hz, {len(odd)} are not "
                         f"(e.g. {odd[0].path} at {odd[0].rate_hz:g} Hz); they are resampled to the model rate")
+    wrong_rate = [(t, why) for t in ds.takes if (why := t.rate_disagreement())]
+    if wrong_rate:
+        t, why = wrong_rate[0]
+        warnings.append(f"{len(wrong_rate)} take(s) have a rate_hz that their timestamps contradict, e.g. {t.path}: "
+                        f"{why}; training trusts dataset.json, so fix its rate_hz (or delete it to use the timestamps)")
     declared = ds.manifest.get("sample_rate_hz")
     if declared and len(rates) == 1 and abs(next(iter(rates)) - float(declared)) > 0.01 * float(declared):
         warnings.append(f"dataset.json says {declared} Hz but the takes' timestamps say {next(iter(rates)):g} Hz")

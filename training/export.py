@@ -180,8 +180,17 @@ def _fill(text: str, values: dict[str, str]) -> str:
     return text
 
 
+def example_line(labels: list[str]) -> str:
+    """A Serial line as gk_format.h prints it, with this model's labels (the README's example)."""
+    rest = [8 // max(1, len(labels) - 1)] * (len(labels) - 1)
+    if rest:
+        rest[0] += 8 - sum(rest)
+    scores = [92] + rest
+    return f"{labels[0]} 92% | " + " ".join(f"{lab} {v}" for lab, v in zip(labels, scores))
+
+
 def readme(cfg: PreprocessConfig, board: Board, budget: Budget, ops: list[str], model_bytes: int, arena: int,
-           sketch_name: str, source: str) -> str:
+           sketch_name: str, source: str, sketch_path: str | None = None) -> str:
     text = (classifier_template_dir() / "README.md.tmpl").read_text()
     flash_rows = "\n".join(f"| {k} | {v:,} |" for k, v in budget.flash.items())
     ram_rows = "\n".join(f"| {k} | {v:,} |" for k, v in budget.ram.items())
@@ -196,7 +205,7 @@ def readme(cfg: PreprocessConfig, board: Board, budget: Budget, ops: list[str], 
         "RAM_MAX": f"{board.ram_bytes:,}", "RAM_PCT": f"{100 * budget.ram_total / board.ram_bytes:.0f}",
         "FLASH_ROWS": flash_rows, "RAM_ROWS": ram_rows, "TFLM_LIBRARY": TFLM_LIBRARY, "TFLM_GIT_URL": TFLM_GIT_URL,
         "SERVICE_UUID": p.SERVICE_UUID, "PREDICTION_UUID": p.PREDICTION_CHAR_UUID, "IMU_UUID": p.IMU_CHAR_UUID,
-        "BLE_NAME": p.BLE_LOCAL_NAME,
+        "BLE_NAME": p.BLE_LOCAL_NAME, "SKETCH_PATH": sketch_path or sketch_name, "EXAMPLE_LINE": example_line(list(cfg.labels)),
     })
 
 
@@ -215,6 +224,7 @@ class ExportResult:
     ram_estimate: int
     ram_max: int
     budget: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # warnings for the user (overrides, hand edits kept)
 
     def __str__(self) -> str:
         return (f"{self.sketch_dir} ({len(self.files)} files, board {self.board}): model {self.model_bytes:,} bytes, "
@@ -234,10 +244,45 @@ def _check_target(sketch_dir: Path, force: bool) -> None:
                            "choose another folder or pass --force to overwrite it")
 
 
+def _previous_export(sketch_dir: Path) -> dict:
+    try:
+        old = json.loads((sketch_dir / MANIFEST).read_text())
+        return old if isinstance(old, dict) else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _keep_edits(sketch_dir: Path, previous: dict, files: dict[str, bytes]) -> list[str]:
+    """Back up generated files edited by hand since the last export; say so (never a silent revert).
+
+    The last export recorded each file's sha256; a file that no longer matches was edited. Its
+    edited copy is kept as ``NAME.edited`` (Arduino compiles only .ino/.c/.cpp/.h/.S, so the
+    backup is not built) before the export writes the generated one.
+    """
+    recorded = previous.get("sha256") if isinstance(previous.get("sha256"), dict) else {}
+    notes = []
+    for fname, data in files.items():
+        path = sketch_dir / fname
+        want = recorded.get(fname)
+        if not want or not path.is_file():
+            continue
+        old = path.read_bytes()
+        if hashlib.sha256(old).hexdigest() != want and old != data:
+            atomic_write_bytes(path.with_name(fname + ".edited"), old)
+            notes.append(f"{path} was edited by hand since the last export: kept as {fname}.edited and regenerated "
+                         "(put overrides in export options such as --arena, not in generated files)")
+    return notes
+
+
 def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str = "nano33ble",
-                  force: bool = False) -> ExportResult:
+                  force: bool = False, arena_bytes: int | None = None) -> ExportResult:
     """Write the classifier sketch for ``model_dir`` into ``sketch_dir``. Raises GestureError when
-    the model does not fit ``board`` or the folder holds something else."""
+    the model does not fit ``board`` or the folder holds something else.
+
+    ``arena_bytes`` overrides the tensor arena the training measured (``gesture export --arena``:
+    for a TFLM library that needs more than the kit measured). It is an input of the export, so a
+    re-export keeps it when given again and says so when it is not; never an edit to gk_config.h.
+    """
     model_dir, sketch_dir = Path(model_dir), Path(sketch_dir)
     b = get_board(board)
     cfg, tflite, report = load_model_dir(model_dir)
@@ -245,6 +290,16 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     if not isinstance(arena, int) or arena <= 0:
         raise DataError(model_dir / "report.json", "missing or invalid 'arena_board_bytes' (the arena the board needs); "
                         "re-run `gesture train` to measure it", field="arena_board_bytes")
+    notes: list[str] = []
+    previous = _previous_export(sketch_dir)
+    if arena_bytes is not None:
+        if arena_bytes < arena:
+            notes.append(f"--arena {arena_bytes:,} is below the {arena:,} bytes the model was measured to need; "
+                         "AllocateTensors() will likely fail on the board")
+        arena = arena_bytes
+    elif previous.get("arena_override"):
+        notes.append(f"the previous export used --arena {previous['arena_override']:,}; this one uses the measured "
+                     f"{arena:,} bytes (pass --arena {previous['arena_override']} to keep the override)")
     arena = (arena + ALIGN - 1) // ALIGN * ALIGN
     ops = model_ops(tflite)
     check_supported(ops)
@@ -269,13 +324,13 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
         files[static] = (classifier_template_dir() / static).read_text()
     files["gk_model.cpp"] = model_cpp(ops, source)
     files[f"{name}.ino"] = sketch_ino(cfg, b, source)
-    files["README.md"] = readme(cfg, b, budget, ops, len(tflite), arena, name, source)
+    files["README.md"] = readme(cfg, b, budget, ops, len(tflite), arena, name, source, sketch_path=str(sketch_dir))
     result = ExportResult(sketch_dir, b.key, sorted(files) + [MANIFEST], len(tflite), arena, ops,
                           budget.flash_total, b.flash_bytes, budget.ram_total, b.ram_bytes,
                           {"flash": budget.flash, "ram": budget.ram})
     manifest = {"generator": GENERATED, "model_dir": str(model_dir), "board": b.key, "fqbn": b.fqbn,
                 "files": result.files, "model_bytes": len(tflite), "model_sha256": hashlib.sha256(tflite).hexdigest(),
-                "arena_bytes": arena, "ops": ops, "budget": result.budget,
+                "arena_bytes": arena, "arena_override": arena_bytes, "ops": ops, "budget": result.budget,
                 "flash_estimate": budget.flash_total, "ram_estimate": budget.ram_total}
 
     sketch_dir.mkdir(parents=True, exist_ok=True)
@@ -286,8 +341,11 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
             stale = [f for f in json.loads(old.read_text()).get("files", []) if f not in files and f != MANIFEST]
         except (json.JSONDecodeError, AttributeError):
             stale = []
-    for fname, content in files.items():
-        data = content if isinstance(content, bytes) else content.encode("utf-8")
+    encoded = {f: c if isinstance(c, bytes) else c.encode("utf-8") for f, c in files.items()}
+    manifest["sha256"] = {f: hashlib.sha256(d).hexdigest() for f, d in encoded.items()}  # to see later hand edits
+    notes += _keep_edits(sketch_dir, previous, encoded)
+    result.notes = notes
+    for fname, data in encoded.items():
         atomic_write_bytes(sketch_dir / fname, data)
     for f in stale:  # e.g. the old .ino after the folder was renamed
         if "/" not in f and (sketch_dir / f).is_file():

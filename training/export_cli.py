@@ -18,11 +18,16 @@ def register(group: click.Group) -> None:
     @click.option("--board", type=click.Choice(list(BOARDS)), default=DEFAULT_BOARD, show_default=True,
                   help=BOARD_HELP)
     @click.option("--force", is_flag=True, help="overwrite a folder that was not written by gesture export")
-    def export_cmd(model_dir: Path, sketch_dir: Path, board: str, force: bool) -> None:
+    @click.option("--arena", "arena_bytes", type=click.IntRange(1024, 256 * 1024), default=None,
+                  help="tensor arena in bytes instead of the measured one (when the board says it needs more)")
+    def export_cmd(model_dir: Path, sketch_dir: Path, board: str, force: bool, arena_bytes: int | None) -> None:
         """Generate the TFLM Arduino sketch for a trained MODEL_DIR (checks the board's flash/RAM budget)."""
         from training.export import export_sketch
 
-        click.echo(str(export_sketch(model_dir, sketch_dir, board=board, force=force)))
+        result = export_sketch(model_dir, sketch_dir, board=board, force=force, arena_bytes=arena_bytes)
+        for note in result.notes:
+            click.echo(f"warning: {note}", err=True)
+        click.echo(str(result))
 
     @group.command("flash")
     @click.argument("sketch", type=click.Path(path_type=Path))

@@ -190,6 +190,15 @@ def flash(sketch: str | Path, port: str, *, board: str | None = None, dry_run: b
     """Compile and upload ``sketch`` to ``port``; raise GestureError with what to do on failure."""
     p = plan(sketch, port, board)
     cli = shutil.which("arduino-cli")
+    if cli is None and dry_run:
+        # nothing runs: print what would, so the user can copy it once arduino-cli is installed
+        p.commands = commands("arduino-cli", p)
+        echo(f"# arduino-cli is not on PATH: {install_cli(p.core)}")
+        for lib in p.libraries:
+            echo(f"# {_install_hint(lib)}")
+        for cmd in p.commands:
+            echo(" ".join(cmd))
+        return p
     if cli is None:
         raise GestureError(f"arduino-cli is not on PATH, so the kit cannot build and upload {p.sketch}.\n"
                            f"  {install_cli(p.core)}; then install the libraries: "

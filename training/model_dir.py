@@ -140,10 +140,18 @@ def load_model_dir(model_dir: str | Path) -> tuple[PreprocessConfig, bytes, dict
 
 
 def default_data_dir(report: dict) -> Path:
-    """The dataset the model was trained on (report.json 'dataset'), else the bundled one."""
+    """The dataset the model was trained on (report.json 'dataset'), else (none named) the bundled one.
+
+    ``gesture train`` records the absolute path; an older relative one is tried against the
+    working directory and the kit's data folder. A dataset named but not found is an error, never
+    a silent switch to the bundled takes (whose labels a user's model does not know).
+    """
     d = report.get("dataset")
-    if d:
-        for cand in (Path(d), data_dir().parent / d):  # as given, or relative to the kit
-            if cand.is_dir():
-                return cand
-    return bundled_dataset()
+    if not d:
+        return bundled_dataset()
+    path = Path(d)
+    for cand in (path,) if path.is_absolute() else (path, data_dir().parent / d):  # as given, or relative to the kit
+        if cand.is_dir():
+            return cand
+    raise DataError(d, "the model's report.json names this dataset but it is not a folder here; "
+                    "pass the takes to replay (data=DIR in the URL, or --data DIR)")

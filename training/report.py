@@ -72,6 +72,16 @@ def plot_history(history: dict[str, list[float]]) -> bytes:
     return data
 
 
+def _threshold(r: dict[str, Any]) -> str:
+    """The live confidence threshold, or what was done instead when nothing could calibrate it."""
+    rej = r.get("rejection_validation")
+    if not r.get("n_val") or (rej is not None and not rej.get("windows")):
+        return ("none (0/255): no validation takes to calibrate it on (every take went to training or test, "
+                "as with 2 subjects under a person split), so the board reports every prediction; "
+                "record more subjects or sessions to calibrate one")
+    return f"{r['confidence_threshold']}/255{_rejection(r)}"
+
+
 def _rejection(r: dict[str, Any]) -> str:
     rej = r.get("rejection_validation")
     if not rej:
@@ -108,7 +118,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"| parameters / MACs per inference | {r['params']:,} / {r['macs']:,} |",
         f"| ops | {', '.join(r['ops'])} |",
         f"| window | {r['window']} samples at {r['model_rate_hz']} Hz |",
-        f"| confidence threshold (live) | {r['confidence_threshold']}/255{_rejection(r)} |",
+        f"| confidence threshold (live) | {_threshold(r)} |",
         f"| motion threshold (live idle gate) | {r['motion_threshold']} counts |",
         f"| training time | {r['train_seconds']:.1f} s{_timings(r)} |",
         f"| TensorFlow / tflite-micro | {r['tensorflow_version']} / {r['tflite_micro_version']} |",

@@ -38,6 +38,18 @@ MIN_MOTION_COUNTS = 150  # never gate below sensor noise (about 18 mg summed ove
 DEFAULTS = {"epochs": 20, "augment": 8, "batch": 64, "learning_rate": 3e-3, "rate": 25}
 
 
+def quiet_tensorflow_logs() -> None:
+    """Before TensorFlow is imported: no C++ info logs, no absl/oneDNN notices on the terminal.
+
+    oneDNN's "custom operations are on" notice (with absl's "before InitializeLog" preamble) is
+    printed by each of TensorFlow's two native libraries at import, whatever TF_CPP_MIN_LOG_LEVEL
+    says; turning the option off silences it, and makes float results reproducible run to run
+    (for models this small it costs no measurable time). A user's own setting wins.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
 @dataclass
 class TrainResult:
     model_dir: Path
@@ -405,7 +417,7 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
 
     # ---- float model -> int8 -> TFLM
     t = time.monotonic()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    quiet_tensorflow_logs()
     import keras
     import tensorflow as tf
 
@@ -436,7 +448,7 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
     import tflite_micro
     ds = p.ds
     report: dict[str, Any] = {
-        "dataset": str(data),
+        "dataset": str(Path(data).resolve()),  # absolute: the dashboard reads it from another directory
         "labels": labels,
         "split": p.split,
         "test_subjects": p.held,

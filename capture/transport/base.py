@@ -107,8 +107,10 @@ class Transport(abc.ABC):
         self.stats.frames_lost += self._seq.gap(int(msg.type), msg.seq)
         try:
             p.check_payload(msg.type, msg.payload)
-        except ValueError:
+        except ValueError as e:
             self.stats.bad_payloads += 1
+            if msg.type == FrameType.INFO:
+                self._info_rejected(str(e))
             return False
         if msg.type == FrameType.INFO:
             self.info = p.decode_info(msg.payload)
@@ -118,6 +120,10 @@ class Transport(abc.ABC):
 
     def _info_received(self, info: dict[str, str]) -> None:
         """Hook: a link that waits for INFO while opening (serial) resolves its wait here."""
+        return None
+
+    def _info_rejected(self, why: str) -> None:
+        """Hook: an INFO that failed validation (``decode_info``); a link waiting for INFO fails with it."""
         return None
 
     def _deliver(self, msg: Message) -> None:

@@ -121,6 +121,7 @@ class BleTransport(Transport):
         self.connect_timeout = connect_timeout
         self.client: BleakClient | None = None
         self.mtu: int | None = None
+        self.address: str | None = None  # of the connected device: shown so the user can pin it
         self._closing = False
         self._connected = False
 
@@ -183,7 +184,12 @@ class BleTransport(Transport):
                 raise GestureError(f"BLE device {self.target!r} does not offer the gesture-kit service "
                                    f"{p.SERVICE_UUID}: flash firmware/capture or an exported classifier sketch")
             self.mtu = client.mtu_size
-            self.info = p.decode_info(bytes(await client.read_gatt_char(p.INFO_CHAR_UUID)))
+            self.address = str(client.address)
+            try:
+                self.info = p.decode_info(bytes(await client.read_gatt_char(p.INFO_CHAR_UUID)))
+            except ValueError as e:
+                raise GestureError(f"BLE device {self.target!r} ({self.address}) sent an invalid {e}; "
+                                   "is it a gesture-kit board? Pin yours with --ble ADDRESS") from None
             subscribed = 0
             for uuid in _NOTIFY_CHARS:
                 if services.get_characteristic(uuid) is not None:
@@ -226,7 +232,10 @@ class BleTransport(Transport):
                 # characteristic's new value. Deliver it as an INFO message so the recorder and the
                 # dashboard wait for a confirmation the same way on every link.
                 raw = bytes(await self.client.read_gatt_char(p.INFO_CHAR_UUID))
-                self.info = p.decode_info(raw)
+                try:
+                    self.info = p.decode_info(raw)
+                except ValueError as e:
+                    raise GestureError(f"BLE board {self.target!r} sent an invalid {e}") from None
                 self._deliver(Message(p.FrameType.INFO, 0, 0, raw, received=time.monotonic()))
         except BleakError as e:
             hint = f"; supported rates: {', '.join(map(str, p.SUPPORTED_RATES_HZ))}" \

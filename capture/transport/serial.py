@@ -229,6 +229,11 @@ class SerialTransport(Transport):
         if self._info_wait is not None and not self._info_wait.done():
             self._info_wait.set_result(info)
 
+    def _info_rejected(self, why: str) -> None:
+        if self._info_wait is not None and not self._info_wait.done():
+            self._info_wait.set_exception(GestureError(f"serial port {self.port}: the device sent an invalid "
+                                                       f"{why}; is it running a gesture-kit sketch?"))
+
     def _on_lost(self, reason: str) -> None:
         if self._closing:
             return

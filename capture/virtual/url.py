@@ -4,7 +4,7 @@
 bleak ``BleakClient`` talks to :class:`capture.virtual.ble.VirtualBleBackend`, so a demo or test
 without a board runs the same client code as a real Nano 33 BLE. URL forms::
 
-    virtual://replay?data=data/magic_wand&rate=119&channels=6&loop=1&speed=1
+    virtual://replay?data=data/magic_wand&rate=119&channels=6&loop=1&speed=1   (data: default the bundled takes)
     virtual://idle?rate=119
     virtual://classifier?model=models/wand&data=data/magic_wand&rate=119
     virtual://firmware?board=nano33ble_rev2&data=data/magic_wand   (the host-compiled sketch)
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable
-from urllib.parse import parse_qsl, urlparse
+from urllib.parse import parse_qsl, urlencode, urlparse
 
 from capture import protocol as p
 from capture.errors import GestureError
@@ -28,6 +28,7 @@ from capture.virtual.options import VirtualOptions, parse_link_options
 from capture.virtual.sources import EventSource, IdleSource, ReplaySource
 
 COMMON = LINK_NAMES  # capture.virtual.options: the same on the serial board
+PATH_PARAMS = ("data", "model")  # folders: relative ones mean the caller's working directory
 PARAMS = {
     "replay": ("data", "rate", "channels", "loop", "shuffle", "labels", "limit", "rest") + COMMON,
     "idle": ("rate", "channels", "seconds") + COMMON,
@@ -89,12 +90,31 @@ class _Query:
         return path
 
 
+def absolute_url(url: str, base: str | Path | None = None) -> str:
+    """``url`` with its relative ``data=``/``model=`` folders made absolute against ``base`` (the cwd).
+
+    A URL is often handed to another process that runs elsewhere (the Streamlit server runs in
+    the install folder), where ``model=models/mine`` would name a different folder or none: so
+    whoever takes a URL from the user resolves it, once, where the user typed it.
+    """
+    parts = urlparse(url)
+    if parts.scheme != "virtual" or not parts.query:
+        return url
+    try:
+        pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        return url  # source_from_url reports the malformed query
+    root = Path(base) if base is not None else Path.cwd()
+    fixed = [(k, str(root / Path(v).expanduser()) if k in PATH_PARAMS and v else v) for k, v in pairs]
+    return parts._replace(query=urlencode(fixed, safe="/")).geturl()
+
+
 def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
     """Parse a ``virtual://KIND?...`` URL into the board's event source and link options."""
     parts = urlparse(url)
     kind = parts.netloc or parts.path.strip("/")
     if parts.scheme != "virtual" or kind not in PARAMS:
-        raise GestureError(f"{url}: unknown virtual board {kind!r}; expected virtual://replay?data=DIR, "
+        raise GestureError(f"{url}: unknown virtual board {kind!r}; expected virtual://replay[?data=DIR], "
                            "virtual://idle or virtual://classifier?model=DIR")
     try:
         pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
@@ -114,7 +134,9 @@ def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
             raise GestureError(f"{url}: channels={channels}; expected 3 (accelerometer) or 6 (accelerometer + gyroscope)")
     if kind == "replay":
         labels = [s for s in q.values.get("labels", "").split(",") if s] or None
-        source = ReplaySource(q.path("data", required=True), rate_hz=rate, channels=channels,
+        from capture.resources import bundled_dataset  # the default, as for `gesture simulate`
+
+        source = ReplaySource(q.path("data", required=False) or bundled_dataset(), rate_hz=rate, channels=channels,
                               rest_s=q.number("rest", 1.0, lo=0), labels=labels, limit=q.integer("limit", None, lo=1),
                               loop=q.flag("loop", True), shuffle=q.flag("shuffle", False), seed=seed)
     elif kind == "idle":
