@@ -47,6 +47,9 @@ def make_source_factory(*, data: Path, idle: bool, channels: int, labels: list[s
               help="with --firmware: which board (and IMU) the sketch is built for")
 @click.option("--sketch", type=click.Path(path_type=Path, file_okay=False, exists=True),
               help="with --firmware: an exported classifier sketch folder (default: the capture sketch)")
+@click.option("--tflm", type=click.Path(path_type=Path, exists=True),
+              help="with --sketch: the TFLM source tree or tarball to build the classifier with "
+                   "(default: $GESTURE_TFLM or the user cache)")
 @click.option("--data", type=click.Path(path_type=Path, file_okay=False), default=None,
               show_default="the bundled data/magic_wand", help="dataset whose takes the board replays")
 @click.option("--idle", is_flag=True, help="a board at rest (gravity + noise) instead of replayed takes")
@@ -58,7 +61,8 @@ def make_source_factory(*, data: Path, idle: bool, channels: int, labels: list[s
 @click.option("--rest", type=float, default=1.0, show_default=True, help="seconds at rest between takes")
 @click.option("--seconds", type=float, help="--idle: stop after this many seconds")
 @click_options("serial")
-def simulate_cmd(serial_: bool, ble: bool, firmware: bool, board: str, sketch: Path | None, data: Path | None, idle: bool,
+def simulate_cmd(serial_: bool, ble: bool, firmware: bool, board: str, sketch: Path | None, tflm: Path | None,
+                 data: Path | None, idle: bool,
                  rate: float | None, native_rate: bool, channels: str,
                  labels: str | None, loop: bool, rest: float, seconds: float | None, loss: float, garbage: float,
                  corrupt: float, disconnect_after: float | None, seed: int, speed: float) -> None:
@@ -78,7 +82,7 @@ def simulate_cmd(serial_: bool, ble: bool, firmware: bool, board: str, sketch: P
         if rate is not None or native_rate or channels != "6":
             raise GestureError("--firmware runs at the rate and channels the board's IMU delivers: "
                                "drop --rate/--native-rate/--channels (send SET_RATE to the board instead)")
-        _run_firmware(board=board, sketch=sketch, data=None if idle else data, serial_=serial_, faults=faults,
+        _run_firmware(board=board, sketch=sketch, tflm=tflm, data=None if idle else data, serial_=serial_, faults=faults,
                       speed=speed, loop=loop, labels=labels.split(",") if labels else None, rest=rest, seed=seed,
                       seconds=seconds)
         return
@@ -114,7 +118,7 @@ def simulate_cmd(serial_: bool, ble: bool, firmware: bool, board: str, sketch: P
                f"{board.injector.dropped} dropped by --loss, {board.unread_drops} not read by the host)", err=True)
 
 
-def _run_firmware(*, board: str, sketch: Path | None, data: Path | None, serial_: bool, faults, speed: float,
+def _run_firmware(*, board: str, sketch: Path | None, tflm: Path | None, data: Path | None, serial_: bool, faults, speed: float,
                   loop: bool, labels: list[str] | None, rest: float, seed: int, seconds: float | None) -> None:
     """``--firmware``: the host-compiled sketch as the board, until it stops, Ctrl-C or SIGTERM."""
     import numpy as np
@@ -126,7 +130,7 @@ def _run_firmware(*, board: str, sketch: Path | None, data: Path | None, serial_
         from capture.virtual.sources import rest as rest_counts
         counts = rest_counts(int((seconds or 3600) * fw.BOARD_IMU_RATE[board]), 6, np.random.default_rng(seed))
     fb = fw.start_board(board=board, sketch=sketch, data=data, counts=counts, speed=speed, ble=not serial_,
-                        loop=loop, labels=labels, rest_s=rest, seed=seed)
+                        loop=loop, labels=labels, rest_s=rest, seed=seed, tflm=tflm)
     relay = None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
