@@ -1,0 +1,550 @@
+"""A pinned TensorFlow Lite Micro source tree: where to find it, which files build it, a cached build.
+
+Why a source tree and not an Arduino library: the only Arduino TFLM library (Arduino_TensorFlowLite,
+last updated 2023) runs older kernels that give different int8 outputs for the same model (its
+FULLY_CONNECTED ignores per-channel weight scales), so the report would not describe the board.
+The kit therefore builds the model against one pinned upstream tree (TFLM 90b983c + CMSIS-NN),
+in tests, in ``gesture verify`` and in the exported sketch.
+
+A *tree* is a folder laid out like ``tflm-src.tar.gz`` (see PROVENANCE.md beside it)::
+
+    tflite-micro/  CMSIS-NN/  CMSIS_6/  flatbuffers/  gemmlowp/  ruy/
+
+It is found (:func:`find_tree`) from an explicit path, else ``$GESTURE_TFLM``, else the user
+cache; a tarball is extracted once into the cache, keyed by its sha256. :func:`fetch_tree`
+downloads the pinned tarball (checksum-verified) into the same cache.
+
+:func:`runtime_sources` lists the files that make the runtime plus the kernels (all of them, or
+only those of a given op list, with the CMSIS-NN variants for Cortex-M); :func:`build_runtime`
+compiles them once per (tree, target, flags) into a static library, caching every object file
+outside the repository, so a test session or a ``gesture verify`` after the first costs seconds.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Literal
+
+from capture.errors import GestureError
+
+Target = Literal["host", "cortex-m4"]
+
+# The pinned tree (PROVENANCE.md of tflm-src.tar.gz): upstream commits and the tarball's checksum.
+TFLM_COMMIT = "90b983c2b3f1480642e040bbd2ddb37b998f3424"
+CMSIS_NN_COMMIT = "4ab83cc3cc98fb85ed6dafb55e8ca02f1628dcae"
+PINNED_SHA256 = "9fe56bc4ab1deaf01cac38a3d8357b94a81b79f3b0188a5328049f0bdc6e0559"  # sha256 of tflm-src.tar.gz at these commits
+TARBALL_NAME = "tflm-src.tar.gz"
+ENV_TREE = "GESTURE_TFLM"  # a folder or a tarball
+ENV_URL = "GESTURE_TFLM_URL"  # where `fetch_tree` downloads the pinned tarball from
+ENV_CACHE = "GESTURE_CACHE"  # overrides the user cache folder (trees)
+ENV_BUILD_CACHE = "GESTURE_BUILD_CACHE"  # overrides where compiled objects are cached
+TREE_DIRS = ("tflite-micro", "CMSIS-NN", "CMSIS_6", "flatbuffers", "gemmlowp")
+MICRO = "tflite-micro/tensorflow/lite/micro"
+
+# Debian packages per tool, for the one-line message when a tool is missing.
+DEBIAN_PACKAGES = {
+    "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib",
+    "arm-none-eabi-g++": "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib",
+    "qemu-system-arm": "qemu-system-arm",
+    "g++": "g++",
+}
+
+
+# ----------------------------------------------------------------------------- locating the tree
+
+def cache_root() -> Path:
+    """The user cache folder of the kit (``$GESTURE_CACHE``, else ``$XDG_CACHE_HOME/gesture-kit``)."""
+    env = os.environ.get(ENV_CACHE)
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "gesture-kit"
+
+
+def build_cache_root() -> Path:
+    """Where compiled objects and libraries are cached (``$GESTURE_BUILD_CACHE``, else
+    ``cache_root()/build``): keyed by content, so any number of trees and sessions share it."""
+    env = os.environ.get(ENV_BUILD_CACHE)
+    return Path(env).expanduser() if env else cache_root() / "build"
+
+
+def is_tree(path: Path) -> bool:
+    return all((path / d).is_dir() for d in TREE_DIRS) and (path / MICRO / "micro_interpreter.h").is_file()
+
+
+def _tree_in(folder: Path) -> Path | None:
+    """``folder`` itself or its single ``tflm-src`` child, when laid out like the tarball."""
+    for cand in (folder, folder / "tflm-src"):
+        if is_tree(cand):
+            return cand
+    return None
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def extract_tarball(tarball: Path, cache_dir: Path | None = None) -> Path:
+    """Extract a tflm-src tarball once into ``cache/tflm/<sha256[:16]>`` (temp folder + rename, so
+    an interrupted extraction never leaves a half tree) and return the tree inside."""
+    digest = file_sha256(tarball)
+    dest = (cache_dir or cache_root()) / "tflm" / digest[:16]
+    found = _tree_in(dest) if dest.is_dir() else None
+    if found:
+        return found
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest.parent))
+    try:
+        try:
+            with tarfile.open(tarball) as tf:
+                tf.extractall(tmp, filter="data")
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise GestureError(f"{tarball}: not a readable TFLM source tarball ({e})") from e
+        if _tree_in(tmp) is None:
+            raise GestureError(f"{tarball}: no TFLM tree inside (expected tflm-src/{{{','.join(TREE_DIRS)}}})")
+        (tmp / "SHA256").write_text(digest + "\n")
+        try:
+            tmp.rename(dest)
+        except OSError:  # another process extracted it meanwhile
+            if not dest.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    tree = _tree_in(dest)
+    assert tree is not None
+    return tree
+
+
+def _resolve(path: Path, origin: str, cache_dir: Path | None) -> Path:
+    path = path.expanduser()
+    if path.is_dir():
+        tree = _tree_in(path)
+        if tree is None:
+            raise GestureError(f"{path} ({origin}): not a TFLM tree; expected the folders "
+                               f"{', '.join(TREE_DIRS)} (laid out like {TARBALL_NAME})")
+        return tree.resolve()
+    if path.is_file():
+        return extract_tarball(path, cache_dir)
+    raise GestureError(f"{path} ({origin}): no such folder or tarball")
+
+
+def find_tree(explicit: str | Path | None = None, *, cache_dir: Path | None = None) -> Path | None:
+    """The TFLM tree to build against: ``explicit`` (folder or tarball), else ``$GESTURE_TFLM``,
+    else a tree already in the user cache (extracted or fetched before). None when there is none;
+    a GestureError when a given path is not a tree."""
+    if explicit is not None and str(explicit) != "":
+        return _resolve(Path(explicit), "--tflm", cache_dir)
+    env = os.environ.get(ENV_TREE)
+    if env:
+        return _resolve(Path(env), f"${ENV_TREE}", cache_dir)
+    base = (cache_dir or cache_root()) / "tflm"
+    pinned = base / PINNED_SHA256[:16]
+    if pinned.is_dir() and _tree_in(pinned):
+        return _tree_in(pinned)
+    if base.is_dir():  # any tree extracted before, newest first
+        for d in sorted((d for d in base.iterdir() if d.is_dir() and not d.name.startswith(".")),
+                        key=lambda d: d.stat().st_mtime, reverse=True):
+            tree = _tree_in(d)
+            if tree:
+                return tree
+    return None
+
+
+def missing_tree_hint() -> str:
+    """One line: what is missing and the ways to add it."""
+    return (f"no TFLM source tree: pass --tflm PATH (a folder or {TARBALL_NAME}), set ${ENV_TREE}, or run "
+            f"`gesture tflm fetch` to download the pinned tree (TFLM {TFLM_COMMIT[:7]}) into {cache_root()}")
+
+
+def fetch_tree(url: str | None = None, *, sha256: str | None = None, cache_dir: Path | None = None,
+               timeout: float = 60.0) -> Path:
+    """Download the pinned tflm-src tarball from ``url`` (default ``$GESTURE_TFLM_URL``), check its
+    sha256 against the pinned one, extract it into the cache and return the tree. Nothing is kept
+    when the checksum differs."""
+    url = url or os.environ.get(ENV_URL)
+    if not url:
+        raise GestureError(f"no download address for the TFLM tree: pass --url or set ${ENV_URL} to a mirror of "
+                           f"{TARBALL_NAME} (sha256 {sha256 or PINNED_SHA256})")
+    want = sha256 or PINNED_SHA256
+    base = (cache_dir or cache_root()) / "tflm"
+    base.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".download-", suffix=".tar.gz", dir=base)
+    tmp = Path(tmp_name)
+    try:
+        h = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+                for block in iter(lambda: resp.read(1 << 16), b""):
+                    h.update(block)
+                    out.write(block)
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise GestureError(f"could not download the TFLM tree from {url}: {e}") from e
+        if h.hexdigest() != want:
+            raise GestureError(f"{url}: sha256 {h.hexdigest()} is not the pinned {want}; the download was discarded")
+        return extract_tarball(tmp, cache_dir)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- what to compile
+
+def include_dirs(tree: Path) -> list[Path]:
+    """Include folders, relative to which every #include of the runtime resolves."""
+    return [tree / "tflite-micro", tree / "flatbuffers" / "include", tree / "gemmlowp", tree / "ruy",
+            tree / "CMSIS-NN", tree / "CMSIS-NN" / "Include", tree / "CMSIS_6" / "CMSIS" / "Core" / "Include"]
+
+
+# Files of the micro/ folder that are tests, test helpers or alternatives of others.
+_CORE_SKIP = {"test_helpers.cc", "test_helper_custom_ops.cc", "mock_micro_graph.cc", "fake_micro_context.cc",
+              "recording_micro_allocator.cc"}
+_KERNEL_SKIP_RE = re.compile(r"(_test|_test_common|kernel_runner|_generated_data|ethosu|test_data)")
+# kernel helpers every kernel may call (not tied to one op)
+_KERNEL_HELPERS = ("kernel_util.cc", "micro_tensor_utils.cc")
+
+
+def core_sources(tree: Path) -> list[str]:
+    """The interpreter, allocator, planners, flatbuffer parsing and the TF Lite helpers they use
+    (paths relative to ``tree``)."""
+    out: list[str] = []
+    micro = tree / MICRO
+    out += [f"{MICRO}/{f.name}" for f in sorted(micro.glob("*.cc")) if f.name not in _CORE_SKIP]
+    for sub in ("arena_allocator", "memory_planner", "tflite_bridge"):
+        out += [f"{MICRO}/{sub}/{f.name}" for f in sorted((micro / sub).glob("*.cc"))
+                if not f.name.startswith("recording_")]
+    lite = "tflite-micro/tensorflow/lite"
+    for sub in ("core/api", "core/c", "kernels", "kernels/internal", "kernels/internal/reference", ""):
+        folder = tree / lite / sub if sub else tree / lite
+        out += [str(f.relative_to(tree)) for f in sorted(folder.glob("*.cc"))]
+    for sub in ("tflite-micro/tensorflow/compiler/mlir/lite/core/api",
+                "tflite-micro/tensorflow/compiler/mlir/lite/schema"):
+        out += [str(f.relative_to(tree)) for f in sorted((tree / sub).glob("*.cc"))]
+    out += [f"{MICRO}/kernels/{h}" for h in _KERNEL_HELPERS]
+    return out
+
+
+def resolver_registrations(tree: Path, op: str) -> list[str]:
+    """``Register_X`` functions the MicroMutableOpResolver method of builtin ``op`` uses."""
+    from training.tflm_ops import RESOLVER_METHODS
+
+    if op not in RESOLVER_METHODS:
+        raise GestureError(f"op {op} is not registered in TensorFlow Lite Micro")
+    text = (tree / MICRO / "micro_mutable_op_resolver.h").read_text()
+    m = re.search(rf"TfLiteStatus {RESOLVER_METHODS[op]}\((.*?)\n  }}", text, re.S)
+    if not m:
+        raise GestureError(f"{MICRO}/micro_mutable_op_resolver.h: no method {RESOLVER_METHODS[op]} (op {op})")
+    return sorted(set(re.findall(r"\bRegister_(\w+)\(", m.group(1))))
+
+
+def kernel_sources(tree: Path, ops: Iterable[str] | None, *, cmsis_nn: bool) -> list[str]:
+    """Kernel files for ``ops`` (None: every kernel). With ``cmsis_nn`` a kernel that has a
+    CMSIS-NN variant (kernels/cmsis_nn/X.cc) replaces the reference kernels/X.cc, and the
+    CMSIS-NN C sources it calls are added."""
+    kdir = tree / MICRO / "kernels"
+    cdir = kdir / "cmsis_nn"
+    variants = {f.name for f in cdir.glob("*.cc")} if cmsis_nn else set()
+    if ops is None:
+        names = {f.name for f in kdir.glob("*.cc") if not _KERNEL_SKIP_RE.search(f.name)}
+    else:
+        names = set()
+        defs: dict[str, str] = {}
+        for f in list(kdir.glob("*.cc")) + (list(cdir.glob("*.cc")) if cmsis_nn else []):
+            if _KERNEL_SKIP_RE.search(f.name):
+                continue
+            for reg in re.findall(r"^TFLMRegistration Register_(\w+)\(\)", f.read_text(), re.M):
+                defs.setdefault(reg, f.name)
+        for op in ops:
+            for reg in resolver_registrations(tree, op):
+                if reg not in defs:
+                    raise GestureError(f"no kernel file in {MICRO}/kernels defines Register_{reg} (op {op})")
+                names.add(defs[reg])
+        for n in list(names):  # X.cc shares X_common.cc with its variants
+            common = n[:-3] + "_common.cc"
+            if (kdir / common).is_file():
+                names.add(common)
+        names -= set(_KERNEL_HELPERS)
+    out = []
+    for n in sorted(names):
+        out.append(f"{MICRO}/kernels/cmsis_nn/{n}" if n in variants else f"{MICRO}/kernels/{n}")
+    if cmsis_nn:
+        chosen = [tree / o for o in out if "/cmsis_nn/" in o]
+        out += cmsis_nn_sources(tree, chosen if ops is not None else None)
+    return out
+
+
+_C_DEF_RE = re.compile(r"^[A-Za-z_][\w \*]*?\b(arm_\w+)\s*\(", re.M)  # a definition starts in column 0
+_C_USE_RE = re.compile(r"\b(arm_\w+|\w+_table\w*)\b")
+
+
+def cmsis_nn_sources(tree: Path, callers: list[Path] | None) -> list[str]:
+    """CMSIS-NN C files the ``callers`` (TFLM cmsis_nn kernels) reach, following calls from file
+    to file (None: every CMSIS-NN file). CMSIS-NN defines one public function per file, in column
+    0, and its lookup tables in NNSupportFunctions/arm_nntables.c."""
+    files = sorted((tree / "CMSIS-NN" / "Source").rglob("*.c"))
+    if callers is None:
+        return [str(f.relative_to(tree)) for f in files]
+    texts = {f: f.read_text(errors="replace") for f in files}
+    where: dict[str, Path] = {}
+    for f, text in texts.items():
+        for name in _C_DEF_RE.findall(text):
+            where.setdefault(name, f)
+        for table in re.findall(r"^const\s+[\w\s]+?\b(\w+)\s*\[", text, re.M):
+            where.setdefault(table, f)
+    todo = [t for c in callers for t in _C_USE_RE.findall(c.read_text())]
+    seen: set[Path] = set()
+    while todo:
+        f = where.get(todo.pop())
+        if f is not None and f not in seen:
+            seen.add(f)
+            todo += _C_USE_RE.findall(texts[f])
+    return [str(f.relative_to(tree)) for f in files if f in seen]
+
+
+def runtime_sources(tree: Path, ops: Iterable[str] | None = None, *, cmsis_nn: bool) -> list[str]:
+    return core_sources(tree) + kernel_sources(tree, ops, cmsis_nn=cmsis_nn)
+
+
+# ----------------------------------------------------------------------------- building
+
+M4_FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16")
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    cc: str
+    cxx: str
+    ar: str
+    arch_flags: tuple[str, ...]
+
+
+def toolchain(target: Target) -> Toolchain:
+    """The compilers for ``target``; a GestureError naming the Debian packages when absent."""
+    if target == "host":
+        names, arch = ("gcc", "g++", "ar"), ()
+    elif target == "cortex-m4":
+        names, arch = ("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-ar"), M4_FLAGS
+    else:
+        raise GestureError(f"unknown target {target!r}; expected host or cortex-m4")
+    found = [shutil.which(n) for n in names]
+    missing = [n for n, f in zip(names, found) if f is None]
+    if missing:
+        pkgs = sorted({p for n in missing for p in DEBIAN_PACKAGES.get(n, n).split()})
+        raise GestureError(f"{', '.join(missing)} not found; install the Debian packages: {' '.join(pkgs)}")
+    return Toolchain(found[0], found[1], found[2], arch)  # type: ignore[arg-type]
+
+
+@dataclass
+class Runtime:
+    """A compiled TFLM runtime: link ``library`` and compile against ``include_dirs``/``defines``."""
+
+    target: str
+    tree: Path
+    library: Path
+    include_dirs: list[Path]
+    defines: list[str]
+    cflags: list[str]  # for C and C++ (arch, optimisation, sections)
+    cxxflags: list[str]  # C++ only
+    sources: list[str]
+    toolchain: Toolchain
+    built: int = 0  # objects compiled now (0: all came from the cache)
+    extra: dict = field(default_factory=dict)
+
+    def compile_flags(self, cxx: bool = True) -> list[str]:
+        """Flags to compile a file that includes the TFLM headers, as the runtime was compiled."""
+        return ([*self.cflags, *(self.cxxflags if cxx else [])] + [f"-D{d}" for d in self.defines]
+                + [f"-I{d}" for d in self.include_dirs])
+
+
+def _flags(target: Target, cmsis_nn: bool) -> tuple[list[str], list[str], list[str]]:
+    defines = ["TF_LITE_STATIC_MEMORY", "TF_LITE_DISABLE_X86_NEON"] + (["CMSIS_NN"] if cmsis_nn else [])
+    cflags = ["-Os" if target == "cortex-m4" else "-O2", "-ffunction-sections", "-fdata-sections",
+              "-Wno-unused-parameter", "-Wno-psabi"]
+    cxxflags = ["-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics"]
+    return defines, cflags, cxxflags
+
+
+def _compiler_id(tc: Toolchain) -> str:
+    out = subprocess.run([tc.cxx, "--version"], capture_output=True, text=True, check=False).stdout
+    return out.splitlines()[0] if out else tc.cxx
+
+
+def compile_objects(tree: Path, sources: list[str], tc: Toolchain, flags_c: list[str], flags_cxx: list[str],
+                    obj_dir: Path, jobs: int | None = None, salt: str = "") -> tuple[list[Path], int]:
+    """Compile ``sources`` (relative to ``tree``) into ``obj_dir``, one object per source whose
+    name holds the hash of (compiler, flags, path, content): an unchanged file is never compiled
+    twice, whatever the session. ``salt`` stands for what the sources include (a digest of the
+    headers), so a changed header recompiles everything. Returns the objects and how many were
+    compiled now."""
+    obj_dir.mkdir(parents=True, exist_ok=True)
+    cid = _compiler_id(tc)
+    jobs = jobs or os.cpu_count() or 2
+
+    def one(rel: str) -> tuple[Path, bool]:
+        src = tree / rel
+        is_c = rel.endswith(".c")
+        cmd_flags = flags_c if is_c else flags_cxx
+        portable = [f.replace(str(tree), "<tree>") for f in cmd_flags]  # the tree's location is not content
+        key = hashlib.sha256("\0".join([cid, salt, *portable, rel]).encode() + src.read_bytes()).hexdigest()[:20]
+        obj = obj_dir / f"{Path(rel).stem}-{key}.o"
+        if obj.is_file():
+            return obj, False
+        tmp = obj.with_suffix(f".{os.getpid()}.tmp.o")
+        cmd = [tc.cc if is_c else tc.cxx, *cmd_flags, "-c", str(src), "-o", str(tmp)]
+        r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if r.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            raise GestureError(f"compiling {rel} failed:\n{r.stderr.strip()[-3000:]}")
+        os.replace(tmp, obj)
+        return obj, True
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(one, sources))
+    return [o for o, _ in results], sum(1 for _, new in results if new)
+
+
+def headers_digest(tree: Path) -> str:
+    """sha256 over every header of the tree (paths and contents), cached beside an extracted tree."""
+    h = hashlib.sha256()
+    for f in sorted(tree.rglob("*.h")):
+        h.update(str(f.relative_to(tree)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def build_runtime(tree: str | Path, target: Target, *, cmsis_nn: bool, cache_dir: str | Path | None = None,
+                  ops: Iterable[str] | None = None, jobs: int | None = None) -> Runtime:
+    """Compile the TFLM runtime of ``tree`` (all kernels, or only those of ``ops``) for ``target``
+    into a cached static library ``libtflm-<key>.a``; return it with the flags to compile
+    against it. The key covers the compiler, flags and every source's content."""
+    tree = Path(tree)
+    tc = toolchain(target)
+    defines, cflags, cxxflags = _flags(target, cmsis_nn)
+    incs = include_dirs(tree)
+    base = [*tc.arch_flags, *cflags] + [f"-D{d}" for d in defines] + [f"-I{d}" for d in incs]
+    flags_c = [*base, "-std=c11"]
+    flags_cxx = [*base, *cxxflags]
+    sources = runtime_sources(tree, sorted(ops) if ops is not None else None, cmsis_nn=cmsis_nn)
+    cache = Path(cache_dir) if cache_dir is not None else build_cache_root()
+    obj_dir = cache / f"obj-{target}{'-cmsis' if cmsis_nn else ''}"
+    objs, built = compile_objects(tree, sources, tc, flags_c, flags_cxx, obj_dir, jobs, salt=headers_digest(tree))
+    key = hashlib.sha256("\n".join(o.name for o in objs).encode()).hexdigest()[:16]
+    lib = cache / f"libtflm-{target}-{key}.a"
+    if not lib.is_file():
+        tmp = lib.with_suffix(f".{os.getpid()}.tmp.a")
+        tmp.unlink(missing_ok=True)
+        r = subprocess.run([tc.ar, "rcs", str(tmp), *map(str, objs)], capture_output=True, text=True, check=False)
+        if r.returncode != 0:
+            raise GestureError(f"{tc.ar} failed: {r.stderr.strip()}")
+        os.replace(tmp, lib)
+    return Runtime(target, tree, lib, incs, defines, [*tc.arch_flags, *cflags], cxxflags, sources, tc, built,
+                   {"obj_dir": str(obj_dir)})
+
+
+def tree_info(tree: Path) -> dict[str, str]:
+    """What export.json and the README record about the tree."""
+    sha_file = tree.parent / "SHA256"
+    sha = sha_file.read_text().strip() if sha_file.is_file() else ""
+    if sha == PINNED_SHA256:
+        return {"tflm_commit": TFLM_COMMIT, "cmsis_nn_commit": CMSIS_NN_COMMIT, "tarball_sha256": sha}
+    # a folder or another tarball: we cannot vouch for its commit
+    return {"tflm_commit": "unknown (not the pinned tarball)", "tarball_sha256": sha or "n/a (a folder)"}
+
+
+# ----------------------------------------------------------------------------- bundling into a sketch
+
+BUNDLE_DIR = "src/tflm"  # inside the sketch folder: Arduino compiles src/ recursively
+DEFINES_HEADER = "gk_tflm_defines.h"
+_INCLUDE_RE = re.compile(r'^([ \t]*#[ \t]*include[ \t]*)([<"])([^>"\n]+)[>"]', re.M)
+_MACRO_RE = re.compile(r"\b(TF_LITE_STATIC_MEMORY|CMSIS_NN)\b")
+_DEFINES = """// gk_tflm_defines.h: generated by gesture-kit. The build flags TFLM needs, as a header,
+// because an Arduino sketch cannot pass -D flags: every bundled file that tests one of these
+// macros includes this header first, so all of them see one value.
+#pragma once
+#ifndef TF_LITE_STATIC_MEMORY
+#define TF_LITE_STATIC_MEMORY
+#endif
+#if defined(__ARM_ARCH) && !defined(CMSIS_NN)
+#define CMSIS_NN  // the CMSIS-NN kernel variants are bundled for Cortex-M
+#endif
+"""
+
+
+def _find_include(name: str, here: Path, quoted: bool, incs: list[Path]) -> Path | None:
+    for d in ([here] if quoted else []) + incs:
+        cand = (d / name)
+        if cand.is_file():
+            return cand.resolve()
+    return None
+
+
+def bundle_runtime(tree: Path, ops: Iterable[str], *, entry_includes: Iterable[str],
+                   cmsis_nn: bool = True) -> dict[str, bytes]:
+    """The TFLM runtime and exactly ``ops``' kernels as sketch files: ``{path in the sketch: bytes}``.
+
+    Every source (``.cc`` renamed ``.cpp``: the Arduino builder compiles .c/.cpp) and every header
+    they or ``entry_includes`` reach goes under ``src/tflm/`` with its tree-relative path, and
+    every ``#include`` that resolves inside the tree is rewritten relative to the including file,
+    because Arduino compiles ``src/`` but puts no include path on it. Each upstream tree's LICENSE
+    goes with it."""
+    tree = Path(tree).resolve()
+    incs = [d.resolve() for d in include_dirs(tree)]
+    sources = [(tree / s).resolve() for s in runtime_sources(tree, list(ops), cmsis_nn=cmsis_nn)]
+    todo = list(sources)
+    for name in entry_includes:
+        found = _find_include(name, tree, True, incs)
+        if found is None:
+            raise GestureError(f"{tree}: {name} not found in the TFLM tree")
+        todo.append(found)
+    files: dict[Path, str] = {}
+    while todo:
+        f = todo.pop()
+        if f in files:
+            continue
+        files[f] = text = f.read_text(errors="surrogateescape")
+        for _, kind, name in _INCLUDE_RE.findall(text):
+            dep = _find_include(name, f.parent, kind == '"', incs)
+            if dep is not None and tree in dep.parents:
+                todo.append(dep)
+
+    def dest(f: Path) -> str:
+        rel = f.relative_to(tree).as_posix()
+        return f"{BUNDLE_DIR}/{rel[:-3]}.cpp" if rel.endswith(".cc") else f"{BUNDLE_DIR}/{rel}"
+
+    out: dict[str, bytes] = {}
+    defines_at = f"{BUNDLE_DIR}/{DEFINES_HEADER}"
+    for f, text in files.items():
+        here = Path(dest(f)).parent
+
+        def rewrite(m: re.Match, f: Path = f, here: Path = here) -> str:
+            dep = _find_include(m.group(3), f.parent, m.group(2) == '"', incs)
+            if dep is None or tree not in dep.parents:
+                return m.group(0)
+            return f'{m.group(1)}"{os.path.relpath(dest(dep), here).replace(os.sep, "/")}"'
+
+        new = _INCLUDE_RE.sub(rewrite, text)
+        if _MACRO_RE.search(text):
+            new = f'#include "{os.path.relpath(defines_at, here)}"  // gesture-kit: TFLM build flags\n' + new
+        out[dest(f)] = new.encode("utf-8", errors="surrogateescape")
+    out[defines_at] = _DEFINES.encode()
+    for top in {f.relative_to(tree).parts[0] for f in files}:
+        lic = tree / top / "LICENSE"
+        if lic.is_file():
+            out[f"{BUNDLE_DIR}/{top}/LICENSE"] = lic.read_bytes()
+    return out
+
+
+def bundle_sources(files: Iterable[str]) -> list[str]:
+    """The compiled files (.c/.cpp) among bundled sketch paths."""
+    return sorted(f for f in files if f.startswith(BUNDLE_DIR + "/") and f.endswith((".c", ".cpp")))
