@@ -120,7 +120,8 @@ def dev_split_rows(data: Path, epochs: int, seed: int) -> list[tuple[str, str, f
     from training.dataset import load_dataset
     from training.model import build_model
     from training.preprocess import PreprocessConfig, take_counts
-    from training.train import default_window, fit_and_evaluate, live_config, make_windows, val_split
+    from training.plan import default_window
+    from training.train import fit_and_evaluate, live_config, make_windows, val_split
 
     ds = load_dataset(data)
     official = set(ds.manifest.get("test_subjects") or [])

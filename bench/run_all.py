@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHES = [
     # (script, full-run args, quick-run args)
     ("bench_training.py", [], ["--quick"]),
+    ("bench_training_variants.py", [], ["--epochs", "4"]),
     ("bench_capture.py", [], ["--seconds", "10"]),
     ("bench_ble.py", ["--seconds", "5"], ["--seconds", "2"]),
     ("bench_parity.py", [], ["--takes", "20"]),

@@ -28,6 +28,10 @@ def firmware_version_header() -> str:
             f"#define GK_FIRMWARE_VERSION \"{FIRMWARE_VERSION}\"\n")
 
 
+# firmware/common/ headers the capture sketch folder carries a copy of (Arduino builds only that folder).
+CAPTURE_COMMON = ("gk_frame.h", "gk_link.h", "gk_imu_lsm9ds1.h", "gk_imu_bmi270.h")
+
+
 def firmware_files() -> dict[str, str]:
     """Generated or copied files of the capture sketch folder, by name (Arduino builds only that folder)."""
     from capture import boards
@@ -37,7 +41,7 @@ def firmware_files() -> dict[str, str]:
         "gesture_protocol.h": c_header(),
         "gk_boards.h": boards.c_header(),
         "gk_capture_version.h": firmware_version_header(),
-        "gk_frame.h": (common_dir() / "gk_frame.h").read_text(encoding="utf-8"),
+        **{name: (common_dir() / name).read_text(encoding="utf-8") for name in CAPTURE_COMMON},
     }
 
 

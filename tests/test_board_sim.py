@@ -36,6 +36,25 @@ def test_streaming_resampler_equals_batch_resample_for_any_blocks(src, dst):
     assert np.array_equal(s, (pos + 0xFFFF) >> 16) and np.all(np.diff(s) >= 0)
 
 
+def test_anti_alias_filter_removes_what_would_fold_and_keeps_gestures():
+    """119 Hz -> 25 Hz: a 20 Hz vibration would fold to 5 Hz (inside the gesture band) without
+    the low-pass; a 2 Hz gesture passes. Integer taps, unit DC gain (a board at rest stays put)."""
+    from training.preprocess import lowpass_taps
+    taps = lowpass_taps(119, 25)
+    assert taps.sum() == 1 << 15 and len(taps) % 2 == 1 and np.array_equal(taps, taps[::-1])
+    assert len(lowpass_taps(25, 25)) == 1 and len(lowpass_taps(25 * 1.15, 25)) == 1  # augmentation stretch
+    t = np.arange(119 * 8) / 119.0
+
+    def amplitude(f_hz: float) -> float:
+        x = (8000 * np.sin(2 * np.pi * f_hz * t))[:, None].astype(np.int16)
+        y = resample(x, 119, 25)[50:].astype(float)  # past the filter's warm-up
+        return float(np.abs(y).max())
+    assert amplitude(20.0) < 0.01 * 8000  # >= 40 dB down (it was folding at full amplitude)
+    assert amplitude(2.0) > 0.95 * 8000
+    rest = np.full((300, 3), 8192, np.int16)
+    assert np.all(resample(rest, 119, 25) == 8192)
+
+
 def test_streaming_live_window_equals_live_windows():
     rng = np.random.default_rng(1)
     x = np.cumsum(rng.integers(-300, 300, (400, 3)), axis=0).astype(np.int16)

@@ -40,7 +40,8 @@ def _copy_model(src: Path, dst: Path) -> Path:
 def test_sketch_has_every_file_and_marks_generated_ones(sketch, small_model):
     names = sorted(f.name for f in sketch.iterdir())
     assert names == sorted(["gesture_classifier.ino", "model_data.h", "model_data.cpp", "gk_config.h", "gk_model.h",
-                            "gk_model.cpp", "gk_preprocess.h", "gk_format.h", "gk_frame.h", "gesture_protocol.h",
+                            "gk_model.cpp", "gk_preprocess.h", "gk_format.h", "gk_frame.h", "gk_link.h", "gk_imu_lsm9ds1.h",
+                            "gesture_protocol.h",
                             "README.md", "export.json"])
     for f in ("gesture_classifier.ino", "model_data.h", "model_data.cpp", "gk_config.h", "gk_model.cpp", "README.md"):
         assert GENERATED in (sketch / f).read_text().splitlines()[0], f
@@ -117,7 +118,8 @@ def test_ino_has_the_live_loop_and_ble_service(sketch):
                    "GK_SERVICE_UUID", "GK_PREDICTION_CHAR_UUID", "GK_IMU_CHAR_UUID", "GK_INFO_CHAR_UUID",
                    "GK_CONTROL_CHAR_UUID", "resampler.push", "live.push", "gk::quantize", "gk::model_invoke",
                    "smoother.update", "smoother.idle", "gk::format_prediction", "gk::encode_prediction",
-                   "gk::model_setup", "arena_used_bytes", "IMU.setContinuousMode()"):
+                   "gk::model_setup", "arena_used_bytes", "#include \"gk_imu_lsm9ds1.h\"", "gk_imu_begin(true)",
+                   "gk_imu_read(counts)", "gk_notify("):
         assert needle in ino, needle
     readme = (sketch / "README.md").read_text()
     for needle in ("arduino:mbed_nano:nano33ble", "ArduinoBLE", "Arduino_LSM9DS1", "## Size", "343,612",
@@ -204,7 +206,7 @@ def test_cli_export(small_model, tmp_path, capsys):
     assert main(["export", str(small_model.model_dir), "--sketch", str(tmp_path / "cli_sketch"),
                  "--board", "nano33ble_rev2"]) == 0
     cap = capsys.readouterr()
-    assert "cli_sketch (12 files, no TFLM bundled, board nano33ble_rev2)" in cap.out and "flash" in cap.out
+    assert "cli_sketch (14 files, no TFLM bundled, board nano33ble_rev2)" in cap.out and "flash" in cap.out
     # without a tree: the sketch is written and one line says what is missing and how to add it
     warning = [line for line in cap.err.splitlines() if line.startswith("warning:")]
     assert len(warning) == 1 and "no TFLM source tree" in warning[0] and "gesture tflm fetch" in warning[0]

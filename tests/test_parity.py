@@ -22,7 +22,7 @@ from parity_harness import build_host_driver, host_crop, host_live, host_smooth
 from training.dataset import load_dataset
 from training.evaluate import TflmModel
 from training.export import export_sketch, parse_model_data
-from training.preprocess import crop_take, live_windows, quantize_input, resample, take_counts
+from training.preprocess import crop_take, live_windows, lowpass_taps, quantize_input, resample, take_counts
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +69,7 @@ def test_live_stream_matches_python_streaming_and_batch(built, small_model, stre
     assert np.array_equal(cpp.resampled, py_res) and np.array_equal(cpp.resampled_src, py_src)
     # ... which equals training's batch resample of the whole stream
     assert np.array_equal(py_res, resample(stream[:, :3], 119, cfg.model_rate_hz))
+    assert len(lowpass_taps(119, cfg.model_rate_hz)) > 1  # the anti-alias FIR was part of it
 
     lw, py_windows = LiveWindow(cfg), []
     for sample, src in zip(py_res, py_src):

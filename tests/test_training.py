@@ -24,7 +24,7 @@ REPORT_FIELDS = ["labels", "n_train", "n_test", "split", "float_accuracy", "int8
 def trained(tmp_path_factory):
     from training.train import train
     out = tmp_path_factory.mktemp("model")
-    return train(MAGIC, out, epochs=4, limit_per_label=40, augment=2, seed=1, quiet=True)
+    return train(MAGIC, out, epochs=20, limit_per_label=40, augment=2, seed=1, quiet=True)
 
 
 def test_int8_model_runs_in_tflm_with_int8_io(trained):
@@ -53,7 +53,8 @@ def test_report_has_every_field_with_sane_values(trained):
     assert 2000 < r["model_bytes"] < 30000 and 1000 < r["arena_bytes"] < 20000
     assert r["arena_board_bytes"] > r["arena_bytes"]
     assert r["params"] > 1000 and r["macs"] > r["params"]
-    assert set(r["ops"]) <= {"RESHAPE", "CONV_2D", "MAX_POOL_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}
+    assert set(r["ops"]) <= {"RESHAPE", "CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}
+    assert r["macs"] < 60_000  # the default model fits the M4 budget of 200 k instructions (~3.8 per MAC)
     assert len(r["test_predictions"]) == r["n_test"]
     acc = np.mean([p["pred"] == p["label"] for p in r["test_predictions"]])
     assert acc == pytest.approx(r["int8_accuracy"])
@@ -214,3 +215,86 @@ def test_train_cli_bad_input_exit_2(tmp_path, capsys):
     assert main(["train", str(ds), "--out", str(tmp_path / "m"), "--window", "248", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "shorter than a quarter" in err and "Traceback" not in err
+
+
+def odd_dataset(root: Path, rate_hz: float = 100.0, n: int = 8, length: int = 100) -> Path:
+    """Two labels of ordinary takes plus the odd takes real datasets have: 1-sample takes, takes
+    far shorter than the rest and one take far longer."""
+    rng = np.random.default_rng(0)
+    dt = 1000.0 / rate_hz
+    takes = []
+    for li, label in enumerate(("a", "b")):
+        for i in range(n):
+            v = rng.normal(0, 0.3, (length, 3)) + li
+            takes.append(Take(label, np.arange(length) * dt, v, meta={"subject": f"p{i % 4}"}))
+    takes.append(Take("a", np.zeros(1), np.ones((1, 3)), meta={"subject": "p0"}))  # 1 sample
+    takes.append(Take("b", np.zeros(1), np.full((1, 3), 0.5), meta={"subject": "p1"}))
+    takes.append(Take("a", np.arange(4) * dt, rng.normal(0, 0.3, (4, 3)), meta={"subject": "p2"}))  # 4 samples
+    takes.append(Take("a", np.arange(length * 12) * dt, rng.normal(0, 0.3, (length * 12, 3)), meta={"subject": "p1"}))
+    save_takes(root, takes)
+    return root
+
+
+def test_odd_takes_are_skipped_and_listed_never_a_refusal(tmp_path, capsys):
+    from training.train import prepare
+    ds = odd_dataset(tmp_path / "odd")
+    p = prepare(ds, split="random", quiet=True)
+    reasons = {str(s.take.path): s.reason for s in p.plan.skipped}
+    assert len(reasons) == 3, reasons  # two 1-sample takes and the 4-sample one
+    assert sum("1 sample: nothing to learn from" in r for r in reasons.values()) == 2
+    assert any("shorter than a quarter of the" in r for r in reasons.values())
+    kept = p.fit_takes + p.val_takes + p.test_takes
+    assert not {t.path for t in kept} & {s.take.path for s in p.plan.skipped}
+    assert p.plan.source_rate_hz == 100.0  # the 1-sample takes (rate 0) do not spoil the rate
+    err = capsys.readouterr().err  # quiet, yet the data warnings are there, one line each
+    assert "warning: skipped 3 take(s) that cannot be learnt from (2 1-sample, 1 shorter than a quarter of the window)" in err
+    assert "sample rates differ" not in err  # 1-sample takes have no rate of their own
+    assert "far longer than the rest" in err and "  skipped " not in err
+    # gesture data lists each skipped take with its reason, and the long take
+    assert main(["data", str(ds)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("  skip ") == 3 and "nothing to learn from" in out and "far longer than the rest" in out
+    assert "training:  model rate" in out
+
+
+def test_too_little_left_is_refused_saying_how_much(tmp_path):
+    from training.train import prepare
+    ds = odd_dataset(tmp_path / "odd", n=2)
+    with pytest.raises(GestureError, match=r"take\(s\) cannot be learnt from, only \d+ left"):
+        prepare(ds, split="random", window=128, quiet=True)
+
+
+def test_default_rate_and_window_follow_the_data_not_the_seed(tmp_path):
+    from training.plan import MAX_WINDOW, choose_rate, default_window, model_length
+    from training.train import prepare
+
+    def takes(rate, seconds, k=20):
+        rng = np.random.default_rng(1)
+        out = []
+        for i in range(k):
+            n = max(2, int(rate * seconds * rng.uniform(0.6, 1.0)))
+            out.append(Take("a", np.arange(n) * 1000.0 / rate, np.zeros((n, 3))))
+        return out
+    # 119 Hz IMU_Capture-like 1 s gestures keep a fast rate; a 25 Hz source is never upsampled
+    assert choose_rate(takes(119, 1.0)) > 50
+    assert choose_rate(takes(25, 4.0)) == 25 and choose_rate(takes(16, 3.0)) == 16
+    # very long takes: the rate drops so the window stays within MAX_WINDOW (the arena)
+    long = takes(16, 20.0)
+    r = choose_rate(long)
+    assert r < 16 and default_window([model_length(t, 16, r) for t in long]) <= MAX_WINDOW
+    # the window comes from all training takes, so every seed gets the same
+    ds = odd_dataset(tmp_path / "odd")
+    a, b = prepare(ds, split="random", seed=0, quiet=True), prepare(ds, split="random", seed=1, quiet=True)
+    assert a.cfg.window == b.cfg.window and a.cfg.model_rate_hz == b.cfg.model_rate_hz
+    assert [s.take.path for s in a.plan.skipped] == [s.take.path for s in b.plan.skipped]
+    assert default_window([1, 1]) >= 16  # 1-sample takes alone: no crash
+
+
+def test_train_reports_skipped_takes_at_a_rate_from_the_data(tmp_path):
+    from training.train import train
+    ds = odd_dataset(tmp_path / "odd")
+    r = train(ds, tmp_path / "m", epochs=1, augment=0, split="random", quiet=True).report
+    assert r["source_rate_hz"] == 100.0 and 25 <= r["model_rate_hz"] <= 100
+    assert len(r["skipped_takes"]) == 3 and all(s["reason"] and s["take"].endswith(".csv") for s in r["skipped_takes"])
+    md = (tmp_path / "m" / "report.md").read_text()
+    assert "## Skipped takes (3)" in md and "nothing to learn from" in md

@@ -27,17 +27,22 @@ def rotation(rng: np.random.Generator, sigma_deg: float = ROTATION_DEG) -> np.nd
     return rx @ ry @ rz
 
 
-def augmented_window(counts: np.ndarray, cfg: PreprocessConfig, rng: np.random.Generator) -> np.ndarray:
-    """One randomly transformed training window (window, C) int16 from a take's counts."""
-    factor = rng.uniform(1 - STRETCH, 1 + STRETCH)
+def augmented_window(counts: np.ndarray, cfg: PreprocessConfig, rng: np.random.Generator,
+                     strength: float = 1.0) -> np.ndarray:
+    """One randomly transformed training window (window, C) int16 from a take's counts.
+
+    ``strength`` scales every transform's range (1 = the defaults above; ``gesture tune``
+    searches it)."""
+    k = float(strength)
+    factor = rng.uniform(1 - STRETCH * k, 1 + STRETCH * k)
     x = resample(counts, cfg.model_rate_hz * factor, cfg.model_rate_hz) if abs(factor - 1) > 0.01 else counts
-    max_shift = int(cfg.window * SHIFT_FRACTION)
+    max_shift = int(cfg.window * SHIFT_FRACTION * k)
     w = crop_take(x, cfg, shift=int(rng.integers(-max_shift, max_shift + 1))).astype(np.float64)
-    rot = rotation(rng)
+    rot = rotation(rng, ROTATION_DEG * k)
     for group in (ACCEL_CHANNELS, GYRO_CHANNELS):
         idx = [cfg.channels.index(c) for c in group if c in cfg.channels]
         if len(idx) == 3:
             w[:, idx] = w[:, idx] @ rot.T
-    w *= rng.uniform(1 - SCALE, 1 + SCALE)
-    w += rng.normal(0.0, NOISE_COUNTS, w.shape)
+    w *= rng.uniform(1 - SCALE * k, 1 + SCALE * k)
+    w += rng.normal(0.0, NOISE_COUNTS * k, w.shape)
     return np.clip(np.rint(w), -32768, 32767).astype(np.int16)

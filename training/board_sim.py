@@ -7,7 +7,8 @@ same order, with the same integer arithmetic, and the int8 model in the TFLM int
 
     IMU counts at the IMU rate (6 channels, as the board's IMU delivers them)
       -> pick the model's channels (config.channels)
-      -> Resampler      streaming Q16 linear interpolation to config.model_rate_hz
+      -> Resampler      streaming anti-alias FIR (preprocess.lowpass_taps) then Q16 linear
+                        interpolation to config.model_rate_hz
                         (== preprocess.resample on the whole stream; tests prove it)
       -> LiveWindow     preprocess.live_windows' rule, one model-rate sample at a time
       -> quantize_input, TFLM invoke, Smoother (training.preprocess)
@@ -37,8 +38,8 @@ from capture.takes import IMU_CHANNELS
 from training.model_dir import default_data_dir, load_model_dir
 from capture.device_info import capture_info
 from capture.virtual.sources import Event, ReplaySource, Segment
-from training.preprocess import (Q16, PreprocessConfig, Smoother, motion, quantize_input, resample_step,
-                                 scores_u8)
+from training.preprocess import (Q16, PreprocessConfig, Smoother, lowpass, lowpass_taps, motion, quantize_input,
+                                 resample_step, scores_u8)
 
 
 
@@ -68,22 +69,38 @@ def format_prediction_line(labels: list[str], prediction: p.Prediction) -> str:
 class Resampler:
     """Streaming twin of ``gk::Resampler`` (and of ``preprocess.resample`` on the whole stream).
 
-    Output k sits at input position k * step / 65536; it is emitted when the input sample at or
-    after that position arrives. ``push`` takes a block of any length and returns the outputs it
-    completes plus, for each, the index of the input sample that completed it (its device time).
+    Each input sample first goes through the causal anti-alias FIR (``preprocess.lowpass``: the
+    history starts filled with the first sample), then output k sits at filtered-input position
+    k * step / 65536; it is emitted when the input sample at or after that position arrives.
+    ``push`` takes a block of any length and returns the outputs it completes plus, for each, the
+    index of the input sample that completed it (its device time).
     """
 
     def __init__(self, src_rate_hz: float, dst_rate_hz: float, channels: int) -> None:
         self.step = resample_step(src_rate_hz, dst_rate_hz)
+        self.taps = lowpass_taps(src_rate_hz, dst_rate_hz)
         self.channels = channels
         self.n_in = 0  # input samples consumed
         self.next_pos = 0  # Q16 input position of the next output
-        self.prev = np.zeros(channels, np.int64)
+        self.prev = np.zeros(channels, np.int64)  # last filtered sample
+        self.history = np.zeros((0, channels), np.int64)  # last len(taps) - 1 raw samples
+
+    def _filter(self, x: np.ndarray) -> np.ndarray:
+        k = len(self.taps)
+        if k == 1:
+            return lowpass(x, self.taps).astype(np.int64)
+        if self.n_in == 0:
+            self.history = np.repeat(x[:1], k - 1, axis=0)
+        ext = np.vstack([self.history, x])
+        y = lowpass(ext, self.taps)[k - 1:]  # the first k-1 outputs only warm the filter up
+        self.history = ext[-(k - 1):].copy()
+        return y.astype(np.int64)
 
     def push(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.asarray(block, dtype=np.int64).reshape(-1, self.channels)
         if len(x) == 0:
             return np.zeros((0, self.channels), np.int16), np.zeros(0, np.int64)
+        x = self._filter(x)
         last = self.n_in + len(x) - 1
         limit = last << Q16
         m = (limit - self.next_pos) // self.step + 1 if self.next_pos <= limit else 0

@@ -36,15 +36,15 @@ def register(group: click.Group) -> None:
                   help="how to hold out test takes (default: person when the dataset records subjects)")
     @click.option("--epochs", type=click.IntRange(1), default=DEFAULTS["epochs"], show_default=True)
     @click.option("--seed", type=int, default=0, show_default=True)
-    @click.option("--rate", "rate_hz", type=click.IntRange(1, 1000), default=DEFAULTS["rate"], show_default=True,
-                  help="model sample rate (Hz)")
+    @click.option("--rate", "rate_hz", type=click.IntRange(1, 1000), default=None,
+                  help="model sample rate (Hz; default: from the data, see docs/user-guide.md)")
     @click.option("--window", type=click.IntRange(2, 4096), default=None,
                   help="window length in samples (default: from the data)")
     @click.option("--channels", type=click.Choice(["accel", "imu"]), default="accel", show_default=True,
                   help="accel: ax,ay,az; imu: also gx,gy,gz")
     @click.option("--quiet", is_flag=True, help="no progress output")
     def train_cmd(data: Path, out_dir: Path, test_data: Path | None, split: str | None, epochs: int, seed: int,
-                  rate_hz: int, window: int | None, channels: str, quiet: bool) -> None:
+                  rate_hz: int | None, window: int | None, channels: str, quiet: bool) -> None:
         """Train a classifier, quantize it to int8 and evaluate it as the board runs it."""
         check_out_dir(out_dir)  # before minutes of training, not after
         from training.train import train
@@ -53,3 +53,47 @@ def register(group: click.Group) -> None:
                   window=window, channels=channels, quiet=quiet).report
         click.echo(f"int8 accuracy {r['int8_accuracy']:.1%} (float {r['float_accuracy']:.1%}) on {r['n_test']} test takes; "
                    f"model {r['model_bytes']:,} bytes, arena {r['arena_bytes']:,} bytes; report: {out_dir / 'report.md'}")
+
+    @group.command("tune")
+    @click.argument("data", type=click.Path(path_type=Path))
+    @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+                  help="DIR: study.db, tune.md, pareto.png and the chosen model in DIR/model")
+    @click.option("--budget-flash", type=click.IntRange(1024), default=None, help="max model bytes (default 65536)")
+    @click.option("--budget-arena", type=click.IntRange(256), default=None, help="max tensor arena bytes (default 8192)")
+    @click.option("--budget-instructions", type=click.IntRange(1000), default=None,
+                  help="max instructions per inference on the M4 (default 200000; estimated from MACs unless measured)")
+    @click.option("--trials", type=click.IntRange(1, 10000), default=20, show_default=True,
+                  help="finished trials the study should hold (a re-run resumes up to this)")
+    @click.option("--storage", default=None, help="Optuna storage URL to share one study between processes/machines "
+                  "(sqlite:///PATH, postgresql://..., or journal:PATH); default: DIR/study.db")
+    @click.option("--worker", is_flag=True, help="only run trials for a shared study (no report, no final model)")
+    @click.option("--folds", type=click.IntRange(2, 10), default=3, show_default=True, help="person-wise CV folds")
+    @click.option("--epochs", type=click.IntRange(1, 1000), default=8, show_default=True, help="epochs per CV fold")
+    @click.option("--final-epochs", type=click.IntRange(1, 1000), default=DEFAULTS["epochs"], show_default=True,
+                  help="epochs of the chosen model's final training")
+    @click.option("--timeout", type=click.FloatRange(1), default=480, show_default=True,
+                  help="start no new trial after this many seconds (a re-run resumes)")
+    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--limit-per-label", type=click.IntRange(2), default=None, hidden=True)
+    @click.option("--quiet", is_flag=True, help="no progress bar (data warnings still shown)")
+    def tune_cmd(data: Path, out_dir: Path, budget_flash: int | None, budget_arena: int | None,
+                 budget_instructions: int | None, trials: int, storage: str | None, worker: bool, folds: int,
+                 epochs: int, final_epochs: int, timeout: float | None, seed: int, limit_per_label: int | None,
+                 quiet: bool) -> None:
+        """Search rate, window, channels, architecture and augmentation under the board budget
+        (person-wise CV on the training people, int8 in TFLM), then train the chosen model."""
+        from training.tune import tune
+
+        r = tune(data, out_dir, budget_flash=budget_flash, budget_arena=budget_arena,
+                 budget_instructions=budget_instructions, trials=trials, storage=storage, worker=worker,
+                 folds=folds, epochs=epochs, final_epochs=final_epochs, timeout=timeout, seed=seed,
+                 limit_per_label=limit_per_label, quiet=quiet)
+        done = sum(row["state"] == "complete" for row in r.rows)
+        if worker:
+            click.echo(f"worker done: the study holds {len(r.rows)} finished trial(s), {done} within the budget")
+            return
+        m = r.model_report or {}
+        click.echo(f"{len(r.rows)} trial(s), {done} within the budget; chosen trial {r.chosen['trial']}: "
+                   f"CV int8 {r.chosen['cv_accuracy']:.1%}; final model int8 {m.get('int8_accuracy', 0):.1%} on "
+                   f"{m.get('n_test', 0)} test takes, {m.get('model_bytes', 0):,} bytes, arena {m.get('arena_bytes', 0):,} bytes; "
+                   f"report: {out_dir / 'tune.md'}")

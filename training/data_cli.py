@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+MAX_LISTED = 50
+
 
 def register(group: click.Group) -> None:
     @group.command("data")
@@ -13,10 +15,24 @@ def register(group: click.Group) -> None:
         """Per-label counts, durations, rate, channels, subjects, and warnings for a dataset."""
         from training.dataset import load_dataset, summary_table, validate
 
+        from training.plan import make_plan
+
         ds = load_dataset(data_dir)
         click.echo(summary_table(ds))
+        test = set(ds.manifest.get("test_subjects") or [])
+        train_takes = [t for t in ds.takes if str(t.meta.get("subject", "")) not in test]
+        plan = make_plan(train_takes, ds.takes)
+        click.echo(f"training:  model rate {plan.rate_hz} Hz, window {plan.window} samples "
+                   f"({plan.window / plan.rate_hz:.2f} s), chosen from the {len(train_takes)} training takes"
+                   + (" (test people left out)" if test else ""))
         warnings = validate(ds)
+        if plan.skipped:
+            warnings.append(plan.summary().replace("each is listed in the report", "listed below"))
         if warnings:
             click.echo("")
         for w in warnings:
             click.secho(f"warning: {w}", fg="yellow")
+        for sk in plan.skipped[:MAX_LISTED]:
+            click.echo(f"  skip {sk.take.path}: {sk.reason}")
+        if len(plan.skipped) > MAX_LISTED:
+            click.echo(f"  ... and {len(plan.skipped) - MAX_LISTED} more (train lists them all in report.md)")

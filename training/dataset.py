@@ -90,10 +90,11 @@ def validate(ds: Dataset) -> list[str]:
         else:
             seen[digest] = t.path
 
-    rates = Counter(round(t.rate_hz, 1) for t in ds.takes)
+    timed = [t for t in ds.takes if t.n >= 2]  # a 1-sample take has no rate of its own
+    rates = Counter(round(t.rate_hz, 1) for t in timed)
     if len(rates) > 1:
         common = rates.most_common(1)[0][0]
-        odd = [t for t in ds.takes if round(t.rate_hz, 1) != common]
+        odd = [t for t in timed if round(t.rate_hz, 1) != common]
         warnings.append(f"sample rates differ: most takes are {common:g} Hz, {len(odd)} are not "
                         f"(e.g. {odd[0].path} at {odd[0].rate_hz:g} Hz); they are resampled to the model rate")
     wrong_rate = [(t, why) for t in ds.takes if (why := t.rate_disagreement())]
@@ -116,6 +117,14 @@ def validate(ds: Dataset) -> list[str]:
         missing = next(t for t in ds.takes if not t.meta.get("subject"))
         warnings.append(f"{len(ds.takes) - with_subject} take(s) have no subject in dataset.json (e.g. {missing.path}); "
                         "a person split puts them in training")
+    from training.plan import LONG_TAKE_FACTOR, long_takes
+
+    long = long_takes(ds.takes)
+    if long:
+        longest = max(long, key=lambda t: t.duration_s)
+        warnings.append(f"{len(long)} take(s) are far longer than the rest (over {LONG_TAKE_FACTOR:g}x the median "
+                        f"{np.median([t.duration_s for t in ds.takes if t.duration_s > 0]):.2f} s; longest {longest.duration_s:.1f} s: "
+                        f"{longest.path}); a take should hold one gesture, only its motion-centred window is learnt from")
     if len(ds.channels()) > 1:
         warnings.append(f"takes have different channels {ds.channels()}; only the common ones can be used")
     return warnings

@@ -123,12 +123,17 @@ def board_arena(host_arena: int, conv_scratch: int = 0) -> int:
 
 
 def cmsis_conv_scratch(model) -> int:
-    """Largest CMSIS-NN convolution scratch buffer of the Keras model (bytes)."""
+    """Largest CMSIS-NN convolution scratch buffer of the Keras model (bytes): two im2col
+    columns of int16 for a convolution; one (input channels x kernel taps int16) for a depthwise
+    convolution (arm_depthwise_conv_s8_opt_get_buffer_size)."""
     import keras
 
     need = 0
     for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, keras.layers.DepthwiseConv2D):
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            kh, kw = layer.kernel_size
+            need = max(need, 2 * layer.input.shape[-1] * kh * kw)
+        elif isinstance(layer, keras.layers.Conv2D):
             kh, kw = layer.kernel_size
             need = max(need, 2 * layer.input.shape[-1] * kh * kw * 2)
     return need

@@ -177,11 +177,20 @@ def model_cpp(ops: list[str], source: str, *, bundled: bool = False) -> str:
                         "OPS": ", ".join(ops), "REGISTER_OPS": calls})
 
 
+def check_info_fits(info: str, source: str) -> None:
+    """The INFO record must fit a frame payload: the info characteristic is sized for that much
+    (ArduinoBLE would cut a longer value silently, and a serial INFO frame could not carry it)."""
+    if len(info.encode("ascii")) > p.MAX_PAYLOAD:
+        raise GestureError(f"{source}: the board's INFO record would be {len(info.encode('ascii'))} bytes, over the "
+                           f"protocol's limit of {p.MAX_PAYLOAD} (MAX_PAYLOAD, the info characteristic's size); "
+                           "use fewer or shorter labels")
+
+
 def sketch_ino(cfg: PreprocessConfig, board: Board, source: str) -> str:
     text = (classifier_template_dir() / "gesture_classifier.ino.tmpl").read_text()
     return _fill(text, {"GENERATED": GENERATED, "MODEL_DIR": source, "BOARD_TITLE": board.title,
-                        "IMU_INCLUDE": board.imu_include, "IMU_SETUP": board.imu_setup, "IMU_RATE": str(board.imu_rate_hz),
-                        "LABELS_TEXT": json.dumps(", ".join(cfg.labels))})
+                        "IMU_INCLUDE": board.imu_include, "IMU_HEADER": board.imu_header,
+                        "IMU_RATE": str(board.imu_rate_hz), "LABELS_TEXT": json.dumps(", ".join(cfg.labels))})
 
 
 def _fill(text: str, values: dict[str, str]) -> str:
@@ -351,8 +360,11 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     files["model_data.h"], files["model_data.cpp"] = model_data_files(tflite, f"{source}/model.tflite")
     files["gk_config.h"] = config_header(cfg, imu_rate_hz=b.imu_rate_hz, arena_bytes=arena, board=b.key,
                                          sensor=b.sensor, source=f"{source}/config.json")
+    info = re.search(r'#define GK_INFO_STRING "(.*)"', files["gk_config.h"])  # type: ignore[arg-type]
+    check_info_fits(info.group(1) if info else "", f"{model_dir / 'config.json'}")
     files["gesture_protocol.h"] = p.c_header()
-    files["gk_frame.h"] = (common_dir() / "gk_frame.h").read_text()
+    for common in ("gk_frame.h", "gk_link.h", b.imu_header):
+        files[common] = (common_dir() / common).read_text()
     for static in ("gk_preprocess.h", "gk_format.h", "gk_model.h"):
         files[static] = (classifier_template_dir() / static).read_text()
     files["gk_model.cpp"] = model_cpp(ops, source, bundled=tree is not None)

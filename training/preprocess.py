@@ -8,6 +8,8 @@ same bytes on any machine, with or without an FPU, and tests prove it byte for b
 Pipeline (board and training alike)::
 
     int16 counts at the IMU rate (capture.protocol scales: 8192 counts/g, 16.384 counts/dps)
+      -> lowpass()         anti-alias FIR at the IMU rate (integer Q15 taps designed by
+                           scipy.signal in lowpass_taps(); identity unless decimating > 1.25x)
       -> resample()        linear interpolation in Q16 fixed point to the model rate
       -> window            training: crop_take() (motion-centred crop / edge pad of a take)
                            live:     live_windows() (every `stride` samples, last `window`
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -108,16 +111,68 @@ def resample_step(src_rate_hz: float, dst_rate_hz: float) -> int:
     return int(round(float(src_rate_hz) * (1 << Q16) / float(dst_rate_hz)))
 
 
-def resample(counts: np.ndarray, src_rate_hz: float, dst_rate_hz: float) -> np.ndarray:
-    """Linear interpolation of int16 counts (n, C) to ``dst_rate_hz``, Q16 fixed point.
+LOWPASS_Q = 15  # taps are Q15 integers summing to exactly 2^15 (unit gain at DC)
+LOWPASS_MIN_RATIO = 1.25  # decimating by less than this needs no filter (augmentation's stretch)
+LOWPASS_PASS = 0.3  # cutoff as a fraction of the model rate (0.6 of its Nyquist frequency)
+LOWPASS_MAX_TAPS = 63
+
+
+@lru_cache(maxsize=64)
+def _lowpass_taps(src_rate_hz: float, dst_rate_hz: float) -> tuple[int, ...]:
+    ratio = float(src_rate_hz) / float(dst_rate_hz)
+    if ratio <= LOWPASS_MIN_RATIO:
+        return (1 << LOWPASS_Q,)
+    from scipy.signal import firwin
+
+    # Hamming window: transition width ~3.3 fs / N. Everything above dst - cutoff must be
+    # attenuated (it would fold into the passband); the band between folds above the cutoff.
+    cutoff = LOWPASS_PASS * float(dst_rate_hz)
+    transition = float(dst_rate_hz) - 2 * cutoff
+    n = int(np.ceil(3.3 * float(src_rate_hz) / transition)) | 1
+    n = min(max(n, 3), LOWPASS_MAX_TAPS)
+    h = firwin(n, cutoff, fs=float(src_rate_hz), window="hamming")
+    q = np.rint(h * (1 << LOWPASS_Q)).astype(np.int64)
+    q[n // 2] += (1 << LOWPASS_Q) - int(q.sum())  # exact unit DC gain: a board at rest stays put
+    return tuple(int(v) for v in q)
+
+
+def lowpass_taps(src_rate_hz: float, dst_rate_hz: float) -> np.ndarray:
+    """Integer anti-alias FIR taps (Q15, sum 2^15) for decimating ``src_rate_hz`` to ``dst_rate_hz``.
+
+    Designed once with ``scipy.signal.firwin`` and rounded to integers: the integers are the
+    definition (generated into gk_config.h as kLowpass), so Python and the board filter alike.
+    A single tap 2^15 (identity) when the rate drops by no more than LOWPASS_MIN_RATIO.
+    """
+    return np.array(_lowpass_taps(round(float(src_rate_hz), 4), round(float(dst_rate_hz), 4)), dtype=np.int64)
+
+
+def lowpass(counts: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """Causal FIR over int16 counts (n, C): y[i] = (sum_k taps[k] x[i-k] + 2^14) >> 15, clamped,
+    with x[i < 0] = x[0] (the board at rest before the first sample), the same as the streaming
+    filter in gk::Resampler and board_sim.Resampler."""
+    x = np.asarray(counts, dtype=np.int64)
+    taps = np.asarray(taps, dtype=np.int64)
+    if len(taps) == 1 and taps[0] == 1 << LOWPASS_Q or x.shape[0] == 0:
+        return x.astype(np.int16)
+    k = len(taps)
+    ext = np.concatenate([np.repeat(x[:1], k - 1, axis=0), x])
+    # y[i] = sum_j taps[j] * ext[i + k - 1 - j]
+    acc = np.zeros(x.shape, dtype=np.int64)
+    n = x.shape[0]
+    for j in range(k):
+        acc += taps[j] * ext[k - 1 - j:k - 1 - j + n]
+    y = (acc + (1 << (LOWPASS_Q - 1))) >> LOWPASS_Q
+    return np.clip(y, -32768, 32767).astype(np.int16)
+
+
+def interpolate(counts: np.ndarray, step: int) -> np.ndarray:
+    """Linear interpolation of int16 counts (n, C) with a Q16 ``step`` (input samples per output).
 
     Output k sits at input position k * step / 65536 and is
     (x[i] * (65536 - f) + x[i+1] * f + 32768) >> 16 with i, f the integer and fraction parts.
-    No anti-alias filter: gestures live below 5 Hz and the model rate is >= 10 Hz.
     """
     x = np.asarray(counts, dtype=np.int64)
     n = x.shape[0]
-    step = resample_step(src_rate_hz, dst_rate_hz)
     if step == 1 << Q16 or n == 0:
         return x.astype(np.int16)
     m = (((n - 1) << Q16) // step) + 1
@@ -129,16 +184,30 @@ def resample(counts: np.ndarray, src_rate_hz: float, dst_rate_hz: float) -> np.n
     return y.astype(np.int16)
 
 
-def take_counts(take: Take, cfg: PreprocessConfig) -> np.ndarray:
-    """A take's model channels as int16 counts at the model rate (what the board would hold)."""
+def resample(counts: np.ndarray, src_rate_hz: float, dst_rate_hz: float) -> np.ndarray:
+    """int16 counts (n, C) at ``src_rate_hz`` -> ``dst_rate_hz``: :func:`lowpass` with
+    :func:`lowpass_taps` (anti-alias, when decimating), then :func:`interpolate`."""
+    x = lowpass(counts, lowpass_taps(src_rate_hz, dst_rate_hz))
+    return interpolate(x, resample_step(src_rate_hz, dst_rate_hz))
+
+
+def take_counts(take: Take, cfg: PreprocessConfig, rate_hz: float | None = None) -> np.ndarray:
+    """A take's model channels as int16 counts at the model rate (what the board would hold).
+
+    ``rate_hz`` overrides the take's own rate: the dataset's rate for a take whose timestamps
+    cannot tell it (training.dataset.take_rates). A 1-sample take needs no rate.
+    """
     missing = [c for c in cfg.channels if c not in take.channels]
     if missing:
         raise DataError(take.path or take.label, f"take has channels {list(take.channels)}; the model needs {cfg.channels} (missing {missing})")
-    if take.rate_hz <= 0:
-        raise DataError(take.path or take.label, "cannot tell the sample rate (one sample, or t_ms not increasing); record rate_hz in dataset.json")
     counts = units_to_counts(take.values)
     idx = [list(take.channels).index(c) for c in cfg.channels]
-    return resample(counts[:, idx], take.rate_hz, cfg.model_rate_hz)
+    rate = float(rate_hz or take.rate_hz)
+    if take.n < 2:
+        return counts[:, idx].astype(np.int16)
+    if rate <= 0:
+        raise DataError(take.path or take.label, "cannot tell the sample rate (t_ms not increasing); record rate_hz in dataset.json")
+    return resample(counts[:, idx], rate, cfg.model_rate_hz)
 
 
 # ----------------------------------------------------------------------------- windows

@@ -117,7 +117,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"| tensor arena reserved on the board | {r['arena_board_bytes']:,} bytes |",
         f"| parameters / MACs per inference | {r['params']:,} / {r['macs']:,} |",
         f"| ops | {', '.join(r['ops'])} |",
-        f"| window | {r['window']} samples at {r['model_rate_hz']} Hz |",
+        f"| window | {r['window']} samples at {r['model_rate_hz']} Hz"
+        + (f" (recorded at {r['source_rate_hz']:g} Hz)" if r.get("source_rate_hz") else "") + " |",
         f"| confidence threshold (live) | {_threshold(r)} |",
         f"| motion threshold (live idle gate) | {r['motion_threshold']} counts |",
         f"| training time | {r['train_seconds']:.1f} s{_timings(r)} |",
@@ -133,6 +134,14 @@ def markdown(r: dict[str, Any]) -> str:
         lines.append(f"| {label} | {pc['precision']:.1%} | {pc['recall']:.1%} | {pc['support']} |")
     lines += ["", "## Confusion matrix (int8, rows = true)", "", "![confusion matrix](confusion.png)", "",
               "## Training curves", "", "![training curves](training.png)", ""]
+    skipped = r.get("skipped_takes") or []
+    if skipped:
+        lines += [f"## Skipped takes ({len(skipped)})", "", "Left out of training and testing because nothing can be learnt from them.", "",
+                  "| take | label | reason |", "|---|---|---|"]
+        lines += [f"| {s['take']} | {s['label']} | {s['reason']} |" for s in skipped]
+        lines.append("")
+    if r.get("data_warnings"):
+        lines += ["## Data warnings", ""] + [f"- {w}" for w in r["data_warnings"]] + [""]
     wrong = [p for p in r["test_predictions"] if p["pred"] != p["label"]]
     if wrong:
         lines += ["## Misclassified test takes", "", "| take | true | predicted | confidence |", "|---|---|---|---:|"]

@@ -22,10 +22,10 @@ from capture.errors import GestureError
 from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, Take
 from training.dataset import Dataset, load_dataset, validate
 from training.model_dir import check_target, write_model_dir
+from training.plan import MAX_SKIPPED_FRACTION, Plan, make_plan
 from training.preprocess import PreprocessConfig, crop_take, motion, normalize, take_counts
 
 UNKNOWN_NAMES = ("negative", "unknown", "idle", "none", "other")
-MIN_WINDOW_FRACTION = 0.25  # a take shorter than this part of the window is too short to learn from
 VAL_FRACTION = 0.1
 TEST_FRACTION = 0.2
 KEEP_CORRECT = 0.97  # the live threshold keeps this share of correct validation predictions
@@ -35,7 +35,7 @@ MIN_MOTION_COUNTS = 150  # never gate below sensor noise (about 18 mg summed ove
 # Chosen on person splits carved out of the *training* people of data/magic_wand (never its test
 # people): 20 epochs with a cosine-decayed learning rate scored as 30 did (within one take) at
 # two thirds of the time; a model half as wide lost up to 5 points on one of those splits.
-DEFAULTS = {"epochs": 20, "augment": 8, "batch": 64, "learning_rate": 3e-3, "rate": 25}
+DEFAULTS = {"epochs": 20, "augment": 8, "batch": 64, "learning_rate": 3e-3}
 
 
 def quiet_tensorflow_logs() -> None:
@@ -48,6 +48,9 @@ def quiet_tensorflow_logs() -> None:
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # tf.function retracing notices (gesture tune)
 
 
 @dataclass
@@ -105,14 +108,26 @@ def split_takes(ds: Dataset, split: str, seed: int) -> tuple[list[Take], list[Ta
     return train, test, held
 
 
-def _check_split(train: list[Take], test: list[Take], labels: list[str], split: str) -> None:
+def _check_split(train: list[Take], test: list[Take], labels: list[str], split: str, n_skipped: int = 0) -> None:
+    after = f" and {n_skipped} skipped take(s)" if n_skipped else ""
     for label in labels:
         n_train = sum(t.label == label for t in train)
         if n_train < 2:
-            raise GestureError(f"label '{label}' has {n_train} training take(s) after the {split} split; "
+            raise GestureError(f"label '{label}' has {n_train} training take(s) after the {split} split{after}; "
                                "record more takes (from more people for a person split) or use --split random")
     if not test:
-        raise GestureError(f"the {split} split left no test takes")
+        raise GestureError(f"the {split} split{after} left no test takes")
+
+
+def training_pool(ds: Dataset, split: str, held: list[str]) -> list[Take]:
+    """The takes the model rate and window are chosen from: every take except declared test
+    people (dataset.json test_subjects), so the choice is the same at every seed. With a split
+    drawn by the seed (no declared test people) that is the whole dataset: only take durations
+    are used, never labels or scores."""
+    wanted = ds.manifest.get("test_subjects")
+    if split == "person" and wanted and list(wanted) == list(held):
+        return [t for t in ds.takes if str(t.meta.get("subject", "")) not in set(held)]
+    return ds.takes
 
 
 def val_split(train: list[Take], seed: int) -> tuple[list[Take], list[Take]]:
@@ -132,21 +147,15 @@ def val_split(train: list[Take], seed: int) -> tuple[list[Take], list[Take]]:
 
 # ----------------------------------------------------------------------------- config
 
-def choose_channels(ds: Dataset, channels: str) -> list[str]:
+def choose_channels(takes: list[Take], channels: str) -> list[str]:
     if channels == "accel":
         return list(ACCEL_CHANNELS)
     if channels == "imu":
-        lacking = [t for t in ds.takes if tuple(t.channels) != ACCEL_CHANNELS + GYRO_CHANNELS]
+        lacking = [t for t in takes if tuple(t.channels) != ACCEL_CHANNELS + GYRO_CHANNELS]
         if lacking:
             raise GestureError(f"--channels imu needs gyro in every take; {lacking[0].path} has only {','.join(lacking[0].channels)}")
         return list(ACCEL_CHANNELS + GYRO_CHANNELS)
     raise GestureError(f"unknown --channels {channels!r}; expected accel or imu")
-
-
-def default_window(lengths: list[int]) -> int:
-    """90th percentile of take length at the model rate, up to a multiple of 8, within 16..256."""
-    w = int(np.ceil(np.percentile(lengths, 90) / 8.0) * 8)
-    return int(min(max(w, 16), 256))
 
 
 def motion_threshold(counts: list[np.ndarray], labels: list[str], unknown: str | None, channels: list[str]) -> int:
@@ -227,7 +236,8 @@ def live_config(labels: list[str], channels: list[str], rate_hz: int, window: in
 
 
 def make_windows(cfg: PreprocessConfig, counts: dict[int, np.ndarray], fit_takes: list[Take],
-                 val_takes: list[Take], test_takes: list[Take], augment: int, seed: int) -> Windows:
+                 val_takes: list[Take], test_takes: list[Take], augment: int, seed: int,
+                 strength: float = 1.0) -> Windows:
     """Crop (and augment) every take; fix the normalization constants on the training crops."""
     from training.augment import augmented_window
 
@@ -243,7 +253,7 @@ def make_windows(cfg: PreprocessConfig, counts: dict[int, np.ndarray], fit_takes
                 xs.append(crop_take(c, cfg))
                 ys.append(index[t.label])
             for _ in range(n_aug):
-                xs.append(augmented_window(c, cfg, rng))
+                xs.append(augmented_window(c, cfg, rng, strength))
                 ys.append(index[t.label])
         if not xs:
             return np.zeros((0, cfg.window, chans), np.int16), np.zeros(0, np.int64)
@@ -270,6 +280,7 @@ class Prepared:
     test_takes: list[Take]
     windows: Windows
     warnings: list[str]
+    plan: Plan
 
     @property
     def cfg(self) -> PreprocessConfig:
@@ -277,48 +288,81 @@ class Prepared:
 
 
 def prepare(data: str | Path, *, test: str | Path | None = None, split: str | None = None, seed: int = 0,
-            rate_hz: int = DEFAULTS["rate"], window: int | None = None, channels: str = "accel",
+            rate_hz: int | None = None, window: int | None = None, channels: str = "accel",
             augment: int = DEFAULTS["augment"], limit_per_label: int | None = None,
-            quiet: bool = False) -> Prepared:
+            quiet: bool = False, augment_strength: float = 1.0) -> Prepared:
     """Load, validate, split and window a dataset. Raises GestureError for bad input."""
     ds = load_dataset(data)
     warnings = validate(ds)
     for w in warnings:
-        _log(quiet, f"warning: {w}")
-    labels = ds.labels
-    chans = choose_channels(ds, channels)
-
+        print(f"warning: {w}", file=sys.stderr, flush=True)  # data warnings stay visible under --quiet
     if test is not None:
         test_ds = load_dataset(test, min_labels=1)
-        extra = sorted(set(test_ds.labels) - set(labels))
+        extra = sorted(set(test_ds.labels) - set(ds.labels))
         if extra:
-            raise GestureError(f"test set {test} has label(s) {extra} that the training set {data} lacks; the model can only predict {labels}")
+            raise GestureError(f"test set {test} has label(s) {extra} that the training set {data} lacks; the model can only predict {ds.labels}")
         train_takes, test_takes, held, split_name = ds.takes, test_ds.takes, [], f"test set {test}"
     else:
         split_name = split or ("person" if ds.subjects() else "random")
         if split_name not in ("person", "session", "random"):
             raise GestureError(f"unknown --split {split_name!r}; expected person, session or random")
         train_takes, test_takes, held = split_takes(ds, split_name, seed)
+    return prepare_takes(ds, train_takes, test_takes, split_name=split_name, held=held, seed=seed,
+                         plan_takes=training_pool(ds, split_name, held) if test is None else ds.takes,
+                         rate_hz=rate_hz, window=window, channels=channels, augment=augment,
+                         limit_per_label=limit_per_label, quiet=quiet, warnings=warnings,
+                         augment_strength=augment_strength)
+
+
+def prepare_takes(ds: Dataset, train_takes: list[Take], test_takes: list[Take], *, split_name: str,
+                  held: list[str] | None = None, seed: int = 0, rate_hz: int | None = None,
+                  window: int | None = None, channels: str = "accel", augment: int = DEFAULTS["augment"],
+                  limit_per_label: int | None = None, quiet: bool = False,
+                  warnings: list[str] | None = None, plan_takes: list[Take] | None = None,
+                  augment_strength: float = 1.0, announce_skips: bool = True) -> Prepared:
+    """Window given train/test takes (a split, or a cross-validation fold of ``gesture tune``).
+
+    The model rate and window come from ``plan_takes`` (default ``train_takes``; see
+    :func:`training_pool`) unless given;
+    takes that cannot be learnt from are skipped and listed, never a reason to refuse the
+    dataset unless too little is left.
+    """
+    warnings = list(warnings or [])
+    labels = ds.labels
+    chans = choose_channels(train_takes + test_takes, channels)
+    plan = make_plan(plan_takes if plan_takes is not None else train_takes, train_takes + test_takes,
+                     rate_hz=rate_hz, window=window)
+    win, rate = plan.window, plan.rate_hz
+    skipped_ids = {id(s.take) for s in plan.skipped}
+    total = len(train_takes) + len(test_takes)
+    if len(plan.skipped) > MAX_SKIPPED_FRACTION * total:
+        ex = plan.skipped[0]
+        raise GestureError(f"{len(plan.skipped)} of {total} take(s) cannot be learnt from, only {total - len(plan.skipped)} left "
+                           f"(e.g. {ex.take.path}: {ex.reason}); record longer takes or pass a smaller --window")
+    if plan.skipped and announce_skips:  # gesture tune: its final training says it, not every fold
+        print(f"warning: {plan.summary()}", file=sys.stderr, flush=True)
+        for sk in plan.skipped[:10]:
+            _log(quiet, f"  skipped {sk.take.path}: {sk.reason}")
+        if len(plan.skipped) > 10:
+            _log(quiet, f"  ... and {len(plan.skipped) - 10} more")
+        warnings.append(plan.summary())
+    train_takes = [t for t in train_takes if id(t) not in skipped_ids]
+    test_takes = [t for t in test_takes if id(t) not in skipped_ids]
     if limit_per_label:
         train_takes = _limit(train_takes, limit_per_label, seed)
         test_takes = _limit(test_takes, max(2, limit_per_label // 3), seed)
-    _check_split(train_takes, test_takes, labels, split_name)
+    _check_split(train_takes, test_takes, labels, split_name, len(plan.skipped))
     fit_takes, val_takes = val_split(train_takes, seed)
 
-    cfg = PreprocessConfig(labels=labels, channels=chans, model_rate_hz=int(rate_hz))
-    counts = {id(t): take_counts(t, cfg) for t in fit_takes + val_takes + test_takes}
-    win = window or default_window([len(counts[id(t)]) for t in fit_takes])
-    short = [t for t in fit_takes + val_takes + test_takes if len(counts[id(t)]) < MIN_WINDOW_FRACTION * win]
-    if short:
-        names = ", ".join(str(t.path) for t in short[:3])
-        raise GestureError(f"{len(short)} take(s) are shorter than a quarter of the {win}-sample window "
-                           f"({win / rate_hz:.1f} s), e.g. {names}; record longer takes or pass a smaller --window")
-    w = make_windows(live_config(labels, chans, int(rate_hz), win, counts, fit_takes), counts, fit_takes,
-                     val_takes, test_takes, augment, seed)
-    _log(quiet, f"{len(fit_takes)} training takes -> {len(w.x_fit)} windows of {win} x {len(chans)} at {rate_hz} Hz; "
-                f"{len(val_takes)} validation, {len(test_takes)} test takes ({split_name} split"
-                + (f": {', '.join(held)}" if held else "") + ")")
-    return Prepared(ds, split_name, held, fit_takes, val_takes, test_takes, w, warnings)
+    cfg = PreprocessConfig(labels=labels, channels=chans, model_rate_hz=rate)
+    counts = {id(t): take_counts(t, cfg, rate_hz=t.rate_hz or plan.source_rate_hz)
+              for t in fit_takes + val_takes + test_takes}
+    w = make_windows(live_config(labels, chans, rate, win, counts, fit_takes), counts, fit_takes,
+                     val_takes, test_takes, augment, seed, augment_strength)
+    _log(quiet, f"{len(fit_takes)} training takes -> {len(w.x_fit)} windows of {win} x {len(chans)} at {rate} Hz "
+                f"(source {plan.source_rate_hz:g} Hz); {len(val_takes)} validation, {len(test_takes)} test takes ({split_name} split"
+                + (f": {', '.join(held or [])}" if held else "") + ")")
+    return Prepared(ds, split_name, list(held or []), fit_takes, val_takes, test_takes, w, warnings, plan)
 
 
 # ----------------------------------------------------------------------------- fitting
@@ -364,7 +408,7 @@ class Evaluated:
 
 def fit_and_evaluate(model, w: Windows, *, epochs: int, seed: int = 0, batch: int = DEFAULTS["batch"],
                      learning_rate: float = DEFAULTS["learning_rate"], quiet: bool = False,
-                     input_shape: tuple[int, ...] | None = None) -> Evaluated:
+                     input_shape: tuple[int, ...] | None = None, measure_arena: bool = True) -> Evaluated:
     """Fit -> full-int8 conversion -> test windows through the board's integer input
     quantization and the TFLM interpreter -> smallest arena. The one path every model takes,
     ours and the baselines in ``bench/``, so their figures compare like for like."""
@@ -393,7 +437,7 @@ def fit_and_evaluate(model, w: Windows, *, epochs: int, seed: int = 0, batch: in
               else np.zeros((0, n_classes), np.float32))
     timings["evaluate"] = time.monotonic() - t
     t = time.monotonic()
-    arena = smallest_arena(q.tflite)
+    arena = smallest_arena(q.tflite) if measure_arena else 0  # tune measures it once per candidate
     timings["arena"] = time.monotonic() - t
     history = {k: [round(float(v), 5) for v in vals] for k, vals in hist.history.items()}
     return Evaluated(model, history, q, cfg, s_test, f_test, int(arena), timings)
@@ -402,16 +446,22 @@ def fit_and_evaluate(model, w: Windows, *, epochs: int, seed: int = 0, batch: in
 # ----------------------------------------------------------------------------- main entry
 
 def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, split: str | None = None,
-          epochs: int = DEFAULTS["epochs"], seed: int = 0, rate_hz: int = DEFAULTS["rate"],
+          epochs: int = DEFAULTS["epochs"], seed: int = 0, rate_hz: int | None = None,
           window: int | None = None, channels: str = "accel", augment: int = DEFAULTS["augment"],
-          limit_per_label: int | None = None, quiet: bool = False) -> TrainResult:
-    """Train, quantize, evaluate and write MODEL_DIR. Raises GestureError for bad input."""
+          limit_per_label: int | None = None, quiet: bool = False,
+          architecture: dict[str, Any] | None = None, extra_report: dict[str, Any] | None = None,
+          augment_strength: float = 1.0) -> TrainResult:
+    """Train, quantize, evaluate and write MODEL_DIR. Raises GestureError for bad input.
+
+    ``architecture``: keyword arguments of ``training.model.build_model`` (family, filters,
+    kernels; ``gesture tune`` passes the chosen candidate's); ``extra_report``: merged into
+    report.json (the tuner's search summary)."""
     t_start = time.monotonic()
     timings: dict[str, float] = {}
     out = check_target(out)  # an --out that a model folder would overwrite is refused before any work
     # ---- split and windows (every user-data check, before any TensorFlow)
     p = prepare(data, test=test, split=split, seed=seed, rate_hz=rate_hz, window=window, channels=channels,
-                augment=augment, limit_per_label=limit_per_label, quiet=quiet)
+                augment=augment, limit_per_label=limit_per_label, quiet=quiet, augment_strength=augment_strength)
     w, labels, chans, win = p.windows, p.cfg.labels, p.cfg.channels, p.cfg.window
     timings["prepare"] = time.monotonic() - t_start
 
@@ -425,7 +475,7 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
     from training.model import build_model, check_layers, count_macs
 
     keras.utils.set_random_seed(seed)
-    model = build_model(win, len(chans), len(labels))
+    model = build_model(win, len(chans), len(labels), **(architecture or {}))
     check_layers(model)
     timings["import"] = time.monotonic() - t
     e = fit_and_evaluate(model, w, epochs=epochs, seed=seed, quiet=quiet)
@@ -468,10 +518,16 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
         "params": int(model.count_params()),
         "ops": q.ops,
         "window": win,
-        "model_rate_hz": int(rate_hz),
+        "model_rate_hz": int(p.cfg.model_rate_hz),
+        "source_rate_hz": p.plan.source_rate_hz,
+        "architecture": dict(architecture or {}),
+        "skipped_takes": [{"take": _rel(sk.take, ds.root),
+                           "label": sk.take.label, "reason": sk.reason} for sk in p.plan.skipped],
+        "data_warnings": p.warnings,
         "channels": chans,
         "epochs": epochs,
         "augment": augment,
+        "augment_strength": augment_strength,
         "seed": seed,
         "confidence_threshold": cfg.confidence_threshold,
         "rejection_validation": rejection,
@@ -496,6 +552,7 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
         model.save(Path(tmp) / "model.keras")
         keras_bytes = (Path(tmp) / "model.keras").read_bytes()
     timings["write"] = time.monotonic() - t
+    report.update(extra_report or {})
     report["timings"] = {k: round(v, 2) for k, v in timings.items()}
     report["train_seconds"] = round(time.monotonic() - t_start, 2)
     report = write_model_dir(out, tflite=q.tflite, keras=keras_bytes, cfg=cfg, report=report,

@@ -7,6 +7,8 @@ without a board runs the same client code as a real Nano 33 BLE. URL forms::
     virtual://replay?data=data/magic_wand&rate=119&channels=6&loop=1&speed=1   (data: default the bundled takes)
     virtual://idle?rate=119
     virtual://classifier?model=models/wand&data=data/magic_wand&rate=119
+    virtual://firmware?board=nano33ble_rev2&data=data/magic_wand   (the host-compiled sketch)
+    virtual://firmware?socket=/tmp/gk-fw-.../ble.sock               (a `gesture simulate --firmware --ble`)
 
 Common parameters (``capture.virtual.options``, shared with ``gesture simulate --serial``):
 ``speed`` (1 = real time, 0 = as fast as possible), ``mtu`` (ATT MTU the virtual board
@@ -31,6 +33,7 @@ PARAMS = {
     "replay": ("data", "rate", "channels", "loop", "shuffle", "labels", "limit", "rest") + COMMON,
     "idle": ("rate", "channels", "seconds") + COMMON,
     "classifier": ("model", "data", "rate", "loop", "shuffle", "raw_imu") + COMMON,
+    "firmware": ("socket", "board", "sketch", "data", "loop", "labels", "rest") + COMMON,
 }
 
 
@@ -117,6 +120,9 @@ def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
         pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
     except ValueError:
         raise GestureError(f"{url}: malformed query {parts.query!r}; expected key=value&key=value") from None
+    if kind == "firmware":
+        raise GestureError(f"{url}: virtual://firmware runs the compiled sketch, not a Python event source; "
+                           "open it with open_transport()")
     q = _Query(url, kind, pairs)
     rate = q.number("rate", float(p.DEFAULT_RATE_HZ), lo=1, hi=4000)
     options = parse_link_options({k: v for k, v in q.values.items() if k in LINK_NAMES}, "ble", url)
@@ -146,11 +152,42 @@ def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
     return source, options
 
 
+def firmware_from_url(url: str):  # -> type[BaseBleakClient]
+    """``virtual://firmware?...``: the bleak backend of a host-compiled sketch (capture.virtual.firmware).
+
+    ``socket=PATH`` attaches to a board that ``gesture simulate --firmware --ble`` runs; otherwise
+    the board is built and started here (``board``, ``sketch``, ``data``, ``loop``) and stopped at exit.
+    """
+    import atexit
+
+    from capture.virtual import firmware as fw
+
+    parts = urlparse(url)
+    try:
+        pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        raise GestureError(f"{url}: malformed query {parts.query!r}; expected key=value&key=value") from None
+    q = _Query(url, "firmware", pairs)
+    options = parse_link_options({k: v for k, v in q.values.items() if k in LINK_NAMES}, "ble", url)
+    if "socket" in q.values:
+        return fw.firmware_backend(q.values["socket"], options.faults, options.speed)
+    board_key = q.values.get("board", "nano33ble")
+    fw.check_board(board_key)
+    labels = [s for s in q.values.get("labels", "").split(",") if s] or None
+    board = fw.start_board(board=board_key, sketch=q.path("sketch", required=False), data=q.path("data", required=False),
+                           speed=options.speed, loop=q.flag("loop", True), labels=labels,
+                           rest_s=q.number("rest", 1.0, lo=0) or 0.0, seed=options.faults.seed)
+    atexit.register(board.close)
+    return board.backend(options.faults)
+
+
 def open_url(url: str, **transport_options: object):  # -> BleTransport (import is lazy)
     """A not-yet-opened BleTransport to the virtual board described by ``url`` (capture.transport.SCHEMES)."""
     from capture.transport.ble import BleTransport
     from capture.virtual.ble import virtual_backend
 
+    if (urlparse(url).netloc or urlparse(url).path.strip("/")) == "firmware":
+        return BleTransport("virtual:firmware", backend=firmware_from_url(url), **transport_options)  # type: ignore[arg-type]
     source, opt = source_from_url(url)
     backend = virtual_backend(source, faults=opt.faults, mtu=opt.mtu, speed=opt.speed)
     kind = urlparse(url).netloc or "board"

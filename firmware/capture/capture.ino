@@ -2,80 +2,82 @@
 //
 // Streams the IMU (accel +-4 g, gyro +-2000 dps, int16 counts) over USB serial as binary frames
 // and over BLE as notifications, in the protocol defined once in capture/protocol.py. This file is
-// glue only: frame building, batching, INFO text and control parsing live in gk_frame.h, which
-// tests/test_firmware_capture.py compiles with g++ and checks byte for byte against Python.
-// gesture_protocol.h and gk_capture_version.h are GENERATED (`gesture firmware`); gk_frame.h is a
-// copy of firmware/common/gk_frame.h. The virtual board (`gesture simulate --serial`) behaves
-// like this sketch; see README.md for what could not be checked without a board.
+// glue only: frame building, batching, INFO text and control parsing live in gk_frame.h (checked
+// byte for byte against Python by tests/test_firmware_capture.py), the IMU in one header per
+// sensor (gk_imu_lsm9ds1.h / gk_imu_bmi270.h), the never-blocking output in gk_link.h.
+// gesture_protocol.h, gk_boards.h and gk_capture_version.h are GENERATED (`gesture firmware`); the
+// other gk_*.h are copies of firmware/common/. This very file also runs on the host against firmware/shim
+// (`gesture simulate --firmware`, tests/test_firmware_sim.py).
 //
 // Board revision: Rev1 has an LSM9DS1 (library Arduino_LSM9DS1), Rev2 a BMI270 + BMM150 (library
 // Arduino_BMI270_BMM150). Uncomment the define below for Rev2, or compile with
 //   arduino-cli compile --fqbn arduino:mbed_nano:nano33ble --build-property "compiler.cpp.extra_flags=-DGK_BOARD_REV2"
 // #define GK_BOARD_REV2
+//
+// Rules this loop keeps (each was a fault on a real board):
+// * it boots at the rate its IMU library configures (GK_IMU_RATE_HZ: 119 Hz Rev1, 100 Hz Rev2) and
+//   refuses rates the sensor cannot deliver, instead of sampling faster than the sensor;
+// * a sample is taken when the sensor has a new one (data-ready), not when micros() says so;
+// * nothing waits for the host: serial frames and notifications that do not fit are dropped and
+//   counted (a "dropped: serial=N ble=M" LOG frame each second while the count grows);
+// * nothing is written from inside BLE.poll() (the control write handler only records the command).
 
 #include <ArduinoBLE.h>
-#include <Wire.h>
 
+#include "gk_boards.h"  // GENERATED from capture/boards.py: board name, sensor, IMU rate
 #ifdef GK_BOARD_REV2
 #include <Arduino_BMI270_BMM150.h>
-#define GK_BOARD_NAME "nano33ble_rev2"
-#define GK_SENSOR_NAME "BMI270"
-// The library's begin() runs accel and gyro at 100 Hz (+-4 g, +-2000 dps) and has no public
-// setter for the output data rate, so faster rates would only repeat samples: refused.
-#define GK_IMU_MAX_RATE_HZ 100
+#include "gk_imu_bmi270.h"
 #else
 #include <Arduino_LSM9DS1.h>
-#define GK_BOARD_NAME "nano33ble"
-#define GK_SENSOR_NAME "LSM9DS1"
-// LSM9DS1 accel+gyro output data rates: 14.9, 59.5, 119, 238, 476, 952 Hz.
-#define GK_IMU_MAX_RATE_HZ 952
+#include "gk_imu_lsm9ds1.h"
 #endif
 
 #include "gesture_protocol.h"
 #include "gk_capture_version.h"
 #include "gk_frame.h"
+#include "gk_link.h"
 
 // IMU notifications are sized for GK_BLE_NOTIFY_MTU (gesture_protocol.h, generated from
-// capture/protocol.py): ArduinoBLE has no public call for the negotiated MTU.
+// capture/protocol.py): ArduinoBLE answers MTU requests with at most its default max MTU (23).
 
 static const uint8_t kChannels = 6;
-static uint32_t rate_hz = GK_DEFAULT_RATE_HZ;
-static uint32_t period_us = 1000000UL / GK_DEFAULT_RATE_HZ;
-static uint32_t next_us = 0;
+static uint32_t rate_hz = GK_IMU_RATE_HZ;
 static bool streaming = true;
+static bool ble_ok = false;
 static uint16_t seq_imu = 0, seq_info = 0, seq_log = 0, seq_ble = 0;
 static gk::ImuBatcher serial_batch, ble_batch;
 static gk::ControlParser serial_control;
 static uint8_t frame_buf[GK_HEADER_SIZE + GK_MAX_PAYLOAD + GK_CRC_SIZE];
-static char info_text[160];
+static char info_text[GK_MAX_PAYLOAD + 1];
 static size_t info_len = 0;
+static uint8_t ble_cmd = 0;  // a CONTROL write, parked by the BLE handler until loop() runs it
+static uint32_t ble_arg = 0;
+static bool ble_cmd_pending = false;
+static uint32_t drops_reported = 0;
+static unsigned long drops_reported_ms = 0;
 
 BLEService gk_service(GK_SERVICE_UUID);
-BLECharacteristic imu_char(GK_IMU_CHAR_UUID, BLENotify, 244);
-BLECharacteristic info_char(GK_INFO_CHAR_UUID, BLERead, sizeof(info_text));
+BLECharacteristic imu_char(GK_IMU_CHAR_UUID, BLENotify, GK_BLE_NOTIFY_MTU - GK_ATT_OVERHEAD);
+// Sized for the longest INFO the protocol allows (a frame's payload), not for today's text:
+// ArduinoBLE silently cuts a value longer than the characteristic.
+BLECharacteristic info_char(GK_INFO_CHAR_UUID, BLERead, GK_MAX_PAYLOAD);
 BLECharacteristic control_char(GK_CONTROL_CHAR_UUID, BLEWrite, 5);
 
-#ifndef GK_BOARD_REV2
-// LSM9DS1 accel/gyro at I2C 0x6B (Wire1 on the Nano 33 BLE). CTRL_REG1_G / CTRL_REG6_XL:
-// ODR in bits 7..5; gyro FS 11 = 2000 dps; accel FS 10 = +-4 g (what Arduino_LSM9DS1 sets at 119 Hz).
-static void lsm9ds1_set_odr(uint32_t hz) {
-  uint8_t odr = hz <= 14 ? 1 : hz <= 59 ? 2 : hz <= 119 ? 3 : hz <= 238 ? 4 : hz <= 476 ? 5 : 6;
-  Wire1.beginTransmission(0x6B); Wire1.write(0x10); Wire1.write((odr << 5) | (3 << 3)); Wire1.endTransmission();
-  Wire1.beginTransmission(0x6B); Wire1.write(0x20); Wire1.write((odr << 5) | (2 << 3)); Wire1.endTransmission();
-}
-#endif
-
-static void send_frame(uint8_t type, uint16_t seq, uint32_t t_us, const uint8_t* payload, size_t len) {
+static bool send_frame(uint8_t type, uint16_t seq, uint32_t t_us, const uint8_t* payload, size_t len) {
   size_t n = gk::encode_frame(frame_buf, sizeof(frame_buf), type, seq, t_us, payload, len);
-  // No host listening (DTR low): drop the frame like a USB CDC port nobody reads; seq stays used.
-  if (n && Serial) Serial.write(frame_buf, n);
+  return n && gk_serial_send(frame_buf, n);  // seq stays used when dropped: the host sees the gap
+}
+
+static bool send_log(const char* text, size_t n) {
+  return send_frame(GK_FRAME_LOG, seq_log++, micros(), reinterpret_cast<const uint8_t*>(text), n);
 }
 
 static void send_info() {
   info_len = gk::build_info(info_text, sizeof(info_text), GK_FIRMWARE_VERSION, GK_BOARD_NAME, GK_SENSOR_NAME,
                             "capture", rate_hz, kChannels);
   send_frame(GK_FRAME_INFO, seq_info++, micros(), reinterpret_cast<const uint8_t*>(info_text), info_len);
-  info_char.writeValue(reinterpret_cast<const uint8_t*>(info_text), info_len);
+  if (ble_ok) info_char.writeValue(reinterpret_cast<const uint8_t*>(info_text), info_len);
 }
 
 static void configure_batches() {
@@ -83,21 +85,17 @@ static void configure_batches() {
   ble_batch.configure(kChannels, gk::ble_samples_per_notification(GK_BLE_NOTIFY_MTU, kChannels));
 }
 
-static void set_rate(uint32_t hz) {
-  if (!gk::rate_supported(hz) || hz > GK_IMU_MAX_RATE_HZ) {
+// Applies a rate the sensor delivers (and sends INFO); refuses any other with a LOG frame.
+static bool set_rate(uint32_t hz) {
+  if (!gk::rate_supported(hz) || !gk_imu_set_rate(hz)) {
     char text[48];
-    size_t n = gk::format_rate_error(text, sizeof(text), hz);
-    send_frame(GK_FRAME_LOG, seq_log++, micros(), reinterpret_cast<const uint8_t*>(text), n);
-    return;
+    send_log(text, gk::format_rate_error(text, sizeof(text), hz));
+    return false;
   }
   rate_hz = hz;
-  period_us = 1000000UL / hz;
-#ifndef GK_BOARD_REV2
-  lsm9ds1_set_odr(hz);
-#endif
   configure_batches();
-  next_us = micros();
   send_info();
+  return true;
 }
 
 static void handle_command(uint8_t cmd, uint32_t arg) {
@@ -110,39 +108,39 @@ static void handle_command(uint8_t cmd, uint32_t arg) {
   }
 }
 
+// Runs inside BLE.poll(): only records the command; loop() executes it.
 static void on_control_written(BLEDevice, BLECharacteristic c) {
   uint8_t cmd;
   uint32_t arg;
-  if (gk::parse_control_payload(c.value(), c.valueLength(), &cmd, &arg)) handle_command(cmd, arg);
+  if (gk::parse_control_payload(c.value(), c.valueLength(), &cmd, &arg)) {
+    ble_cmd = cmd;
+    ble_arg = arg;
+    ble_cmd_pending = true;
+  }
 }
 
-static void on_ble_connect(BLEDevice) { configure_batches(); }
+static void on_ble_connect(BLEDevice) { ble_batch.clear(); }
 
-static void read_imu(int16_t* s) {
-  float x, y, z;
-  IMU.readAcceleration(x, y, z);  // library floats are exact multiples of 1/8192 g
-  s[0] = gk::to_counts(x, GK_ACCEL_LSB_PER_G);
-  s[1] = gk::to_counts(y, GK_ACCEL_LSB_PER_G);
-  s[2] = gk::to_counts(z, GK_ACCEL_LSB_PER_G);
-  IMU.readGyroscope(x, y, z);  // and of 1/16.384 deg/s
-  s[3] = gk::to_counts(x, GK_GYRO_LSB_PER_DPS);
-  s[4] = gk::to_counts(y, GK_GYRO_LSB_PER_DPS);
-  s[5] = gk::to_counts(z, GK_GYRO_LSB_PER_DPS);
+static void report_drops() {
+  const uint32_t total = gk_serial_dropped + gk_ble_dropped;
+  if (total == drops_reported || millis() - drops_reported_ms < 1000) return;
+  char text[64];
+  size_t n = gk::format_drops(text, sizeof(text), gk_serial_dropped, gk_ble_dropped);
+  drops_reported_ms = millis();
+  if (send_log(text, n)) drops_reported = total;  // not delivered (no host yet): try again in a second
 }
 
 void setup() {
   Serial.begin(115200);  // USB CDC: the baud rate is ignored
-  if (!IMU.begin()) {
+  if (!gk_imu_begin(false)) {
     while (true) {
       const char msg[] = "error: IMU not found";
-      send_frame(GK_FRAME_LOG, seq_log++, micros(), reinterpret_cast<const uint8_t*>(msg), sizeof(msg) - 1);
-      delay(1000);
+      send_log(msg, sizeof(msg) - 1);
+      for (int i = 0; i < 1000; ++i) { gk_serial_pump(); delay(1); }
     }
   }
-#ifndef GK_BOARD_REV2
-  Wire1.setClock(400000);
-#endif
-  if (BLE.begin()) {
+  ble_ok = BLE.begin() != 0;
+  if (ble_ok) {
     BLE.setLocalName(GK_BLE_LOCAL_NAME);
     BLE.setAdvertisedService(gk_service);
     gk_service.addCharacteristic(imu_char);
@@ -152,34 +150,40 @@ void setup() {
     BLE.setEventHandler(BLEConnected, on_ble_connect);
     BLE.addService(gk_service);
     BLE.advertise();
+  } else {
+    const char msg[] = "error: BLE.begin() failed; streaming over USB serial only";
+    send_log(msg, sizeof(msg) - 1);
   }
-  set_rate(GK_DEFAULT_RATE_HZ);  // also sends the boot INFO
+  set_rate(GK_IMU_RATE_HZ);  // always accepted: also configures the batches and sends INFO
 }
 
 void loop() {
-  BLE.poll();
+  if (ble_ok) BLE.poll();
+  gk_serial_pump();
   uint8_t cmd;
   uint32_t arg;
   while (Serial.available() > 0) {
     if (serial_control.feed(static_cast<uint8_t>(Serial.read()), &cmd, &arg)) handle_command(cmd, arg);
   }
-  uint32_t now = micros();
-  if (static_cast<int32_t>(now - next_us) < 0) return;
-  next_us += period_us;
-  if (static_cast<int32_t>(now - next_us) > static_cast<int32_t>(4 * period_us)) next_us = now + period_us;  // fell behind: no burst
-  if (!streaming) return;
+  if (ble_cmd_pending) {
+    ble_cmd_pending = false;
+    handle_command(ble_cmd, ble_arg);
+  }
+  report_drops();
   int16_t s[kChannels];
-  read_imu(s);
+  if (!gk_imu_read(s)) return;  // data-ready: the sensor's clock sets the sample rate
+  if (!streaming) return;
+  const uint32_t now = micros();
   if (serial_batch.push(s, now)) {
     uint8_t payload[2 + 2 * GK_MAX_SAMPLES_PER_FRAME * kChannels];
     size_t n = serial_batch.payload(payload, sizeof(payload));
     send_frame(GK_FRAME_IMU, seq_imu++, serial_batch.t_first(), payload, n);
     serial_batch.clear();
   }
-  if (BLE.connected() && imu_char.subscribed() && ble_batch.push(s, now)) {
-    uint8_t note[244];
+  if (ble_ok && BLE.connected() && imu_char.subscribed() && ble_batch.push(s, now)) {
+    uint8_t note[GK_BLE_NOTIFY_MTU - GK_ATT_OVERHEAD];
     size_t n = ble_batch.notification(note, sizeof(note), seq_ble++);
-    if (n) imu_char.writeValue(note, n);
+    if (n) gk_notify(imu_char, note, n);  // seq used even when dropped: the host sees the gap
     ble_batch.clear();
   }
 }

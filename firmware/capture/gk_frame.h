@@ -235,4 +235,42 @@ inline bool parse_control_payload(const uint8_t* data, size_t len, uint8_t* cmd,
   return true;
 }
 
+// Bytes waiting for a link that takes them only when it can (USB serial without blocking).
+// push() takes a whole frame or nothing, so the host never receives half a frame followed by
+// another; the sketch counts what did not fit.
+template <size_t N>
+class TxQueue {
+ public:
+  bool push(const uint8_t* data, size_t n) {
+    if (n > N - n_) return false;
+    for (size_t i = 0; i < n; ++i) buf_[(head_ + n_ + i) % N] = data[i];
+    n_ += n;
+    return true;
+  }
+  // The longest run of queued bytes that is contiguous in memory (for a driver's send call).
+  const uint8_t* front(size_t* n) const {
+    *n = n_ < N - head_ ? n_ : N - head_;
+    return buf_ + head_;
+  }
+  void pop(size_t n) {
+    if (n > n_) n = n_;
+    head_ = (head_ + n) % N;
+    n_ -= n;
+  }
+  void clear() { head_ = n_ = 0; }
+  size_t size() const { return n_; }
+
+ private:
+  uint8_t buf_[N];
+  size_t head_ = 0, n_ = 0;
+};
+
+// LOG text reporting what a sketch dropped instead of blocking (capture/virtual/firmware.py
+// parse_drops reads it back).
+inline size_t format_drops(char* out, size_t cap, uint32_t serial_frames, uint32_t ble_notifications) {
+  int n = snprintf(out, cap, "dropped: serial=%lu ble=%lu", static_cast<unsigned long>(serial_frames),
+                   static_cast<unsigned long>(ble_notifications));
+  return (n < 0 || static_cast<size_t>(n) >= cap) ? 0 : static_cast<size_t>(n);
+}
+
 }  // namespace gk

@@ -2,7 +2,7 @@
 //
 // Everything is integer arithmetic, so it gives the same bytes as the Python that training and
 // evaluation use, on any CPU, with or without an FPU. The numbers (window, stride, mean,
-// multipliers, thresholds, resample step) come from the generated gk_config.h, written by
+// multipliers, thresholds, resample step, low-pass taps) come from the generated gk_config.h, written by
 // `gesture export` from the model's config.json. tests/test_parity.py compiles this header with
 // g++ -Wall -Wextra -Werror and compares its output with Python's byte for byte.
 // Portable C++11: no Arduino, no heap, no floating point.
@@ -18,15 +18,23 @@ typedef int16_t Sample[GK_N_CHANNELS];
 
 inline int16_t clamp_i16(int64_t v) { return static_cast<int16_t>(v < -32768 ? -32768 : (v > 32767 ? 32767 : v)); }
 
-// Linear interpolation from the IMU rate to the model rate in Q16 fixed point: output k sits at
-// input position k * GK_RESAMPLE_STEP / 65536. Streaming: push() each IMU sample as it arrives;
-// it emits every output whose position is now covered (0, 1 or more when downsampling/upsampling).
+// IMU rate -> model rate, the streaming twin of training/preprocess.py's resample():
+// 1. anti-alias low-pass: a causal FIR with the integer Q15 taps kLowpass (designed by
+//    scipy.signal in training/preprocess.py lowpass_taps, generated into gk_config.h; a single
+//    tap of 32768 when the rate drops by 1.25x or less). The history starts filled with the
+//    first sample (the board at rest), as in Python.
+// 2. linear interpolation in Q16 fixed point: output k sits at filtered-input position
+//    k * GK_RESAMPLE_STEP / 65536.
+// push() each IMU sample as it arrives; it emits every output whose position is now covered
+// (0, 1 or more when downsampling/upsampling).
 class Resampler {
  public:
   static const int kMaxOut = (65536 / GK_RESAMPLE_STEP) + 2;
   Resampler() { reset(); }
-  void reset() { n_in_ = 0; next_pos_ = 0; }
-  int push(const int16_t in[GK_N_CHANNELS], Sample* out) {
+  void reset() { n_in_ = 0; next_pos_ = 0; head_ = 0; }
+  int push(const int16_t raw[GK_N_CHANNELS], Sample* out) {
+    int16_t in[GK_N_CHANNELS];
+    lowpass(raw, in);
     int n = 0;
     const int64_t s = n_in_;  // index of this sample
     const int64_t limit = s << 16;
@@ -50,9 +58,29 @@ class Resampler {
   }
 
  private:
+  // y = (sum_k kLowpass[k] * x[now - k] + 2^14) >> 15, clamped to int16
+  void lowpass(const int16_t raw[GK_N_CHANNELS], int16_t* y) {
+    if (n_in_ == 0) {
+      for (int k = 0; k < GK_LOWPASS_TAPS; ++k)
+        for (int c = 0; c < GK_N_CHANNELS; ++c) hist_[k][c] = raw[c];
+    }
+    for (int c = 0; c < GK_N_CHANNELS; ++c) hist_[head_][c] = raw[c];  // hist_[head_] is x[now]
+    for (int c = 0; c < GK_N_CHANNELS; ++c) {
+      int64_t acc = 0;
+      for (int k = 0; k < GK_LOWPASS_TAPS; ++k) {
+        const int idx = (head_ + GK_LOWPASS_TAPS - k) % GK_LOWPASS_TAPS;
+        acc += static_cast<int64_t>(kLowpass[k]) * hist_[idx][c];
+      }
+      y[c] = clamp_i16((acc + (static_cast<int64_t>(1) << (GK_LOWPASS_SHIFT - 1))) >> GK_LOWPASS_SHIFT);
+    }
+    head_ = (head_ + 1) % GK_LOWPASS_TAPS;
+  }
+
+  int16_t hist_[GK_LOWPASS_TAPS][GK_N_CHANNELS];  // the last GK_LOWPASS_TAPS raw samples (ring)
   int16_t prev_[GK_N_CHANNELS];
   int64_t n_in_;
   int64_t next_pos_;
+  int head_;
 };
 
 // Motion energy of a sample: sum over accelerometer channels of |x[i] - x[i-1]|.

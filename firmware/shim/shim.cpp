@@ -1,0 +1,582 @@
+// shim.cpp: the gesture-kit host shim's board. main() runs setup() then loop() forever on a
+// virtual device clock; the sketch's Serial is a pty, its IMU replays recorded counts at the
+// sensor's own rate, its BLE peripheral serves one virtual central over a Unix socket.
+// What each part models is written in the header that declares it (Arduino.h, Wire.h,
+// Arduino_LSM9DS1.h, Arduino_BMI270_BMM150.h, ArduinoBLE.h, utility/HCI.h).
+//
+// Environment (set by capture/virtual/firmware.py):
+//   GK_SHIM_SERIAL_FD   pty master fd (inherited); the board's USB serial
+//   GK_SHIM_IMU         file of little-endian int16 (n, 6) counts: ax ay az gx gy gz
+//   GK_SHIM_IMU_LOOP    1: replay the file forever (else the board stops at its end)
+//   GK_SHIM_IMU_RATE    rate of that file in Hz (values are interpolated at the sensor's ODR)
+//   GK_SHIM_BLE         Unix socket path to listen on for the virtual central (absent: no radio)
+//   GK_SHIM_BLE_FAIL    1: BLE.begin() fails (as when the radio does not start)
+//   GK_SHIM_SPEED       device seconds per host second (0: unpaced; default 1)
+//   GK_SHIM_STATUS_FD   fd for "status ..." lines every 100 ms of device time (default stderr)
+//   GK_SHIM_LATE        "K:US": every K-th pass of loop() costs US more device time (a long model
+//                       invoke or BLE event on the board), so samples pile up in the IMU FIFO
+//   GK_SHIM_BLE_BUFFERS controller ACL buffers (_maxPkt; default 16, the Tx buffer count Cordio's
+//                       link layer reports; an assumption, not read off a Nano 33 BLE)
+#include <Arduino.h>
+#include <ArduinoBLE.h>
+#include <Wire.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <utility/HCI.h>
+
+#include <vector>
+
+#ifdef GK_BOARD_REV2
+#include <Arduino_BMI270_BMM150.h>
+#else
+#include <Arduino_LSM9DS1.h>
+#endif
+
+void setup();
+void loop();
+
+#ifndef GK_SHIM_LOOP_US
+#define GK_SHIM_LOOP_US 100  // device time one pass of loop() costs (BLE.poll + the sketch's work)
+#endif
+
+namespace {
+
+// ------------------------------------------------------------------------------- clock
+uint64_t g_us = 0;
+double g_speed = 1.0;
+struct timespec g_t0;
+FILE* g_status = stderr;
+uint64_t g_next_status = 0;
+
+struct Stats {
+  uint64_t loops = 0, produced = 0, reads = 0, stale_reads = 0, overwritten = 0;
+  uint64_t serial_wait_us = 0, ble_wait_us = 0, ble_write_no_radio = 0, notifications = 0, serial_in_ble_handler = 0;
+} g_st;
+
+double host_s() {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (t.tv_sec - g_t0.tv_sec) + (t.tv_nsec - g_t0.tv_nsec) / 1e9;
+}
+
+void status(const char* why) {
+  fprintf(g_status,
+          "status %s t_us=%llu loops=%llu produced=%llu reads=%llu stale=%llu overwritten=%llu "
+          "serial_wait_us=%llu ble_wait_us=%llu ble_write_no_radio=%llu notifications=%llu serial_in_ble_handler=%llu\n",
+          why, (unsigned long long)g_us, (unsigned long long)g_st.loops, (unsigned long long)g_st.produced,
+          (unsigned long long)g_st.reads, (unsigned long long)g_st.stale_reads,
+          (unsigned long long)g_st.overwritten, (unsigned long long)g_st.serial_wait_us,
+          (unsigned long long)g_st.ble_wait_us, (unsigned long long)g_st.ble_write_no_radio,
+          (unsigned long long)g_st.notifications, (unsigned long long)g_st.serial_in_ble_handler);
+  fflush(g_status);
+}
+
+void imu_tick();
+void serial_service();
+void ble_service();
+
+// Device time passes: sensors tick, the USB and radio move bytes, and (paced) the host catches up.
+void advance(uint64_t us) {
+  g_us += us;
+  imu_tick();
+  serial_service();
+  if (g_us >= g_next_status) {
+    status("tick");
+    g_next_status = g_us + 100000;
+  }
+  if (g_speed > 0) {
+    double ahead = g_us / 1e6 / g_speed - host_s();
+    if (ahead > 0.002) {
+      struct timespec d = {static_cast<time_t>(ahead), static_cast<long>((ahead - (time_t)ahead) * 1e9)};
+      nanosleep(&d, nullptr);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------- IMU
+std::vector<int16_t> g_imu;  // (n, 6)
+double g_imu_file_rate = 119.0;
+bool g_imu_loop = false;
+double g_odr = 119.0;
+uint64_t g_tick_next = 0;  // device time of the next sample
+struct Sample { int16_t v[6]; };
+Sample g_latest = {{0}};
+bool g_acc_ready = false, g_gyr_ready = false;
+bool g_fifo_mode = false;
+Sample g_fifo[32];
+int g_fifo_head = 0, g_fifo_n = 0;
+bool g_imu_begun = false;
+uint64_t g_imu_t0 = 0;
+
+Sample sample_at(uint64_t t_us) {
+  Sample s;
+  const size_t n = g_imu.size() / 6;
+  double pos = (t_us - g_imu_t0) / 1e6 * g_imu_file_rate;
+  if (g_imu_loop) pos = fmod(pos, static_cast<double>(n - 1));  // GK_SHIM_IMU_LOOP: starts over
+  if (fabs(pos - nearbyint(pos)) < 1e-3) pos = nearbyint(pos);  // same rate: exact recorded counts
+  size_t i = static_cast<size_t>(pos);
+  if (i + 1 >= n) {
+    status("end");  // the recording is over: the board is switched off
+    exit(0);
+  }
+  const double f = pos - i;
+  for (int c = 0; c < 6; ++c) s.v[c] = static_cast<int16_t>(lrint(g_imu[i * 6 + c] * (1 - f) + g_imu[(i + 1) * 6 + c] * f));
+  return s;
+}
+
+void imu_tick() {
+  if (!g_imu_begun) return;
+  while (g_us >= g_tick_next) {
+    Sample s = sample_at(g_tick_next);
+    ++g_st.produced;
+    if (g_fifo_mode) {
+      if (g_fifo_n == 32) {  // full: the oldest slot is overwritten
+        g_fifo_head = (g_fifo_head + 1) % 32;
+        --g_fifo_n;
+        ++g_st.overwritten;
+      }
+      g_fifo[(g_fifo_head + g_fifo_n) % 32] = s;
+      ++g_fifo_n;
+    } else if (g_acc_ready) {
+      ++g_st.overwritten;  // the previous sample was never read
+    }
+    g_latest = s;
+    g_acc_ready = g_gyr_ready = true;
+    g_tick_next += static_cast<uint64_t>(llround(1e6 / g_odr * (g_st.produced + 1))) -
+                   static_cast<uint64_t>(llround(1e6 / g_odr * g_st.produced));
+  }
+}
+
+void imu_start(double odr) {
+  g_odr = odr;
+  if (!g_imu_begun) g_imu_t0 = g_us;
+  g_imu_begun = true;
+  g_tick_next = g_us + static_cast<uint64_t>(llround(1e6 / odr));
+}
+
+// ------------------------------------------------------------------------------- USB serial
+int g_pty = -1;
+uint8_t g_tx[64];  // the CDC packet buffer (CDC_MAX_PACKET_SIZE at full speed)
+size_t g_tx_size = 0, g_tx_off = 0;
+uint8_t g_rx[256];  // the core's UART rx ring (RingBufferN<256>)
+size_t g_rx_head = 0, g_rx_n = 0;
+
+bool dtr() {
+  if (g_pty < 0) return false;
+  struct pollfd p = {g_pty, POLLOUT, 0};
+  poll(&p, 1, 0);
+  return !(p.revents & POLLHUP);  // nobody has the port open: DTR low
+}
+
+void serial_service() {
+  if (g_pty < 0) return;
+  const bool connected = dtr();
+  if (g_tx_size) {
+    if (!connected) {
+      g_tx_size = g_tx_off = 0;  // the host went away: the transfer is abandoned
+    } else {
+      ssize_t n = write(g_pty, g_tx + g_tx_off, g_tx_size - g_tx_off);
+      if (n > 0) g_tx_off += static_cast<size_t>(n);
+      if (g_tx_off == g_tx_size) g_tx_size = g_tx_off = 0;  // the host took the packet
+    }
+  }
+  if (connected && g_rx_n < sizeof(g_rx)) {
+    uint8_t buf[256];
+    ssize_t n = read(g_pty, buf, sizeof(g_rx) - g_rx_n);
+    for (ssize_t i = 0; i < n; ++i) g_rx[(g_rx_head + g_rx_n++) % sizeof(g_rx)] = buf[i];
+  }
+}
+
+void tx_start(const uint8_t* data, size_t n) {
+  memcpy(g_tx, data, n);
+  g_tx_size = n;
+  g_tx_off = 0;
+  serial_service();
+}
+
+// ------------------------------------------------------------------------------- BLE
+struct Char {
+  const char* uuid;
+  uint8_t props;
+  int size;
+  bool fixed;
+  std::vector<uint8_t> value;
+  bool subscribed = false;
+  BLECharacteristicEventHandler written = nullptr;
+  int index = -1;  // position in the GATT table (the socket protocol's handle)
+};
+std::vector<Char*> g_chars;
+bool g_in_handler = false;
+BLEDeviceEventHandler g_on_connect = nullptr, g_on_disconnect = nullptr;
+bool g_ble_begun = false;
+const char* g_ble_path = nullptr;
+int g_listen = -1, g_central = -1;
+std::vector<uint8_t> g_in;
+int g_att_mtu = 23;  // ArduinoBLE's default max MTU: a larger MTU request is answered with 23
+
+void send_msg(uint8_t type, uint8_t index, const uint8_t* data, size_t n) {
+  if (g_central < 0) return;
+  uint8_t head[4] = {type, static_cast<uint8_t>((n + 1) & 0xFF), static_cast<uint8_t>((n + 1) >> 8), index};
+  std::vector<uint8_t> m(head, head + 4);
+  m.insert(m.end(), data, data + n);
+  size_t off = 0;
+  while (off < m.size()) {  // the socket is our radio, not the controller: never the bottleneck
+    ssize_t k = write(g_central, m.data() + off, m.size() - off);
+    if (k > 0) {
+      off += static_cast<size_t>(k);
+    } else if (k < 0 && errno != EAGAIN && errno != EINTR) {
+      return;
+    } else {
+      struct pollfd p = {g_central, POLLOUT, 0};
+      poll(&p, 1, 100);
+    }
+  }
+}
+
+void drop_central();
+
+}  // namespace
+
+struct GkShimHci {
+  static uint8_t& pending() { return HCI._pendingPkt; }
+  static uint8_t& max() { return HCI._maxPkt; }
+};
+
+namespace {
+
+void drop_central() {
+  if (g_central < 0) return;
+  close(g_central);
+  g_central = -1;
+  GkShimHci::pending() = 0;  // a dropped link frees its controller buffers
+  for (Char* c : g_chars) c->subscribed = false;
+  if (g_on_disconnect) g_on_disconnect(BLEDevice(false));
+}
+
+void handle(uint8_t type, const uint8_t* d, size_t n) {
+  if (n < 1 || d[0] >= g_chars.size()) return;
+  Char* c = g_chars[d[0]];
+  if (type == 'S') {
+    c->subscribed = n > 1 && d[1];
+  } else if (type == 'W') {
+    c->value.assign(d + 1, d + n);
+    if (static_cast<int>(c->value.size()) > c->size) c->value.resize(static_cast<size_t>(c->size));
+    if (c->written) {
+      g_in_handler = true;  // handlers run inside BLE.poll(): count Serial output made from there
+      c->written(BLEDevice(true), BLECharacteristic(reinterpret_cast<GkShimChar*>(c)));
+      g_in_handler = false;
+    }
+  } else if (type == 'R') {
+    send_msg('V', d[0], c->value.data(), c->value.size());
+  } else if (type == 'K') {  // the central took n packets: Number Of Completed Packets
+    uint8_t& p = GkShimHci::pending();
+    p = static_cast<uint8_t>(p > d[0] ? p - d[0] : 0);
+  }
+}
+
+void ble_service() {
+  if (!g_ble_begun || g_listen < 0) return;
+  if (g_central < 0) {
+    int fd = accept(g_listen, nullptr, nullptr);
+    if (fd < 0) return;
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    g_central = fd;
+    g_in.clear();
+    for (Char* c : g_chars) {
+      uint8_t entry[64];
+      size_t k = strlen(c->uuid);
+      entry[0] = c->props;
+      memcpy(entry + 1, c->uuid, k);
+      send_msg('G', static_cast<uint8_t>(c->index), entry, k + 1);
+    }
+    send_msg('E', 0, nullptr, 0);  // end of the GATT table
+    g_in_handler = true;
+    if (g_on_connect) g_on_connect(BLEDevice(true));
+    g_in_handler = false;
+    return;
+  }
+  uint8_t buf[1024];
+  ssize_t n = read(g_central, buf, sizeof(buf));
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+    drop_central();
+    return;
+  }
+  if (n > 0) g_in.insert(g_in.end(), buf, buf + n);
+  while (g_in.size() >= 3) {
+    size_t len = g_in[1] | (g_in[2] << 8);
+    if (g_in.size() < 3 + len) break;
+    std::vector<uint8_t> m(g_in.begin() + 3, g_in.begin() + 3 + static_cast<long>(len));
+    uint8_t type = g_in[0];
+    g_in.erase(g_in.begin(), g_in.begin() + 3 + static_cast<long>(len));
+    handle(type, m.data(), m.size());
+    if (g_central < 0) break;
+  }
+}
+
+const char* env(const char* k) { return getenv(k); }
+
+}  // namespace
+
+// ------------------------------------------------------------------------------- Arduino core
+unsigned long millis() { return static_cast<unsigned long>(g_us / 1000); }
+unsigned long micros() { return static_cast<unsigned long>(g_us & 0xFFFFFFFFu); }
+void delay(unsigned long ms) {
+  for (unsigned long i = 0; i < ms; ++i) advance(1000);
+}
+void delayMicroseconds(unsigned int us) { advance(us); }
+
+UART Serial;
+USBSerial _SerialUSB;
+
+int UART::available() { serial_service(); return static_cast<int>(g_rx_n); }
+int UART::peek() { return g_rx_n ? g_rx[g_rx_head] : -1; }
+int UART::read() {
+  if (!g_rx_n) return -1;
+  int b = g_rx[g_rx_head];
+  g_rx_head = (g_rx_head + 1) % sizeof(g_rx);
+  --g_rx_n;
+  return b;
+}
+bool UART::dtr() { return ::dtr(); }
+UART::operator bool() {
+  delay(1);  // the core's operator bool() calls delay(1) so `while (!Serial)` lets other threads run
+  return ::dtr();
+}
+// USBSerial::write: nothing when DTR is low, else USBCDC::send per 64-byte packet, each waiting
+// for the previous transfer to finish (forever if the host never reads).
+size_t UART::write(const uint8_t* buf, size_t n) {
+  if (g_in_handler) ++g_st.serial_in_ble_handler;
+  if (!::dtr()) return 0;
+  size_t sent = 0;
+  while (sent < n) {
+    while (g_tx_size) {
+      if (!::dtr()) return sent;
+      advance(100);
+      g_st.serial_wait_us += 100;
+    }
+    size_t k = n - sent > sizeof(g_tx) ? sizeof(g_tx) : n - sent;
+    tx_start(buf + sent, k);
+    sent += k;
+  }
+  return sent;
+}
+void USBSerial::send_nb(uint8_t* buffer, uint32_t size, uint32_t* actual, bool) {
+  *actual = 0;
+  if (g_in_handler) ++g_st.serial_in_ble_handler;
+  if (!::dtr() || g_tx_size) return;
+  uint32_t k = size > sizeof(g_tx) ? static_cast<uint32_t>(sizeof(g_tx)) : size;
+  if (k) tx_start(buffer, k);
+  *actual = k;
+}
+bool USBSerial::connected() { return ::dtr(); }
+
+TwoWire Wire, Wire1;
+
+// ------------------------------------------------------------------------------- IMU libraries
+#ifdef GK_BOARD_REV2
+BoschSensorClass IMU;
+int BoschSensorClass::begin() { imu_start(100.0); return 1; }
+int BoschSensorClass::accelerationAvailable() {
+  bool r = g_acc_ready;
+  g_acc_ready = false;  // reading the interrupt status clears it (the library keeps the gyro bit)
+  return r;
+}
+int BoschSensorClass::gyroscopeAvailable() {
+  bool r = g_gyr_ready;
+  g_gyr_ready = false;
+  return r;
+}
+int BoschSensorClass::readAcceleration(float& x, float& y, float& z) {
+  ++g_st.reads;
+  x = g_latest.v[0] / 8192.0f; y = g_latest.v[1] / 8192.0f; z = g_latest.v[2] / 8192.0f;
+  return 1;
+}
+int BoschSensorClass::readGyroscope(float& x, float& y, float& z) {
+  x = g_latest.v[3] / 16.384f; y = g_latest.v[4] / 16.384f; z = g_latest.v[5] / 16.384f;
+  return 1;
+}
+uint8_t TwoWire::endTransmission(bool) { return 0; }
+#else
+LSM9DS1Class IMU;
+static Sample g_fifo_out;  // the slot whose gyro registers are readable
+int LSM9DS1Class::begin() { imu_start(119.0); return 1; }
+void LSM9DS1Class::setContinuousMode() { g_fifo_mode = true; g_fifo_n = 0; }
+void LSM9DS1Class::setOneShotMode() { g_fifo_mode = false; }
+int LSM9DS1Class::accelerationAvailable() { return g_fifo_mode ? g_fifo_n > 0 : g_acc_ready; }
+int LSM9DS1Class::gyroscopeAvailable() { return g_gyr_ready; }
+int LSM9DS1Class::readAcceleration(float& x, float& y, float& z) {
+  const Sample* s = &g_latest;
+  if (g_fifo_mode) {
+    if (g_fifo_n) {
+      g_fifo_out = g_fifo[g_fifo_head];
+      g_fifo_head = (g_fifo_head + 1) % 32;
+      --g_fifo_n;
+      ++g_st.reads;
+    } else {
+      ++g_st.stale_reads;
+    }
+    s = &g_fifo_out;
+  } else {
+    if (g_acc_ready) ++g_st.reads; else ++g_st.stale_reads;
+    g_acc_ready = false;
+  }
+  x = s->v[0] * 4.0f / 32768.0f; y = s->v[1] * 4.0f / 32768.0f; z = s->v[2] * 4.0f / 32768.0f;
+  return 1;
+}
+int LSM9DS1Class::readGyroscope(float& x, float& y, float& z) {
+  // FIFO: the gyro registers show the slot the read pointer is on (its accel not read yet).
+  const Sample* s = g_fifo_mode ? (g_fifo_n ? &g_fifo[g_fifo_head] : &g_fifo_out) : &g_latest;
+  g_gyr_ready = false;
+  x = s->v[3] * 2000.0f / 32768.0f; y = s->v[4] * 2000.0f / 32768.0f; z = s->v[5] * 2000.0f / 32768.0f;
+  return 1;
+}
+uint8_t TwoWire::endTransmission(bool) {
+  static const double odr[] = {0, 14.9, 59.5, 119, 238, 476, 952, 952};
+  if (addr_ == 0x6B && n_ == 2 && buf_[0] == 0x20) {  // CTRL_REG6_XL: ODR_XL in bits 7..5
+    const int code = buf_[1] >> 5;
+    if (code) imu_start(odr[code]);
+  }
+  return 0;
+}
+#endif
+
+// ------------------------------------------------------------------------------- ArduinoBLE
+BLELocalDevice BLE;
+static HCIClass g_hci;
+HCIClass& HCI = g_hci;
+
+BLECharacteristic::BLECharacteristic(const char* uuid, uint8_t properties, int valueSize, bool fixedLength) {
+  Char* c = new Char();
+  c->uuid = uuid;
+  c->props = properties;
+  c->size = valueSize;
+  c->fixed = fixedLength;
+  s_ = reinterpret_cast<GkShimChar*>(c);
+}
+static Char* ch(GkShimChar* s) { return reinterpret_cast<Char*>(s); }
+const uint8_t* BLECharacteristic::value() const { return ch(s_)->value.data(); }
+int BLECharacteristic::valueLength() const { return static_cast<int>(ch(s_)->value.size()); }
+int BLECharacteristic::valueSize() const { return ch(s_)->size; }
+const char* BLECharacteristic::uuid() const { return ch(s_)->uuid; }
+bool BLECharacteristic::subscribed() { return ch(s_)->subscribed; }
+void BLECharacteristic::setEventHandler(int event, BLECharacteristicEventHandler h) {
+  if (event == BLEWritten) ch(s_)->written = h;
+}
+int BLECharacteristic::writeValue(const uint8_t value[], int length) {
+  Char* c = ch(s_);
+  if (!g_ble_begun) ++g_st.ble_write_no_radio;
+  const int n = length < c->size ? length : c->size;  // ArduinoBLE: min(length, valueSize)
+  c->value.assign(value, value + n);
+  if (c->fixed) c->value.resize(static_cast<size_t>(c->size));
+  if ((c->props & BLENotify) && c->subscribed && g_central >= 0) {
+    uint8_t pdu[600];
+    const int len = n < g_att_mtu - 3 ? n : g_att_mtu - 3;  // ATT handleNotify: cut to MTU - 3
+    pdu[0] = static_cast<uint8_t>(c->index);
+    memcpy(pdu + 1, c->value.data(), static_cast<size_t>(len));
+    HCI.sendAclPkt(0, 4, static_cast<uint8_t>(len + 1), pdu);
+    return len;
+  }
+  return n;
+}
+void BLEService::addCharacteristic(BLECharacteristic& c) {
+  Char* s = ch(c.state());
+  if (s->index < 0) {
+    s->index = static_cast<int>(g_chars.size());
+    g_chars.push_back(s);
+  }
+}
+bool BLEDevice::connected() const { return g_central >= 0; }
+
+int BLELocalDevice::begin() {
+  const char* fail = env("GK_SHIM_BLE_FAIL");
+  if ((fail && *fail == '1') || !g_ble_path) return 0;
+  g_listen = socket(AF_UNIX, SOCK_STREAM, 0);
+  struct sockaddr_un a;
+  memset(&a, 0, sizeof(a));
+  a.sun_family = AF_UNIX;
+  strncpy(a.sun_path, g_ble_path, sizeof(a.sun_path) - 1);
+  unlink(g_ble_path);
+  if (bind(g_listen, reinterpret_cast<struct sockaddr*>(&a), sizeof(a)) != 0 || listen(g_listen, 1) != 0) return 0;
+  fcntl(g_listen, F_SETFL, O_NONBLOCK);
+  const char* bufs = env("GK_SHIM_BLE_BUFFERS");
+  GkShimHci::max() = static_cast<uint8_t>(bufs ? atoi(bufs) : 16);
+  g_ble_begun = true;
+  return 1;
+}
+void BLELocalDevice::poll(unsigned long) { ble_service(); }
+void BLELocalDevice::addService(BLEService&) {}
+int BLELocalDevice::advertise() { return g_ble_begun; }
+bool BLELocalDevice::connected() const { return g_central >= 0; }
+BLEDevice BLELocalDevice::central() { return BLEDevice(g_central >= 0); }
+bool BLELocalDevice::disconnect() { drop_central(); return true; }
+void BLELocalDevice::setEventHandler(int event, BLEDeviceEventHandler h) {
+  if (event == BLEConnected) g_on_connect = h;
+  if (event == BLEDisconnected) g_on_disconnect = h;
+}
+
+void HCIClass::poll() { ble_service(); }
+int HCIClass::readLeBufferSize(uint16_t& pktLen, uint8_t& maxPkt) {
+  pktLen = 27;
+  maxPkt = _maxPkt;
+  return 0;
+}
+// The busy-wait of ArduinoBLE's HCIClass::sendAclPkt: while every controller buffer holds an
+// unacknowledged packet, poll() and wait. Device time runs on meanwhile; loop() does not.
+int HCIClass::sendAclPkt(uint16_t, uint8_t, uint8_t plen, void* data) {
+  while (_pendingPkt >= _maxPkt && g_central >= 0) {
+    poll();
+    advance(100);
+    g_st.ble_wait_us += 100;
+  }
+  if (g_central < 0) return 0;
+  ++_pendingPkt;
+  ++g_st.notifications;
+  const uint8_t* d = static_cast<const uint8_t*>(data);
+  send_msg('N', d[0], d + 1, plen - 1u);
+  return 0;
+}
+
+// ------------------------------------------------------------------------------- main
+static bool load_imu(const char* path) {
+  FILE* f = fopen(path, "rb");
+  if (!f) return false;
+  int16_t b[6];
+  while (fread(b, sizeof(b), 1, f) == 1) g_imu.insert(g_imu.end(), b, b + 6);
+  fclose(f);
+  return g_imu.size() >= 12;
+}
+
+int main() {
+  clock_gettime(CLOCK_MONOTONIC, &g_t0);
+  signal(SIGPIPE, SIG_IGN);
+  const char* v;
+  if ((v = env("GK_SHIM_STATUS_FD"))) g_status = fdopen(atoi(v), "w");
+  if (!g_status) g_status = stderr;
+  if ((v = env("GK_SHIM_SPEED"))) g_speed = atof(v);
+  if ((v = env("GK_SHIM_SERIAL_FD"))) {
+    g_pty = atoi(v);
+    fcntl(g_pty, F_SETFL, fcntl(g_pty, F_GETFL) | O_NONBLOCK);
+  }
+  if ((v = env("GK_SHIM_IMU_RATE"))) g_imu_file_rate = atof(v);
+  if ((v = env("GK_SHIM_IMU_LOOP"))) g_imu_loop = *v == '1';
+  if (!(v = env("GK_SHIM_IMU")) || !load_imu(v)) {
+    fprintf(stderr, "shim: GK_SHIM_IMU must name a file of int16 (n, 6) counts, n >= 2\n");
+    return 2;
+  }
+  g_ble_path = env("GK_SHIM_BLE");
+  unsigned long late_every = 0, late_us = 0;
+  if ((v = env("GK_SHIM_LATE"))) sscanf(v, "%lu:%lu", &late_every, &late_us);
+  status("boot");
+  setup();
+  for (;;) {
+    loop();
+    ++g_st.loops;
+    advance(GK_SHIM_LOOP_US + (late_every && g_st.loops % late_every == 0 ? late_us : 0));
+  }
+}

@@ -1,0 +1,418 @@
+"""``gesture tune``: search model rate, window, channels, architecture and augmentation under
+the board's budget, scored by person-wise cross-validation on the training people only.
+
+Why this shape:
+
+* **Scores never see the test people.** The dataset's test people (dataset.json
+  ``test_subjects``, else the same seed-drawn person split ``gesture train`` uses) are set aside
+  first; candidates are scored by group K-fold over the remaining *people* (a person's takes are
+  all in one fold), because errors on real data are whole people, not single takes.
+* **Scores are what the board does.** Each fold's model is converted to full int8 and its
+  accuracy is the TFLM interpreter's on the board's integer preprocessing
+  (``train.fit_and_evaluate``); model bytes and arena are measured on that int8 model.
+* **The budget is checked before any fitting.** An untrained candidate converts in about a second:
+  its bytes, arena and MACs are exact before training, so over-budget candidates are pruned
+  without spending the cross-validation.
+* **Instructions per inference** are estimated from MACs (INSTRUCTIONS_PER_MAC, measured once on
+  the M4 with CMSIS-NN) unless a measured Cortex-M4 count is available: the hook is
+  ``training.verify.m4_instructions(model_bytes) -> int | None`` (``gesture verify``, QEMU).
+* **Optuna owns the search** (TPE, multi-objective: accuracy up, instructions down) and its
+  storage: an SQLite file under DIR by default, so Ctrl-C and re-running resumes; several
+  processes or machines join one study through an Optuna storage URL (RDB such as
+  ``postgresql://…``/``sqlite:///…`` or ``journal:PATH`` for a JournalStorage file).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from capture.errors import GestureError
+from capture.fileio import atomic_write_bytes, atomic_write_text
+from capture.takes import GYRO_CHANNELS, Take
+from training.dataset import Dataset, load_dataset, validate
+from training.plan import MAX_WINDOW, MIN_WINDOW, make_plan, source_rate
+from training.train import quiet_tensorflow_logs
+from training.train import DEFAULTS, prepare_takes, split_takes
+
+STUDY_NAME = "gesture-tune"
+DEFAULT_TRIALS = 20
+DEFAULT_TIMEOUT_S = 480.0  # no new trial after 8 min: search + final training within ~10 min on 2 cores
+DEFAULT_FOLDS = 3
+TRIAL_EPOCHS = 8  # per fold; the chosen model is then trained with gesture train's epochs
+BUDGET = {"flash": 64 * 1024, "arena": 8 * 1024, "instructions": 200_000}
+# Cortex-M4 with CMSIS-NN: 806 k instructions for the 213,248-MAC default magic_wand model
+# (QEMU count, issue 13). Used only when no measured count is available.
+INSTRUCTIONS_PER_MAC = 806_000 / 213_248
+SELECT_TOLERANCE = 0.01  # pick the cheapest candidate within this of the best CV accuracy
+CANDIDATE_RATES = (10, 12, 16, 20, 25, 32, 40, 50, 64, 80, 100, 119)
+
+
+# ----------------------------------------------------------------------------- storage
+
+def open_storage(storage: str | None, out: Path):
+    """The Optuna storage: ``journal:PATH`` -> JournalStorage file, any other URL -> RDB,
+    None -> SQLite file DIR/study.db (resumable)."""
+    import optuna
+
+    if storage is None:
+        out.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.RDBStorage(f"sqlite:///{(out / 'study.db').resolve()}")
+    if storage.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend
+
+        path = Path(storage[len("journal:"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    try:
+        return optuna.storages.RDBStorage(storage)
+    except Exception as e:  # noqa: BLE001 - SQLAlchemy/driver errors: tell the user which URL
+        raise GestureError(f"--storage {storage!r}: {e.__class__.__name__}: {e}; expected an Optuna RDB URL "
+                           "(sqlite:///PATH, postgresql://…, mysql://…) or journal:PATH") from None
+
+
+# ----------------------------------------------------------------------------- instructions
+
+def instructions(model_bytes: bytes, macs: int) -> tuple[int, str]:
+    """Instructions per inference on the M4: measured when ``gesture verify`` provides it, else
+    estimated from MACs. Returns (count, how it was obtained)."""
+    try:
+        from training.verify import m4_instructions  # type: ignore[attr-defined]  # hook for issue 11
+    except ImportError:
+        m4_instructions = None
+    if m4_instructions is not None:
+        n = m4_instructions(model_bytes)
+        if n:
+            return int(n), "measured"
+    return int(round(macs * INSTRUCTIONS_PER_MAC)), "estimated"
+
+
+# ----------------------------------------------------------------------------- folds
+
+def person_folds(takes: list[Take], k: int, seed: int) -> list[tuple[list[Take], list[Take]]]:
+    """Group K-fold by subject (people dealt largest first to the emptiest fold); plain K-fold
+    over takes when the data records no people (then one person's takes may sit on both sides)."""
+    rng = np.random.default_rng(seed)
+    people = sorted({str(t.meta.get("subject", "")) for t in takes} - {""})
+    if len(people) >= 2:
+        k = min(k, len(people))
+        sizes = {p: sum(str(t.meta.get("subject", "")) == p for t in takes) for p in people}
+        order = sorted(people, key=lambda p: (-sizes[p], rng.random()))
+        bins: list[list[str]] = [[] for _ in range(k)]
+        load = [0] * k
+        for p in order:
+            i = int(np.argmin(load))
+            bins[i].append(p)
+            load[i] += sizes[p]
+        folds = []
+        for b in bins:
+            dev = [t for t in takes if str(t.meta.get("subject", "")) in b]
+            folds.append(([t for t in takes if str(t.meta.get("subject", "")) not in b], dev))
+        return folds
+    idx = rng.permutation(len(takes))
+    parts = [set(int(j) for j in idx[i::k]) for i in range(k)]
+    return [([t for j, t in enumerate(takes) if j not in p], [t for j, t in enumerate(takes) if j in p]) for p in parts]
+
+
+# ----------------------------------------------------------------------------- search space
+
+@dataclass
+class Candidate:
+    rate_hz: int
+    window: int
+    channels: str
+    family: str
+    depth: int
+    width: int
+    kernel: int
+    augment: int
+    augment_strength: float
+
+    @property
+    def architecture(self) -> dict[str, Any]:
+        filters = tuple(int(round(self.width * m)) for m in (1.0, 1.5, 2.0, 2.0)[:self.depth])
+        return {"family": self.family, "filters": list(filters), "kernels": [self.kernel] * self.depth}
+
+
+def search_space(takes: list[Take]) -> dict[str, Any]:
+    """The choices, fixed per dataset (Optuna needs the same categorical choices every trial)."""
+    src = source_rate(takes)
+    rates = sorted({r for r in CANDIDATE_RATES if r <= src + 0.5} | {make_plan(takes, []).rate_hz})
+    has_gyro = all(set(GYRO_CHANNELS) <= set(t.channels) for t in takes)
+    return {"rates": rates, "channels": ["accel", "imu"] if has_gyro else ["accel"]}
+
+
+def suggest(trial, space: dict[str, Any], takes: list[Take]) -> Candidate:
+    rate = trial.suggest_categorical("rate_hz", space["rates"])
+    factor = trial.suggest_float("window_factor", 0.5, 1.25)
+    base = make_plan(takes, [], rate_hz=rate).window
+    window = int(min(max(int(round(base * factor / 8.0)) * 8, MIN_WINDOW), MAX_WINDOW))
+    trial.set_user_attr("window", window)
+    return Candidate(
+        rate_hz=int(rate), window=window,
+        channels=trial.suggest_categorical("channels", space["channels"]),
+        family=trial.suggest_categorical("family", ["cnn", "dscnn"]),
+        depth=trial.suggest_int("depth", 2, 4),
+        width=trial.suggest_int("width", 4, 24, step=4),
+        kernel=trial.suggest_categorical("kernel", [3, 5, 7]),
+        augment=trial.suggest_int("augment", 0, 8, step=2),
+        augment_strength=trial.suggest_float("augment_strength", 0.25, 2.0),
+    )
+
+
+# ----------------------------------------------------------------------------- one candidate
+
+def measure_untrained(c: Candidate, n_channels: int, n_classes: int, seed: int) -> dict[str, Any]:
+    """Bytes, arena, MACs and instructions of a candidate, exact before any training: the int8
+    graph and its tensor sizes do not depend on the weights."""
+    import keras
+
+    from training.evaluate import smallest_arena
+    from training.model import build_model, count_macs
+    from training.quantize import to_int8
+
+    keras.utils.set_random_seed(seed)
+    model = build_model(c.window, n_channels, n_classes, **c.architecture)
+    rng = np.random.default_rng(seed)
+    q = to_int8(model, rng.normal(size=(32, c.window, n_channels)).astype(np.float32), seed=seed)
+    macs = count_macs(model)
+    n_instr, how = instructions(q.tflite, macs)
+    return {"model_bytes": len(q.tflite), "arena_bytes": int(smallest_arena(q.tflite)), "macs": macs,
+            "instructions": n_instr, "instructions_source": how, "params": int(model.count_params())}
+
+
+def over_budget(m: dict[str, Any], budget: dict[str, int]) -> list[str]:
+    out = []
+    for key, field in (("flash", "model_bytes"), ("arena", "arena_bytes"), ("instructions", "instructions")):
+        if m[field] > budget[key]:
+            out.append(f"{field} {m[field]:,} > {budget[key]:,}")
+    return out
+
+
+def cross_validate(ds: Dataset, folds, c: Candidate, *, epochs: int, seed: int,
+                   limit_per_label: int | None) -> list[float]:
+    """int8 (TFLM) accuracy of the candidate on each fold's held-out people."""
+    import keras
+
+    from training.model import build_model
+    from training.train import fit_and_evaluate
+
+    accs = []
+    for k, (fit, dev) in enumerate(folds):
+        p = prepare_takes(ds, fit, dev, split_name=f"fold {k + 1}", seed=seed + k, rate_hz=c.rate_hz, window=c.window,
+                          channels=c.channels, augment=c.augment, augment_strength=c.augment_strength,
+                          limit_per_label=limit_per_label, quiet=True, plan_takes=fit, announce_skips=False)
+        w = p.windows
+        keras.utils.set_random_seed(seed + k)
+        model = build_model(w.cfg.window, len(w.cfg.channels), len(w.cfg.labels), **c.architecture)
+        e = fit_and_evaluate(model, w, epochs=epochs, seed=seed + k, quiet=True, measure_arena=False)
+        accs.append(float((e.scores_test.argmax(1) == w.y_test).mean()))
+        keras.backend.clear_session()
+    return accs
+
+
+# ----------------------------------------------------------------------------- the study
+
+@dataclass
+class TuneResult:
+    out: Path
+    study_name: str
+    chosen: dict[str, Any] | None
+    rows: list[dict[str, Any]]
+    model_report: dict[str, Any] | None
+
+
+def _rows(study) -> list[dict[str, Any]]:
+    import optuna
+
+    pareto = {t.number for t in study.best_trials} if any(
+        t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) else set()
+    rows = []
+    for t in study.trials:
+        if t.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
+            continue
+        a = t.user_attrs
+        rows.append({"trial": t.number, "state": t.state.name.lower(), "pareto": t.number in pareto,
+                     "cv_accuracy": a.get("cv_accuracy"), "fold_accuracy": a.get("fold_accuracy"),
+                     "params": dict(t.params), "window": a.get("window"), "worker": a.get("worker"),
+                     **{k: a.get(k) for k in ("model_bytes", "arena_bytes", "macs", "instructions",
+                                              "instructions_source", "over_budget")}})
+    return rows
+
+
+def choose(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The cheapest (fewest instructions) complete candidate within SELECT_TOLERANCE of the best
+    cross-validated int8 accuracy."""
+    done = [r for r in rows if r["state"] == "complete"]
+    if not done:
+        return None
+    best = max(r["cv_accuracy"] for r in done)
+    near = [r for r in done if r["cv_accuracy"] >= best - SELECT_TOLERANCE]
+    return min(near, key=lambda r: (r["instructions"], -r["cv_accuracy"], r["trial"]))
+
+
+def candidate_of(row: dict[str, Any]) -> Candidate:
+    p = row["params"]
+    return Candidate(rate_hz=int(p["rate_hz"]), window=int(row["window"]), channels=p["channels"], family=p["family"],
+                     depth=int(p["depth"]), width=int(p["width"]), kernel=int(p["kernel"]), augment=int(p["augment"]),
+                     augment_strength=float(p["augment_strength"]))
+
+
+def tune(data: str | Path, out: str | Path, *, budget_flash: int | None = None, budget_arena: int | None = None,
+         budget_instructions: int | None = None, trials: int = DEFAULT_TRIALS, storage: str | None = None,
+         folds: int = DEFAULT_FOLDS, epochs: int = TRIAL_EPOCHS, final_epochs: int = DEFAULTS["epochs"],
+         seed: int = 0, worker: bool = False, limit_per_label: int | None = None,
+         timeout: float | None = DEFAULT_TIMEOUT_S, quiet: bool = False) -> TuneResult:
+    """Run (or resume, or join) the study until it holds ``trials`` finished trials, then write
+    DIR/tune.md, DIR/tune.json, DIR/pareto.png and train the chosen model into DIR/model
+    (unless ``worker``: a helper process that only runs trials)."""
+    out = Path(out)
+    budget = {"flash": budget_flash or BUDGET["flash"], "arena": budget_arena or BUDGET["arena"],
+              "instructions": budget_instructions or BUDGET["instructions"]}
+    ds = load_dataset(data)
+    for w in validate(ds):
+        print(f"warning: {w}", file=sys.stderr, flush=True)
+    split = "person" if ds.subjects() else "random"
+    train_takes, test_takes, held = split_takes(ds, split, seed)
+    cv = person_folds(train_takes, folds, seed)
+    space = search_space(train_takes)
+
+    quiet_tensorflow_logs()
+    import optuna
+    from tqdm import tqdm
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = open_storage(storage, out)
+    study = optuna.create_study(study_name=STUDY_NAME, storage=store, load_if_exists=True,
+                                directions=["maximize", "minimize"])
+    # a new sampler seed per (re)start and per worker: a resumed or joined study must not replay
+    # the same random start-up candidates
+    study.sampler = optuna.samplers.TPESampler(seed=seed * 1000 + len(study.trials) + os.getpid() % 997,
+                                               n_startup_trials=min(8, max(2, trials // 3)), multivariate=True)
+    key = {"dataset": str(Path(data).resolve()), "test": held, "folds": len(cv), "epochs": epochs,
+           "limit_per_label": limit_per_label, "space": space}
+    if "key" not in study.user_attrs:
+        study.set_user_attr("key", key)
+    elif study.user_attrs["key"] != json.loads(json.dumps(key)):
+        raise GestureError(f"the study in {storage or out / 'study.db'} was started with other settings "
+                           f"({study.user_attrs['key']}); use another --out or --storage")
+    labels, n_classes = ds.labels, len(ds.labels)
+    me = f"{os.uname().nodename}:{os.getpid()}"
+
+    def finished() -> int:
+        return sum(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+                   for t in study.get_trials(deepcopy=False))
+
+    def objective(trial) -> tuple[float, float]:
+        trial.set_user_attr("worker", me)
+        c = suggest(trial, space, train_takes)
+        n_ch = 6 if c.channels == "imu" else 3
+        m = measure_untrained(c, n_ch, n_classes, seed)
+        for k, v in m.items():
+            trial.set_user_attr(k, v)
+        problems = over_budget(m, budget)
+        if problems:
+            trial.set_user_attr("over_budget", problems)
+            raise optuna.TrialPruned("; ".join(problems))
+        accs = cross_validate(ds, cv, c, epochs=epochs, seed=seed, limit_per_label=limit_per_label)
+        trial.set_user_attr("fold_accuracy", accs)
+        trial.set_user_attr("cv_accuracy", float(np.mean(accs)))
+        return float(np.mean(accs)), float(m["instructions"])
+
+    start = finished()
+    bar = tqdm(total=trials, initial=min(start, trials), desc="tune", unit="trial", file=sys.stderr, disable=quiet)
+    deadline = time.monotonic() + timeout if timeout else None
+    while finished() < trials and (deadline is None or time.monotonic() < deadline):
+        before = finished()
+        study.optimize(objective, n_trials=1, catch=(), gc_after_trial=True)
+        bar.update(max(0, min(finished(), trials) - before))
+    bar.close()
+
+    rows = _rows(study)
+    chosen = choose(rows)
+    if worker:
+        return TuneResult(out, STUDY_NAME, chosen, rows, None)
+    if chosen is None:
+        raise GestureError(f"no candidate within the budget ({budget}) among {len(rows)} trial(s); "
+                           "raise --budget-* or --trials")
+    tune_summary = {"tune": {"study": STUDY_NAME, "storage": storage or str(out / "study.db"), "trials": len(rows),
+                             "chosen_trial": chosen["trial"], "cv_accuracy": chosen["cv_accuracy"],
+                             "fold_accuracy": chosen["fold_accuracy"], "budget": budget, "folds": len(cv),
+                             "instructions": chosen["instructions"],
+                             "instructions_source": chosen["instructions_source"]}}
+    _write_report(out, rows, chosen, budget, labels, held, len(cv), space)
+    from training.train import train
+
+    c = candidate_of(chosen)
+    r = train(data, out / "model", seed=seed, rate_hz=c.rate_hz, window=c.window, channels=c.channels,
+              augment=c.augment, augment_strength=c.augment_strength, architecture=c.architecture,
+              epochs=final_epochs, limit_per_label=limit_per_label, quiet=quiet, extra_report=tune_summary)
+    return TuneResult(out, STUDY_NAME, chosen, rows, r.report)
+
+
+# ----------------------------------------------------------------------------- report
+
+def _describe(r: dict[str, Any]) -> str:
+    p = r["params"]
+    return (f"{p['family']} d{p['depth']} w{p['width']} k{p['kernel']}, {p['rate_hz']} Hz x {r['window']}, "
+            f"{p['channels']}, aug {p['augment']}x{p['augment_strength']:.2f}")
+
+
+def pareto_plot(rows: list[dict[str, Any]], chosen: dict[str, Any], budget: dict[str, int]) -> bytes:
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [r for r in rows if r["state"] == "complete"]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for flag, style in ((False, dict(c="0.6", s=18, label="candidate")), (True, dict(c="C0", s=30, label="Pareto front"))):
+        pts = [r for r in done if r["pareto"] == flag]
+        ax.scatter([r["instructions"] for r in pts], [100 * r["cv_accuracy"] for r in pts], **style)
+    ax.scatter([chosen["instructions"]], [100 * chosen["cv_accuracy"]], marker="*", s=160, c="C3", label="chosen")
+    ax.axvline(budget["instructions"], ls="--", c="C3", lw=0.8, label="instruction budget")
+    ax.set_xlabel("instructions per inference (M4)")
+    ax.set_ylabel("int8 accuracy, person CV (%)")
+    ax.legend(fontsize=8)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _write_report(out: Path, rows: list[dict[str, Any]], chosen: dict[str, Any], budget: dict[str, int],
+                  labels: list[str], held: list[str], n_folds: int, space: dict[str, Any]) -> None:
+    done = sorted((r for r in rows if r["state"] == "complete"), key=lambda r: -r["cv_accuracy"])
+    pruned = [r for r in rows if r["state"] == "pruned"]
+    lines = ["# gesture tune", "",
+             f"Labels {', '.join(labels)}. Test people set aside before the search: {', '.join(held) or '(random split)'}; "
+             f"they are never scored here. Each candidate: {n_folds}-fold person-wise cross-validation on the training people, "
+             "int8 accuracy in the TFLM interpreter; bytes and arena measured on the int8 model; instructions "
+             f"{'measured' if chosen['instructions_source'] == 'measured' else f'estimated at {INSTRUCTIONS_PER_MAC:.2f} per MAC'}.",
+             f"Budget: model ≤ {budget['flash']:,} bytes, arena ≤ {budget['arena']:,} bytes, ≤ {budget['instructions']:,} "
+             f"instructions per inference. Rates searched: {space['rates']} Hz; channels {space['channels']}.", "",
+             f"**Chosen: trial {chosen['trial']}** ({_describe(chosen)}): cross-validated int8 accuracy "
+             f"{chosen['cv_accuracy']:.1%}, {chosen['model_bytes']:,} bytes, arena {chosen['arena_bytes']:,} bytes, "
+             f"{chosen['instructions']:,} instructions (the cheapest within {SELECT_TOLERANCE:.0%} of the best). "
+             "Its final model and test-people accuracy: [model/report.md](model/report.md).", "",
+             "![Pareto front](pareto.png)", "",
+             "| trial | Pareto | CV int8 acc | folds | candidate | model bytes | arena | MACs | instructions |",
+             "|---:|:---:|---:|---|---|---:|---:|---:|---:|"]
+    for r in done:
+        folds = " ".join(f"{a:.0%}" for a in r["fold_accuracy"] or [])
+        lines.append(f"| {r['trial']} | {'★' if r['pareto'] else ''} | {r['cv_accuracy']:.1%} | {folds} | {_describe(r)} | "
+                     f"{r['model_bytes']:,} | {r['arena_bytes']:,} | {r['macs']:,} | {r['instructions']:,} |")
+    if pruned:
+        lines += ["", f"Over budget, not trained ({len(pruned)}): "
+                  + "; ".join(f"trial {r['trial']} ({', '.join(r['over_budget'] or [])})" for r in pruned), ""]
+    atomic_write_text(out / "tune.md", "\n".join(lines) + "\n")
+    atomic_write_text(out / "tune.json", json.dumps({"chosen": chosen, "budget": budget, "trials": rows}, indent=1) + "\n")
+    atomic_write_bytes(out / "pareto.png", pareto_plot(rows, chosen, budget))
