@@ -72,6 +72,10 @@ def test_figures_reach_the_report_and_the_budget(verified, tmp_path):
     assert e.budget["flash"]["model_runtime"] == r["flash_bytes_model_runtime"]
     assert e.budget["ram"]["model_runtime_arena"] == r["ram_bytes_model_runtime"]
     assert "gesture verify" in e.budget["sources"]["model_runtime"]
+    from training.m4_cost import m4_instructions
+
+    assert m4_instructions((model / "model.tflite").read_bytes()) == r["instructions_per_inference"]
+    assert m4_instructions(b"other model bytes") is None
     v.write_into_report(model, v.VerifyResult(**{k: r[k] for k in v.VerifyResult.__dataclass_fields__}))
     assert (model / "report.md").read_text().count(v.MD_BEGIN) == 1  # replaced, not appended
 

@@ -15,7 +15,7 @@ Why this shape:
   without spending the cross-validation.
 * **Instructions per inference** are estimated from MACs (INSTRUCTIONS_PER_MAC, measured once on
   the M4 with CMSIS-NN) unless a measured Cortex-M4 count is available: the hook is
-  ``training.verify.m4_instructions(model_bytes) -> int | None`` (``gesture verify``, QEMU).
+  ``training.m4_cost.m4_instructions(model_bytes) -> int | None`` (recorded by ``gesture verify``, QEMU).
 * **Optuna owns the search** (TPE, multi-objective: accuracy up, instructions down) and its
   storage: an SQLite file under DIR by default, so Ctrl-C and re-running resumes; several
   processes or machines join one study through an Optuna storage URL (RDB such as
@@ -83,7 +83,7 @@ def instructions(model_bytes: bytes, macs: int) -> tuple[int, str]:
     """Instructions per inference on the M4: measured when ``gesture verify`` provides it, else
     estimated from MACs. Returns (count, how it was obtained)."""
     try:
-        from training.verify import m4_instructions  # type: ignore[attr-defined]  # hook for issue 11
+        from training.m4_cost import m4_instructions  # what `gesture verify` measured for these bytes
     except ImportError:
         m4_instructions = None
     if m4_instructions is not None:

@@ -298,6 +298,10 @@ def run(model_dir: str | Path, sketch_dir: str | Path | None = None, *, json_pat
         int(manifest.get("arena_bytes", 0)), flash_mr, ram_mr, flash_all,
         bench, subprocess.run([tc.cxx, "--version"], capture_output=True, text=True, check=False).stdout.splitlines()[0],
         [*M4_CFLAGS, *(f"-D{d}" for d in M4_DEFINES)])
+    if mismatches == 0:  # a figure for `gesture tune` (training.m4_cost), only from a faithful build
+        from training.m4_cost import record
+
+        record(tflite, {k: v for k, v in asdict(result).items() if k not in ("model_dir", "sketch_dir")})
     if json_path:
         atomic_write_text(Path(json_path), json.dumps(asdict(result), indent=1) + "\n")
     if update_report:
