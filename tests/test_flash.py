@@ -163,12 +163,17 @@ def test_cli_flash(fake_cli, classifier, capsys, monkeypatch):
 def test_rev2_reaches_the_capture_sketch_as_a_define(fake_cli, tmp_path):
     _, log = fake_cli
     capture = make_sketch(tmp_path / "fw", "capture", ["ArduinoBLE.h", "Arduino_LSM9DS1.h"])
-    capture.joinpath("capture.ino").write_text("#include <ArduinoBLE.h>\n#ifdef GK_BOARD_REV2\n#include <Arduino_BMI270_BMM150.h>\n"
-                                               "#else\n#include <Arduino_LSM9DS1.h>\n#endif\n")
+    capture.joinpath("capture.ino").write_text("#include <ArduinoBLE.h>\n#include GK_IMU_HEADER\n")
+    capture.joinpath("gk_imu_bmi270.h").write_text("#include <Arduino_BMI270_BMM150.h>\n")
+    capture.joinpath("gk_imu_lsm9ds1.h").write_text("#include <Arduino_LSM9DS1.h>\n")
     plan = flash(capture, "/dev/ttyACM0", board="nano33ble_rev2", echo=lambda s: None)
     assert plan.libraries == ["ArduinoBLE", "Arduino_BMI270_BMM150"]  # not the Rev1 IMU library
     compile_line = next(l for l in lines(log) if l.startswith("compile"))
     assert compile_line == f"compile --fqbn {FQBN} --build-property compiler.cpp.extra_flags=-DGK_BOARD_REV2 {capture}"
-    # and the capture sketch really selects its IMU code with that symbol
-    ino = (Path(__file__).resolve().parent.parent / "firmware" / "capture" / "capture.ino").read_text()
-    assert "#ifdef GK_BOARD_REV2" in ino and "Arduino_BMI270_BMM150.h" in ino
+    # and the capture sketch really selects its IMU code with that symbol: gk_boards.h maps it to
+    # the sensor header, which includes the sensor's library
+    fw = Path(__file__).resolve().parent.parent / "firmware" / "capture"
+    assert "#include GK_IMU_HEADER" in (fw / "capture.ino").read_text()
+    boards_h = (fw / "gk_boards.h").read_text()
+    assert "#if defined(GK_BOARD_REV2)" in boards_h and '"gk_imu_bmi270.h"' in boards_h
+    assert "#include <Arduino_BMI270_BMM150.h>" in (fw / "gk_imu_bmi270.h").read_text()

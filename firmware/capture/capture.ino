@@ -24,14 +24,8 @@
 
 #include <ArduinoBLE.h>
 
-#include "gk_boards.h"  // GENERATED from capture/boards.py: board name, sensor, IMU rate
-#ifdef GK_BOARD_REV2
-#include <Arduino_BMI270_BMM150.h>
-#include "gk_imu_bmi270.h"
-#else
-#include <Arduino_LSM9DS1.h>
-#include "gk_imu_lsm9ds1.h"
-#endif
+#include "gk_boards.h"  // GENERATED from capture/boards.py: board name, sensor, IMU rate, IMU header
+#include GK_IMU_HEADER    // the board's sensor code (gk_imu_<sensor>.h, which includes its library)
 
 #include "gesture_protocol.h"
 #include "gk_capture_version.h"

@@ -1,7 +1,8 @@
 // gk_imu_lsm9ds1.h: the Nano 33 BLE Sense (Rev1) IMU, an LSM9DS1 driven by Arduino_LSM9DS1 1.1.1.
-// One small header per sensor (selected by the board's define, GK_BOARD_REV2 absent), like TFLM's
-// magic_wand has one IMU handler per board. The sketch includes <Arduino_LSM9DS1.h> itself (the
-// Arduino builder finds libraries from the .ino's includes).
+// One small header per sensor (gk_boards.h names it as GK_IMU_HEADER for the board), like TFLM's
+// magic_wand has one IMU handler per board. It includes its library itself, so a sketch needs only
+// `#include GK_IMU_HEADER` (the Arduino builder finds libraries by running the preprocessor over
+// the sketch's files, local headers included; `gesture flash` scans the folder's .h files too).
 //
 // Sampling is timed by the sensor's own data-ready, never by micros(): gk_imu_read() returns a
 // sample only when the LSM9DS1 produced one (STATUS_REG XLDA in one-shot mode, FIFO not empty in
@@ -10,6 +11,7 @@
 // the gyro registers and then the accel registers (reading the accel registers advances the read
 // pointer): the gyro is read first, for every slot, so both belong to the same tick.
 #pragma once
+#include <Arduino_LSM9DS1.h>
 #include <Wire.h>
 
 #include "gk_frame.h"

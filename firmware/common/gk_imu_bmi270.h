@@ -1,6 +1,6 @@
 // gk_imu_bmi270.h: the Nano 33 BLE Sense Rev2 IMU, a BMI270 (+ BMM150) driven by
-// Arduino_BMI270_BMM150 1.2.3. One small header per sensor (selected by GK_BOARD_REV2), like TFLM's
-// magic_wand has one IMU handler per board. The sketch includes <Arduino_BMI270_BMM150.h> itself.
+// Arduino_BMI270_BMM150 1.2.3. One small header per sensor (gk_boards.h names it as GK_IMU_HEADER),
+// like TFLM's magic_wand has one IMU handler per board. It includes its library itself.
 //
 // The library's begin() runs accel and gyro at ODR 100 Hz (+-4 g, +-2000 dps) and has no public
 // setter for the ODR, so 100 Hz is the only rate this board delivers (anything faster would repeat
@@ -8,6 +8,8 @@
 // data-ready interrupt status (accelerationAvailable()), never by micros(); one read returns accel
 // and gyro of the same sample (bmi2_get_sensor_data reads both).
 #pragma once
+#include <Arduino_BMI270_BMM150.h>
+
 #include "gk_frame.h"
 
 // Board name, sensor name and GK_IMU_RATE_HZ come from capture/boards.py (gk_boards.h / gk_config.h).
