@@ -42,8 +42,6 @@ class Board:
     ram_bytes: int
     base_flash_bytes: int  # measured: empty sketch with core + ArduinoBLE + IMU library (see docs)
     base_ram_bytes: int
-    imu_flash: int  # estimate of the IMU library's code (the export budget's IMU line)
-    imu_setup: str  # C++ the classifier sketch runs after IMU.begin() (until the gk_imu_*.h shims own it)
     defines: tuple[str, ...] = ()  # preprocessor symbols that select this board in the sketches
 
 
@@ -55,9 +53,7 @@ BOARDS: dict[str, Board] = {b.key: b for b in (
           imu_header="gk_imu_lsm9ds1.h", imu_library="Arduino_LSM9DS1", imu_include="<Arduino_LSM9DS1.h>",
           imu_rate_hz=119, max_rate_hz=952, accel_range_g=4, gyro_range_dps=2000,
           accel_noise_counts=12.0,  # ~1.5 mg rms, the LSM9DS1 accelerometer at 119 Hz
-          flash_bytes=NANO33_FLASH, ram_bytes=NANO33_RAM, base_flash_bytes=343_612, base_ram_bytes=74_104,
-          imu_flash=8_000,
-          imu_setup="  IMU.setContinuousMode();  // LSM9DS1 FIFO: no sample lost while BLE or the model runs"),
+          flash_bytes=NANO33_FLASH, ram_bytes=NANO33_RAM, base_flash_bytes=343_612, base_ram_bytes=74_104),
     Board(key="nano33ble_rev2", title="Arduino Nano 33 BLE Sense Rev2 (BMI270 + BMM150 IMU)", fqbn=NANO33_FQBN,
           core=NANO33_CORE, libraries=("ArduinoBLE", "Arduino_BMI270_BMM150"), sensor="BMI270",
           imu_header="gk_imu_bmi270.h", imu_library="Arduino_BMI270_BMM150",
@@ -65,8 +61,6 @@ BOARDS: dict[str, Board] = {b.key: b for b in (
           gyro_range_dps=2000,
           accel_noise_counts=12.0,  # BMI270 datasheet: 160 ug/sqrt(Hz), ~1.1 mg rms at 50 Hz bandwidth
           flash_bytes=NANO33_FLASH, ram_bytes=NANO33_RAM, base_flash_bytes=363_812, base_ram_bytes=74_768,
-          imu_flash=20_000,
-          imu_setup="  // BMI270: the library reads the latest sample; loop() polls faster than 100 Hz",
           defines=("GK_BOARD_REV2",)),
 )}
 DEFAULT_BOARD = "nano33ble"
