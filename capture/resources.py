@@ -11,6 +11,7 @@ Every caller asks here; nothing else builds a path from ``__file__`` to these fo
 from __future__ import annotations
 
 import importlib.resources
+import os
 from functools import cache
 from pathlib import Path
 
@@ -64,3 +65,13 @@ def data_dir() -> Path:
 def bundled_dataset() -> Path:
     """The bundled real dataset (TensorFlow magic_wand takes): the demo's and the simulator's default."""
     return data_dir() / BUNDLED_DATASET_NAME
+
+
+def user_cache_dir() -> Path:
+    """The kit's folder in the user cache (``$XDG_CACHE_HOME/gesture-kit``, else ``~/.cache/gesture-kit``).
+
+    What the kit builds or unpacks for the user (TFLM trees and objects, host-compiled boards)
+    lives here, never in the repository or the install tree; callers add their own subfolder.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "gesture-kit"

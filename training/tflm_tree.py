@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Iterable, Literal
 
 from capture.errors import GestureError
+from capture.resources import user_cache_dir
 
 Target = Literal["host", "cortex-m4"]
 
@@ -67,8 +68,7 @@ def cache_root() -> Path:
     env = os.environ.get(ENV_CACHE)
     if env:
         return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "gesture-kit"
+    return user_cache_dir()
 
 
 def build_cache_root() -> Path:

@@ -37,7 +37,7 @@ import numpy as np
 from capture import protocol as p
 from capture.boards import BOARDS, get_board
 from capture.errors import GestureError
-from capture.resources import capture_sketch_dir, firmware_dir
+from capture.resources import capture_sketch_dir, firmware_dir, user_cache_dir
 
 WARNINGS = ("-Wall", "-Wextra", "-Werror")
 BOARD_IMU_RATE = {key: b.imu_rate_hz for key, b in BOARDS.items()}  # what each IMU library's begin() configures
@@ -46,8 +46,7 @@ DROPS_RE = re.compile(r"dropped: serial=(\d+) ble=(\d+)")
 
 def cache_root() -> Path:
     """Where compiled boards live: the user cache, never the repository."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "gesture-kit" / "firmware"
+    return user_cache_dir() / "firmware"
 
 
 def gxx() -> str:
