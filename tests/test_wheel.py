@@ -55,6 +55,7 @@ def test_wheel_holds_every_package_and_the_package_data(wheel):
     assert takes
     for src in takes + [ROOT / "data" / "magic_wand" / "dataset.json"]:
         assert "gesture_data/" + src.relative_to(ROOT / "data").as_posix() in names, src
+    assert "training/tflm_pinned.sha256" in names  # what `gesture tflm fetch` keeps and checks
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
     # test tools stay out of the product (the browser driver, the C++ parity harness)
     assert not any(n.endswith(("browser.py", "parity_driver.cpp", "parity_harness.py")) for n in names)
@@ -87,8 +88,11 @@ def _gesture(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
 def test_installed_wheel_uses_its_own_files(installed, tmp_path):
     where = subprocess.run([str(installed / "bin" / "python"), "-c",
                             "import capture, capture.resources as r; print(capture.__file__); "
-                            "print(r.firmware_dir()); print(r.bundled_dataset())"],
+                            "print(r.firmware_dir()); print(r.bundled_dataset()); "
+                            "import importlib.resources as ir, training.tflm_tree as t; "
+                            "print(ir.files('training').joinpath(t.MANIFEST_NAME)); assert len(t.pinned_manifest()) > 900"],
                            cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()
+    assert len(where) == 4
     for path in where:
         assert Path(path).is_relative_to(installed), f"{path} is not inside the installed venv {installed}"
         assert not Path(path).is_relative_to(ROOT)

@@ -68,12 +68,19 @@ def register(group: click.Group) -> None:
         """The pinned TensorFlow Lite Micro source tree the export bundles."""
 
     @tflm_group.command("fetch")
-    @click.option("--url", default=None, help="address of the pinned tflm-src.tar.gz (default: $GESTURE_TFLM_URL)")
-    def tflm_fetch(url: str | None) -> None:
-        """Download the pinned TFLM tree (checksum-verified) into the user cache."""
+    @click.option("--url", default=None,
+                  help="a mirror of the pruned tflm-src.tar.gz, checked by its sha256 (default: $GESTURE_TFLM_URL; "
+                       "without one, the upstream archives are downloaded)")
+    @click.option("--upstream", "base_url", default=None, metavar="BASE_URL",
+                  help="host serving the upstream archives in GitHub's /OWNER/REPO/archive/REF.zip layout "
+                       "(default: $GESTURE_TFLM_UPSTREAM, else https://github.com)")
+    def tflm_fetch(url: str | None, base_url: str | None) -> None:
+        """Download the pinned TFLM tree into the user cache: by default the source archives of
+        tflite-micro, CMSIS-NN, CMSIS_6, flatbuffers, gemmlowp and ruy at the commits TFLM pins,
+        pruned to the pinned files and checked file by file (sha256). Prints the tree's path."""
         from training.tflm_tree import fetch_tree
 
-        click.echo(str(fetch_tree(url)))
+        click.echo(str(fetch_tree(url, base_url=base_url, echo=lambda s: click.echo(s, err=True))))
 
     @tflm_group.command("where")
     @click.option("--tflm", type=click.Path(path_type=Path), default=None)

@@ -11,8 +11,16 @@ A *tree* is a folder laid out like ``tflm-src.tar.gz`` (see PROVENANCE.md beside
     tflite-micro/  CMSIS-NN/  CMSIS_6/  flatbuffers/  gemmlowp/  ruy/
 
 It is found (:func:`find_tree`) from an explicit path, else ``$GESTURE_TFLM``, else the user
-cache; a tarball is extracted once into the cache, keyed by its sha256. :func:`fetch_tree`
-downloads the pinned tarball (checksum-verified) into the same cache.
+cache; a tarball is extracted once into the cache, keyed by its sha256. :func:`fetch_tree` fills
+the same cache from the upstream repositories: the source archives of the six trees at the
+commits tflite-micro pins in its own download scripts (:data:`UPSTREAMS`), TFLM's
+flatbuffers.patch applied, pruned to the files of ``tflm_pinned.sha256`` beside this module.
+That manifest (``sha256sum`` format, one line per kept file) is both the keep-list and the
+checksum of every file: GitHub does not promise byte-identical archives over time, so a check of
+the archives' own digests could fail for a correct download, while a per-file check cannot.
+A fetched tree and the pinned tarball hold the same files, so both land in one cache folder
+keyed by the manifest's digest, which :func:`find_tree` looks at first. ``--url`` (or
+``$GESTURE_TFLM_URL``) instead downloads a mirror of the pruned tarball, checked by its sha256.
 
 :func:`runtime_sources` lists the files that make the runtime plus the kernels (all of them, or
 only those of a given op list, with the CMSIS-NN variants for Cortex-M); :func:`build_runtime`
@@ -22,18 +30,23 @@ outside the repository, so a test session or a ``gesture verify`` after the firs
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+import functools
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Callable, Iterable, Literal
 
 from capture.errors import GestureError
 from capture.resources import user_cache_dir
@@ -43,10 +56,22 @@ Target = Literal["host", "cortex-m4"]
 # The pinned tree (PROVENANCE.md of tflm-src.tar.gz): upstream commits and the tarball's checksum.
 TFLM_COMMIT = "90b983c2b3f1480642e040bbd2ddb37b998f3424"
 CMSIS_NN_COMMIT = "4ab83cc3cc98fb85ed6dafb55e8ca02f1628dcae"
+# the third-party pins of tflite-micro 90b983c (tensorflow/lite/micro/tools/make/flatbuffers_download.sh,
+# third_party_downloads.inc, ext_libs/cmsis_nn_download.sh, ext_libs/cmsis_download.sh)
+CMSIS_6_COMMIT = "5782d6f8057906d360f4b95ec08a2354afe5c9b9"
+FLATBUFFERS_TAG = "v25.9.23"  # = 187240970746d00bbd26b0f5873ed54d2477f9f3
+GEMMLOWP_COMMIT = "719139ce755a0f31cbf1c37f7f98adcc7fc9f425"
+RUY_COMMIT = "d37128311b445e758136b8602d1bbd2a755e115d"
+# TFLM's patch to flatbuffers, taken from the tflite-micro archive (pruned from the tree itself)
+FLATBUFFERS_PATCH = "tensorflow/lite/micro/tools/make/flatbuffers.patch"
+FLATBUFFERS_PATCH_SHA256 = "ba539d67507d635cf1c9eaf032538a4f2424909e1677877b54e91e000b578356"
 PINNED_SHA256 = "9fe56bc4ab1deaf01cac38a3d8357b94a81b79f3b0188a5328049f0bdc6e0559"  # sha256 of tflm-src.tar.gz at these commits
 TARBALL_NAME = "tflm-src.tar.gz"
+MANIFEST_NAME = "tflm_pinned.sha256"  # beside this module: "SHA256  folder/path" for every file of the pinned tree
+UPSTREAM_BASE = "https://github.com"  # serves /<owner>/<repo>/archive/<ref>.zip
 ENV_TREE = "GESTURE_TFLM"  # a folder or a tarball
 ENV_URL = "GESTURE_TFLM_URL"  # where `fetch_tree` downloads the pinned tarball from
+ENV_UPSTREAM = "GESTURE_TFLM_UPSTREAM"  # another host in GitHub's archive layout, instead of UPSTREAM_BASE
 ENV_CACHE = "GESTURE_CACHE"  # overrides the user cache folder (trees)
 ENV_BUILD_CACHE = "GESTURE_BUILD_CACHE"  # overrides where compiled objects are cached
 TREE_DIRS = ("tflite-micro", "CMSIS-NN", "CMSIS_6", "flatbuffers", "gemmlowp")
@@ -61,7 +86,7 @@ DEBIAN_PACKAGES = {
 }
 
 
-# ----------------------------------------------------------------------------- locating the tree
+# ----------------------------------------------------------------------------- the cache, a tree's layout
 
 def cache_root() -> Path:
     """The user cache folder of the kit (``$GESTURE_CACHE``, else ``$XDG_CACHE_HOME/gesture-kit``)."""
@@ -79,6 +104,8 @@ def build_cache_root() -> Path:
 
 
 def is_tree(path: Path) -> bool:
+    """Whether ``path`` is laid out like the pinned tree: cheap enough for every lookup (the
+    file-by-file check is :func:`verify_files`, run when a tree enters the cache)."""
     return all((path / d).is_dir() for d in TREE_DIRS) and (path / MICRO / "micro_interpreter.h").is_file()
 
 
@@ -98,11 +125,111 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+# ----------------------------------------------------------------------------- the pinned file set
+
+@dataclass(frozen=True)
+class Upstream:
+    """One upstream repository at its pinned ref: its source archive and the tree folder it fills."""
+
+    folder: str  # in the tree: tflm-src/<folder>
+    repo: str  # owner/name on GitHub
+    ref: str  # a commit, or refs/tags/<tag>
+    top: str  # the archive's single top folder (GitHub: <name>-<commit>, or <name>-<tag without v>)
+
+    def url(self, base: str) -> str:
+        """GitHub's address of the archive (``base`` another host in the same layout)."""
+        return f"{base.rstrip('/')}/{self.repo}/archive/{self.ref}.zip"
+
+    @property
+    def label(self) -> str:
+        ref = self.ref.rsplit("/", 1)[-1]
+        return f"{self.folder} {ref[:7] if re.fullmatch(r'[0-9a-f]{40}', ref) else ref}"
+
+
+# The archives tflite-micro's own download scripts use, in that order: tflite-micro comes first
+# because flatbuffers needs the patch inside it.
+UPSTREAMS = (
+    Upstream("tflite-micro", "tensorflow/tflite-micro", TFLM_COMMIT, f"tflite-micro-{TFLM_COMMIT}"),
+    Upstream("CMSIS-NN", "ARM-software/CMSIS-NN", CMSIS_NN_COMMIT, f"CMSIS-NN-{CMSIS_NN_COMMIT}"),
+    Upstream("CMSIS_6", "ARM-software/CMSIS_6", CMSIS_6_COMMIT, f"CMSIS_6-{CMSIS_6_COMMIT}"),
+    Upstream("flatbuffers", "google/flatbuffers", f"refs/tags/{FLATBUFFERS_TAG}", f"flatbuffers-{FLATBUFFERS_TAG[1:]}"),
+    Upstream("gemmlowp", "google/gemmlowp", GEMMLOWP_COMMIT, f"gemmlowp-{GEMMLOWP_COMMIT}"),
+    Upstream("ruy", "google/ruy", RUY_COMMIT, f"ruy-{RUY_COMMIT}"),
+)
+_MANIFEST_LINE = re.compile(r"([0-9a-f]{64})  (\S(?:.*\S)?)")
+
+
+def parse_manifest(text: str, origin: str) -> dict[str, str]:
+    """``{path in the tree: sha256}`` from ``sha256sum`` lines; a GestureError naming the line
+    when one is not ``SHA256  FOLDER/PATH`` with FOLDER one of the upstream folders (the paths
+    become file names under the cache, so nothing may point outside the tree)."""
+    folders = {u.folder for u in UPSTREAMS}
+    out: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        m = _MANIFEST_LINE.fullmatch(line)
+        parts = m.group(2).split("/") if m else []
+        if not m or len(parts) < 2 or parts[0] not in folders or any(p in ("", ".", "..") for p in parts) \
+                or m.group(2) in out:
+            raise GestureError(f"{origin}:{n}: expected 'SHA256  FOLDER/PATH' (FOLDER one of {', '.join(sorted(folders))}, "
+                               f"each path once), got {line[:120]!r}")
+        out[m.group(2)] = m.group(1)
+    if not out:
+        raise GestureError(f"{origin}: lists no files; expected one 'SHA256  FOLDER/PATH' line per file of the pinned tree")
+    return out
+
+
+@functools.cache
+def pinned_manifest() -> dict[str, str]:
+    """The files of the pinned tree and their sha256 (``tflm_pinned.sha256``, package data)."""
+    res = importlib.resources.files("training").joinpath(MANIFEST_NAME)
+    try:
+        text = res.read_text(encoding="utf-8")
+    except OSError as e:
+        raise GestureError(f"{res}: the kit's list of the pinned TFLM files is missing ({e}); reinstall gesture-kit")
+    return parse_manifest(text, str(res))
+
+
+@functools.cache
+def manifest_digest() -> str:
+    """sha256 of the pinned manifest in its canonical form (sorted, LF): what names the pinned
+    tree, whichever way it came (fetched, or the pinned tarball), and survives CRLF checkouts."""
+    man = pinned_manifest()
+    return hashlib.sha256("".join(f"{man[p]}  {p}\n" for p in sorted(man)).encode()).hexdigest()
+
+
+def pinned_key() -> str:
+    """The cache folder (under ``cache_root()/tflm``) of the pinned tree."""
+    return f"pinned-{manifest_digest()[:16]}"
+
+
+def manifest_text(tree: Path) -> str:
+    """``SHA256  path`` for every file under ``tree``, sorted by path: how ``tflm_pinned.sha256``
+    is made from the pinned tarball (tests/make_tflm_manifest.py), and what a test compares."""
+    files = sorted((f for f in tree.rglob("*") if f.is_file()), key=lambda f: f.relative_to(tree).as_posix())
+    return "".join(f"{file_sha256(f)}  {f.relative_to(tree).as_posix()}\n" for f in files)
+
+
+def verify_files(tree: Path, want: dict[str, str], origin: str, after: str) -> None:
+    """Every file of ``want`` present under ``tree`` with its sha256, else a GestureError naming
+    ``origin``, the first bad file, expected vs got, then ``after`` (what happened to the tree)."""
+    for rel in sorted(want):
+        f = tree / rel
+        got = file_sha256(f) if f.is_file() else None
+        if got != want[rel]:
+            raise GestureError(f"{origin}: {rel}: expected sha256 {want[rel]} ({MANIFEST_NAME}), got "
+                               f"{got or 'no such file'}; {after}")
+
+
+# ----------------------------------------------------------------------------- locating the tree
+
 def extract_tarball(tarball: Path, cache_dir: Path | None = None) -> Path:
     """Extract a tflm-src tarball once into ``cache/tflm/<sha256[:16]>`` (temp folder + rename, so
-    an interrupted extraction never leaves a half tree) and return the tree inside."""
+    an interrupted extraction never leaves a half tree) and return the tree inside. The pinned
+    tarball goes to the pinned tree's folder (:func:`pinned_key`), checked file by file, so a
+    tree fetched from upstream and the extracted tarball are one cache entry."""
     digest = file_sha256(tarball)
-    dest = (cache_dir or cache_root()) / "tflm" / digest[:16]
+    pinned = digest == PINNED_SHA256
+    dest = (cache_dir or cache_root()) / "tflm" / (pinned_key() if pinned else digest[:16])
     found = _tree_in(dest) if dest.is_dir() else None
     if found:
         return found
@@ -114,8 +241,12 @@ def extract_tarball(tarball: Path, cache_dir: Path | None = None) -> Path:
                 tf.extractall(tmp, filter="data")
         except (tarfile.TarError, OSError, EOFError) as e:
             raise GestureError(f"{tarball}: not a readable TFLM source tarball ({e})") from e
-        if _tree_in(tmp) is None:
+        tree = _tree_in(tmp)
+        if tree is None:
             raise GestureError(f"{tarball}: no TFLM tree inside (expected tflm-src/{{{','.join(TREE_DIRS)}}})")
+        if pinned:
+            verify_files(tree, pinned_manifest(), str(tarball), "the extraction was discarded")
+            (tmp / "MANIFEST").write_text(manifest_digest() + "\n")
         (tmp / "SHA256").write_text(digest + "\n")
         try:
             tmp.rename(dest)
@@ -124,9 +255,9 @@ def extract_tarball(tarball: Path, cache_dir: Path | None = None) -> Path:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    tree = _tree_in(dest)
-    assert tree is not None
-    return tree
+    found = _tree_in(dest)
+    assert found is not None
+    return found
 
 
 def _resolve(path: Path, origin: str, cache_dir: Path | None) -> Path:
@@ -144,17 +275,19 @@ def _resolve(path: Path, origin: str, cache_dir: Path | None) -> Path:
 
 def find_tree(explicit: str | Path | None = None, *, cache_dir: Path | None = None) -> Path | None:
     """The TFLM tree to build against: ``explicit`` (folder or tarball), else ``$GESTURE_TFLM``,
-    else a tree already in the user cache (extracted or fetched before). None when there is none;
-    a GestureError when a given path is not a tree."""
+    else a tree already in the user cache (the pinned one first: fetched or extracted before).
+    None when there is none; a GestureError when a given path is not a tree."""
     if explicit is not None and str(explicit) != "":
         return _resolve(Path(explicit), "--tflm", cache_dir)
     env = os.environ.get(ENV_TREE)
     if env:
         return _resolve(Path(env), f"${ENV_TREE}", cache_dir)
     base = (cache_dir or cache_root()) / "tflm"
-    pinned = base / PINNED_SHA256[:16]
-    if pinned.is_dir() and _tree_in(pinned):
-        return _tree_in(pinned)
+    # the pinned tree; then where the pinned tarball was extracted before the manifest existed
+    for key in (pinned_key(), PINNED_SHA256[:16]):
+        tree = _tree_in(base / key) if (base / key).is_dir() else None
+        if tree:
+            return tree
     if base.is_dir():  # any tree extracted before, newest first
         for d in sorted((d for d in base.iterdir() if d.is_dir() and not d.name.startswith(".")),
                         key=lambda d: d.stat().st_mtime, reverse=True):
@@ -167,34 +300,183 @@ def find_tree(explicit: str | Path | None = None, *, cache_dir: Path | None = No
 def missing_tree_hint() -> str:
     """One line: what is missing and the ways to add it."""
     return (f"no TFLM source tree: pass --tflm PATH (a folder or {TARBALL_NAME}), set ${ENV_TREE}, or run "
-            f"`gesture tflm fetch` to download the pinned tree (TFLM {TFLM_COMMIT[:7]}) into {cache_root()}")
+            f"`gesture tflm fetch` to download the pinned tree (TFLM {TFLM_COMMIT[:7]} and its third-party "
+            f"code, from GitHub, checksum-verified) into {cache_root()}")
+
+
+# ----------------------------------------------------------------------------- downloading the tree
+
+Echo = Callable[[str], None]
+
+
+def _download(url: str, out: Path, timeout: float, what: str, progress: bool) -> int:
+    """Stream ``url`` into ``out``; the bytes written. A progress bar on a terminal when
+    ``progress`` (the tflite-micro archive is tens of MB)."""
+    import http.client
+
+    from tqdm import tqdm
+
+    n = 0
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, open(out, "wb") as f:
+            size = resp.headers.get("Content-Length", "")
+            with tqdm(total=int(size) if size.isdigit() else None, unit="B", unit_scale=True, unit_divisor=1024,
+                      desc=what, leave=False, file=sys.stderr, disable=None if progress else True) as bar:
+                for block in iter(lambda: resp.read(1 << 16), b""):
+                    f.write(block)
+                    n += len(block)
+                    bar.update(len(block))
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
+        raise GestureError(f"could not download {what} from {url}: {e}") from e
+    return n
+
+
+def _patch_command(patch_file: Path, folder: Path) -> tuple[list[str], dict[str, str] | None]:
+    """How to apply a ``-p1`` patch in ``folder``: the system ``patch``, else ``git apply`` (what
+    TFLM's own script uses), kept from looking for a repository above ``folder``."""
+    tool = shutil.which("patch")
+    if tool:
+        return [tool, "-p1", "-N", "-t", "-i", str(patch_file)], None
+    git = shutil.which("git")
+    if git:
+        env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(folder.resolve().parent)}
+        return [git, "apply", "-p1", "--ignore-space-change", "--ignore-whitespace", str(patch_file)], env
+    raise GestureError("neither `patch` nor `git` is installed: one of them applies TFLM's flatbuffers.patch to the "
+                       "flatbuffers download (Debian package: patch)")
+
+
+def apply_patch(patch: bytes, folder: Path, patch_file: Path, origin: str) -> None:
+    """Apply ``patch`` (TFLM's flatbuffers.patch) to ``folder`` as TFLM's download script does."""
+    patch_file.write_bytes(patch)
+    cmd, env = _patch_command(patch_file, folder)
+    try:
+        r = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, check=False)
+    except OSError as e:
+        raise GestureError(f"could not run {cmd[0]} to apply {FLATBUFFERS_PATCH}: {e}") from e
+    if r.returncode != 0:
+        said = " / ".join((r.stdout + r.stderr).strip().splitlines()[-3:])
+        raise GestureError(f"{origin}: {FLATBUFFERS_PATCH} (from the tflite-micro archive) does not apply "
+                           f"({Path(cmd[0]).name}: {said}); the download was discarded")
+
+
+def _unpack(archive: Path, up: Upstream, keep: dict[str, str], tree: Path, extra: tuple[str, ...],
+            url: str) -> dict[str, bytes]:
+    """Write the files of ``keep`` from a GitHub source archive into ``tree`` (top folder
+    ``up.top`` becomes ``up.folder``); return the archive's ``extra`` files (relative to its top
+    folder) as bytes. Only listed paths are written, so no archive entry can land elsewhere."""
+    prefix = up.top + "/"
+    extras: dict[str, bytes] = {}
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+            if not any(i.filename.startswith(prefix) for i in infos):
+                tops = sorted({i.filename.split("/", 1)[0] for i in infos})
+                raise GestureError(f"{url}: no folder {up.top}/ in the archive (it holds {', '.join(tops[:3]) or 'nothing'}); "
+                                   f"expected the source archive of {up.repo} at {up.ref}")
+            for info in infos:
+                if info.is_dir() or not info.filename.startswith(prefix):
+                    continue
+                rel = info.filename[len(prefix):]
+                path = f"{up.folder}/{rel}"
+                if path in keep:
+                    out = tree / path
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    with zf.open(info) as src, open(out, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                elif rel in extra:
+                    extras[rel] = zf.read(info)
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise GestureError(f"{url}: not a readable zip archive ({e}); the download was discarded") from e
+    for rel in extra:
+        if rel not in extras:
+            raise GestureError(f"{url}: {up.top}/{rel} is missing from the archive; the download was discarded")
+    return extras
+
+
+def fetch_upstream(base_url: str = UPSTREAM_BASE, *, cache_dir: Path | None = None, timeout: float = 60.0,
+                   patch_sha256: str | None = None, echo: Echo | None = None) -> Path:
+    """Build the pinned tree from the upstream source archives (:data:`UPSTREAMS`, from
+    ``base_url`` in GitHub's ``/<owner>/<repo>/archive/<ref>.zip`` layout): keep the files of
+    the manifest, apply TFLM's flatbuffers.patch (from the tflite-micro archive, checked against
+    ``patch_sha256``, default :data:`FLATBUFFERS_PATCH_SHA256`), check every file's sha256, and
+    move the tree into the cache in one rename. Any failure discards everything. A pinned tree
+    already in the cache is checked and returned without a download."""
+    say = echo or (lambda _s: None)
+    patch_sha256 = patch_sha256 or FLATBUFFERS_PATCH_SHA256
+    want = pinned_manifest()
+    base = (cache_dir or cache_root()) / "tflm"
+    dest = base / pinned_key()
+    found = _tree_in(dest) if dest.is_dir() else None
+    if found:
+        verify_files(found, want, f"{dest} (the pinned tree in the cache)",
+                     "it was changed since it was fetched: delete that folder and run `gesture tflm fetch` again")
+        say(f"the pinned TFLM tree is already in the cache ({len(want)} files verified)")
+        return found
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=base))
+    try:
+        tree = tmp / "tflm-src"
+        _patch_command(tmp / "flatbuffers.patch", tmp)  # no patch tool: say so before downloading anything
+        patch: bytes | None = None
+        for up in UPSTREAMS:
+            t0 = time.monotonic()
+            url = up.url(base_url)
+            keep = {p: h for p, h in want.items() if p.split("/", 1)[0] == up.folder}
+            archive = tmp / f"{up.folder}.zip"
+            size = _download(url, archive, timeout, up.label, progress=echo is not None)
+            extra = (FLATBUFFERS_PATCH,) if up.folder == "tflite-micro" else ()
+            extras = _unpack(archive, up, keep, tree, extra, url)
+            archive.unlink()
+            if up.folder == "tflite-micro":
+                patch = extras[FLATBUFFERS_PATCH]
+                got = hashlib.sha256(patch).hexdigest()
+                if got != patch_sha256:
+                    raise GestureError(f"{url}: {FLATBUFFERS_PATCH}: expected sha256 {patch_sha256}, got {got}; "
+                                       "the download was discarded")
+            elif up.folder == "flatbuffers":
+                assert patch is not None, "UPSTREAMS lists tflite-micro before flatbuffers"
+                apply_patch(patch, tree / up.folder, tmp / "flatbuffers.patch", url)
+                for f in [f for f in (tree / up.folder).rglob("*") if f.is_file()]:  # patch's .orig/.rej
+                    if f.relative_to(tree).as_posix() not in keep:
+                        f.unlink()
+            verify_files(tree, keep, url, "the download was discarded")
+            say(f"{up.label}: {len(keep)} files verified ({size / 1e6:.1f} MB archive, {time.monotonic() - t0:.1f} s)")
+        (tmp / "MANIFEST").write_text(manifest_digest() + "\n")
+        try:
+            tmp.rename(dest)
+        except OSError:  # another process fetched it meanwhile
+            if not dest.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    found = _tree_in(dest)
+    assert found is not None
+    return found
 
 
 def fetch_tree(url: str | None = None, *, sha256: str | None = None, cache_dir: Path | None = None,
-               timeout: float = 60.0) -> Path:
-    """Download the pinned tflm-src tarball from ``url`` (default ``$GESTURE_TFLM_URL``), check its
-    sha256 against the pinned one, extract it into the cache and return the tree. Nothing is kept
-    when the checksum differs."""
+               timeout: float = 60.0, base_url: str | None = None, patch_sha256: str | None = None,
+               echo: Echo | None = None) -> Path:
+    """Put the pinned tree into the user cache and return it. With ``url`` (default
+    ``$GESTURE_TFLM_URL``): download a mirror of the pruned tflm-src tarball and check its sha256
+    (``sha256``, default the pinned one); nothing is kept when it differs. Without: build it from
+    the upstream archives (:func:`fetch_upstream`) at ``base_url``, default ``$GESTURE_TFLM_UPSTREAM``,
+    else GitHub."""
     url = url or os.environ.get(ENV_URL)
     if not url:
-        raise GestureError(f"no download address for the TFLM tree: pass --url or set ${ENV_URL} to a mirror of "
-                           f"{TARBALL_NAME} (sha256 {sha256 or PINNED_SHA256})")
+        return fetch_upstream(base_url or os.environ.get(ENV_UPSTREAM) or UPSTREAM_BASE, cache_dir=cache_dir,
+                              timeout=timeout, patch_sha256=patch_sha256, echo=echo)
     want = sha256 or PINNED_SHA256
     base = (cache_dir or cache_root()) / "tflm"
     base.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".download-", suffix=".tar.gz", dir=base)
+    os.close(fd)
     tmp = Path(tmp_name)
     try:
-        h = hashlib.sha256()
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-                for block in iter(lambda: resp.read(1 << 16), b""):
-                    h.update(block)
-                    out.write(block)
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            raise GestureError(f"could not download the TFLM tree from {url}: {e}") from e
-        if h.hexdigest() != want:
-            raise GestureError(f"{url}: sha256 {h.hexdigest()} is not the pinned {want}; the download was discarded")
+        _download(url, tmp, timeout, "the TFLM tree", progress=echo is not None)
+        got = file_sha256(tmp)
+        if got != want:
+            raise GestureError(f"{url}: sha256 {got} is not the pinned {want}; the download was discarded")
         return extract_tarball(tmp, cache_dir)
     finally:
         tmp.unlink(missing_ok=True)
@@ -453,11 +735,16 @@ def build_runtime(tree: str | Path, target: Target, *, cmsis_nn: bool, cache_dir
 
 
 def tree_info(tree: Path) -> dict[str, str]:
-    """What export.json and the README record about the tree."""
-    sha_file = tree.parent / "SHA256"
-    sha = sha_file.read_text().strip() if sha_file.is_file() else ""
-    if sha == PINNED_SHA256:
-        return {"tflm_commit": TFLM_COMMIT, "cmsis_nn_commit": CMSIS_NN_COMMIT, "tarball_sha256": sha}
+    """What export.json and the README record about the tree: the commits only when the cache
+    vouches for it (the pinned tarball, or files checked against the pinned manifest)."""
+    def marker(name: str) -> str:
+        f = tree.parent / name
+        return f.read_text().strip() if f.is_file() else ""
+
+    sha, manifest = marker("SHA256"), marker("MANIFEST")
+    if sha == PINNED_SHA256 or (manifest and manifest == manifest_digest()):
+        return {"tflm_commit": TFLM_COMMIT, "cmsis_nn_commit": CMSIS_NN_COMMIT,
+                "tarball_sha256": sha or "n/a (fetched from the upstream archives)", "manifest_sha256": manifest_digest()}
     # a folder or another tarball: we cannot vouch for its commit
     return {"tflm_commit": "unknown (not the pinned tarball)", "tarball_sha256": sha or "n/a (a folder)"}
 
