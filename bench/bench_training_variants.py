@@ -35,6 +35,7 @@ from capture.takes import Take, read_takes, save_takes  # noqa: E402
 from training.train import DEFAULTS  # noqa: E402
 
 MAGIC = ROOT / "data" / "magic_wand"
+SHARED_TFLM = ROOT.parent / "shared" / "tflm" / "tflm-src.tar.gz"
 
 
 def log(msg: str) -> None:
@@ -109,8 +110,10 @@ def variants(tmp: Path) -> dict[str, tuple[Path, str]]:
     }
 
 
-def run(data: Path, channels: str, epochs: int, seed: int) -> list[dict]:
+def run(data: Path, channels: str, epochs: int, seed: int, tflm: Path | None) -> list[dict]:
     import keras
+
+    from training import verify
 
     from training.baselines import MAGIC_WAND_SEQ_LENGTH, arduino_mlp, input_shape, magic_wand_cnn
     from training.evaluate import board_arena, cmsis_conv_scratch
@@ -135,7 +138,8 @@ def run(data: Path, channels: str, epochs: int, seed: int) -> list[dict]:
                      "float": float((e.float_test.argmax(1) == w.y_test).mean()), "bytes": len(e.int8.tflite),
                      "arena": e.arena, "board_arena": board_arena(e.arena, cmsis_conv_scratch(model)) if build is build_model else None,
                      "macs": count_macs(model), "n_test": len(w.y_test), "skipped": len(p.plan.skipped),
-                     "source": p.plan.source_rate_hz, "seconds": time.monotonic() - t0})
+                     "source": p.plan.source_rate_hz, "seconds": time.monotonic() - t0,
+                     "m4": verify.measure_cost(e.int8.tflite, e.cfg, tflm=tflm)["instructions_per_inference"] if tflm else None})
         keras.backend.clear_session()
     return rows
 
@@ -145,6 +149,8 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default=None, help="run one variant (name prefix)")
+    ap.add_argument("--tflm", type=Path, default=SHARED_TFLM if SHARED_TFLM.is_file() else None,
+                    help="TFLM tree for the measured M4 instructions (default ../shared/tflm/tflm-src.tar.gz)")
     args = ap.parse_args()
     from training.train import quiet_tensorflow_logs
 
@@ -157,17 +163,19 @@ def main() -> int:
             if args.only and not name.startswith(args.only):
                 continue
             log(f"{name} ...")
-            results.append((name, run(data, channels, args.epochs, args.seed)))
+            results.append((name, run(data, channels, args.epochs, args.seed, args.tflm)))
     print("## Training on data variants (out of the box: no --window, no --rate)\n")
     print(f"data/magic_wand and variants made from it (bench/bench_training_variants.py), person split "
           f"(test people liucx, zhangxy, negative_1), {args.epochs} epochs, seed {args.seed}. int8 accuracy is the "
           f"TFLM interpreter on the board's integer preprocessing. Load average at start {load:.1f} on {os.cpu_count()} cores.\n")
-    print("| variant | model | source → model rate | window × ch | int8 acc | float acc | model bytes | arena (host) | MACs | skipped takes |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| variant | model | source → model rate | window × ch | int8 acc | float acc | model bytes | arena (host) | MACs | "
+          "M4 instructions (measured) | skipped takes |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, rows in results:
         for r in rows:
             print(f"| {name} | {r['model']} | {r['source']:g} → {r['rate']} Hz | {r['window']} × {r['channels']} | "
-                  f"{100 * r['int8']:.1f} % | {100 * r['float']:.1f} % | {r['bytes']:,} | {r['arena']:,} | {r['macs']:,} | {r['skipped']} |")
+                  f"{100 * r['int8']:.1f} % | {100 * r['float']:.1f} % | {r['bytes']:,} | {r['arena']:,} | {r['macs']:,} | "
+                  f"{format(r['m4'], ',') if r['m4'] else '–'} | {r['skipped']} |")
     return 0
 
 

@@ -178,6 +178,34 @@ def test_splits_person_session_random_are_disjoint_and_repeatable(tmp_path):
     assert np.array_equal(a.windows.x_fit, b.windows.x_fit) and a.cfg == b.cfg  # fixed seed, same run
 
 
+def test_edge_impulse_testing_category_is_the_default_test_set(tmp_path):
+    """Takes imported with Edge Impulse's testing category are what `gesture train` tests on when
+    nothing else is asked for; the rate/window plan never looks at them; --split overrides."""
+    from training.dataset import load_dataset
+    from training.train import default_split, prepare, split_takes, training_pool
+    rng = np.random.default_rng(1)
+    takes = [Take(label, np.arange(50) * 40.0, rng.normal(0, 0.3, (50, 3)) + li,
+                  meta={"subject": f"p{i % 3}", "category": "testing" if i % 4 == 0 else "training"})
+             for li, label in enumerate(("a", "b")) for i in range(12)]
+    save_takes(tmp_path / "ds", takes)
+    ds = load_dataset(tmp_path / "ds")
+    assert default_split(ds) == "category"
+    train_t, test_t, held = split_takes(ds, "category", seed=0)
+    assert held == ["testing"] and len(test_t) == 6 and len(train_t) == 18
+    assert {t.meta["category"] for t in test_t} == {"testing"} and {t.meta["category"] for t in train_t} == {"training"}
+    assert all(t.meta["category"] == "training" for t in training_pool(ds, "category", held))
+    p = prepare(tmp_path / "ds", quiet=True, augment=0)
+    assert p.split == "category" and len(p.windows.y_test) == 6
+    assert prepare(tmp_path / "ds", split="person", quiet=True, augment=0).split == "person"
+    # declared test people win over categories; no testing takes: a clear error for --split category
+    for t in takes:
+        t.meta["category"] = "training"
+    save_takes(tmp_path / "none", takes)
+    with pytest.raises(GestureError, match="--split category needs takes imported in Edge Impulse's testing category"):
+        prepare(tmp_path / "none", split="category", quiet=True)
+    assert default_split(load_dataset(tmp_path / "none")) == "person"
+
+
 def test_baselines_convert_to_tflm_int8(tmp_path):
     from training.baselines import MAGIC_WAND_SEQ_LENGTH, arduino_mlp, input_shape, magic_wand_cnn
     from training.evaluate import TflmModel, smallest_arena
@@ -265,7 +293,7 @@ def test_too_little_left_is_refused_saying_how_much(tmp_path):
 
 
 def test_default_rate_and_window_follow_the_data_not_the_seed(tmp_path):
-    from training.plan import MAX_WINDOW, choose_rate, default_window, model_length
+    from training.plan import MAX_WINDOW, MIN_RATE_HZ, choose_rate, default_window, model_length
     from training.train import prepare
 
     def takes(rate, seconds, k=20):
@@ -275,9 +303,11 @@ def test_default_rate_and_window_follow_the_data_not_the_seed(tmp_path):
             n = max(2, int(rate * seconds * rng.uniform(0.6, 1.0)))
             out.append(Take("a", np.arange(n) * 1000.0 / rate, np.zeros((n, 3))))
         return out
-    # 119 Hz IMU_Capture-like 1 s gestures keep a fast rate; a 25 Hz source is never upsampled
+    # 119 Hz IMU_Capture-like 1 s gestures keep a fast rate; a source is never upsampled; long
+    # gestures get ~64 samples (4 s -> 17 Hz), never below MIN_RATE_HZ unless very long
     assert choose_rate(takes(119, 1.0)) > 50
-    assert choose_rate(takes(25, 4.0)) == 25 and choose_rate(takes(16, 3.0)) == 16
+    assert choose_rate(takes(25, 2.0)) == 25 and choose_rate(takes(16, 3.0)) == 16
+    assert choose_rate(takes(25, 4.0)) == 17 and choose_rate(takes(25, 8.0)) == MIN_RATE_HZ
     # very long takes: the rate drops so the window stays within MAX_WINDOW (the arena)
     long = takes(16, 20.0)
     r = choose_rate(long)

@@ -80,6 +80,44 @@ def test_figures_reach_the_report_and_the_budget(verified, tmp_path):
     assert (model / "report.md").read_text().count(v.MD_BEGIN) == 1  # replaced, not appended
 
 
+def test_cost_probe_counts_what_verify_counts_and_tune_uses_it(verified, tflm_tree, tmp_path):
+    """measure_cost (the instruction counter `gesture tune` ranks candidates with) builds and runs
+    the same M4 firmware as `gesture verify`, with no data: same bytes, the same count."""
+    from training.m4_cost import estimate_instructions
+    from training.model_dir import load_model_dir
+    from training.tune import instructions
+
+    model, _, out, _ = verified
+    r = json.loads(out.read_text())
+    cfg, tflite, _ = load_model_dir(model)
+    figures = v.measure_cost(tflite, cfg, tflm=tflm_tree)
+    # only the input differs (zeros here, the last take there): ReLU/softmax paths move it a little
+    assert figures["instructions_per_inference"] == pytest.approx(r["instructions_per_inference"], rel=0.02)
+    assert figures["arena_bytes_m4"] == r["arena_bytes_m4"]
+    assert figures["flash_bytes_model_runtime"] == r["flash_bytes_model_runtime"]
+    # the estimate used without the tools (training.m4_cost) is close to the measured count
+    import keras
+
+    from training.model import build_model, cost_features
+    arch = json.loads((model / "report.json").read_text())["architecture"]
+    est = estimate_instructions(cost_features(build_model(cfg.window, len(cfg.channels), len(cfg.labels), **arch)))
+    keras.backend.clear_session()
+    assert est == pytest.approx(figures["instructions_per_inference"], rel=0.10)
+    # tune: a measured count is used as is; no probe and nothing recorded -> the MAC estimate
+    calls = []
+
+    def probe(b, c):
+        calls.append(c.window)
+        return v.measure_cost(b, c, tflm=tflm_tree)["instructions_per_inference"]
+
+    other = tflite + b"\0" * 4  # bytes nothing has measured yet
+    feats = {"conv_macs": 1000, "conv_outputs": 100}
+    assert instructions(other, feats) == (estimate_instructions(feats), "estimated")
+    n, how = instructions(other, feats, cfg, probe)
+    assert how == "measured" and calls == [cfg.window] and n == pytest.approx(figures["instructions_per_inference"], rel=0.02)
+    assert instructions(other, feats) == (n, "measured")  # remembered by sha256 (training.m4_cost)
+
+
 def test_a_firmware_that_computes_otherwise_is_caught(verified, tmp_path):
     model, sketch, _, _ = verified
     bad = tmp_path / "gesture_classifier"

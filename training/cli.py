@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from capture.errors import GestureError
-from training.train import DEFAULTS
+from training.train import DEFAULTS, SPLITS
 
 
 def check_out_dir(out_dir: Path) -> None:
@@ -27,13 +27,33 @@ def check_out_dir(out_dir: Path) -> None:
         raise GestureError(f"--out {out_dir}: cannot write in {probe_dir} ({e.strerror or e})") from None
 
 
+def cost_probe(tflm: str | None):
+    """The M4 instruction counter for `gesture tune` (training.verify.measure_cost) and one line
+    saying how candidates' instructions are obtained; (None, why) when the toolchain, QEMU or a
+    TFLM tree is missing."""
+    from training import tflm_tree, verify
+
+    try:
+        verify.check_tools()
+        tree = tflm_tree.find_tree(tflm)
+    except GestureError as e:
+        return None, f"estimated from the model's layers ({e})"
+    if tree is None:
+        return None, f"estimated from the model's layers ({tflm_tree.missing_tree_hint()})"
+
+    def probe(model_bytes: bytes, cfg) -> int:
+        return verify.measure_cost(model_bytes, cfg, tflm=tree)["instructions_per_inference"]
+
+    return probe, f"measured on the Cortex-M4 under QEMU (TFLM tree {tree})"
+
+
 def register(group: click.Group) -> None:
     @group.command("train")
     @click.argument("data", type=click.Path(path_type=Path))
     @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="MODEL_DIR to write")
     @click.option("--test", "test_data", type=click.Path(path_type=Path), default=None, help="a separate test dataset")
-    @click.option("--split", type=click.Choice(["person", "session", "random"]), default=None,
-                  help="how to hold out test takes (default: person when the dataset records subjects)")
+    @click.option("--split", type=click.Choice(list(SPLITS)), default=None,
+                  help="how to hold out test takes (default: the declared test people, else Edge Impulse's testing category, else person when takes record subjects, else random)")
     @click.option("--epochs", type=click.IntRange(1), default=DEFAULTS["epochs"], show_default=True)
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--rate", "rate_hz", type=click.IntRange(1, 1000), default=None,
@@ -61,7 +81,7 @@ def register(group: click.Group) -> None:
     @click.option("--budget-flash", type=click.IntRange(1024), default=None, help="max model bytes (default 65536)")
     @click.option("--budget-arena", type=click.IntRange(256), default=None, help="max tensor arena bytes (default 8192)")
     @click.option("--budget-instructions", type=click.IntRange(1000), default=None,
-                  help="max instructions per inference on the M4 (default 200000; estimated from MACs unless measured)")
+                  help="max instructions per inference on the M4 (default 200000; measured on the M4 under QEMU, else estimated)")
     @click.option("--trials", type=click.IntRange(1, 10000), default=20, show_default=True,
                   help="finished trials the study should hold (a re-run resumes up to this)")
     @click.option("--storage", default=None, help="Optuna storage URL to share one study between processes/machines "
@@ -75,19 +95,26 @@ def register(group: click.Group) -> None:
                   help="start no new trial after this many seconds (a re-run resumes)")
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--limit-per-label", type=click.IntRange(2), default=None, hidden=True)
+    @click.option("--m4/--no-m4", "m4", default=True, show_default=True,
+                  help="measure each candidate's instructions on the Cortex-M4 under QEMU (needs the ARM toolchain, "
+                       "qemu-system-arm and a TFLM tree); otherwise they are estimated from the layers (training/m4_cost.py)")
+    @click.option("--tflm", "tflm", default=None, help="TFLM source tree or tarball for --m4 (default: $GESTURE_TFLM "
+                  "or the user cache)")
     @click.option("--quiet", is_flag=True, help="no progress bar (data warnings still shown)")
     def tune_cmd(data: Path, out_dir: Path, budget_flash: int | None, budget_arena: int | None,
                  budget_instructions: int | None, trials: int, storage: str | None, worker: bool, folds: int,
                  epochs: int, final_epochs: int, timeout: float | None, seed: int, limit_per_label: int | None,
-                 quiet: bool) -> None:
+                 m4: bool, tflm: str | None, quiet: bool) -> None:
         """Search rate, window, channels, architecture and augmentation under the board budget
         (person-wise CV on the training people, int8 in TFLM), then train the chosen model."""
         from training.tune import tune
 
+        probe, how = cost_probe(tflm) if m4 else (None, "estimated from the model's layers (--no-m4)")
+        click.echo(f"instructions per inference: {how}", err=True)
         r = tune(data, out_dir, budget_flash=budget_flash, budget_arena=budget_arena,
                  budget_instructions=budget_instructions, trials=trials, storage=storage, worker=worker,
                  folds=folds, epochs=epochs, final_epochs=final_epochs, timeout=timeout, seed=seed,
-                 limit_per_label=limit_per_label, quiet=quiet)
+                 limit_per_label=limit_per_label, quiet=quiet, cost_probe=probe)
         done = sum(row["state"] == "complete" for row in r.rows)
         if worker:
             click.echo(f"worker done: the study holds {len(r.rows)} finished trial(s), {done} within the budget")

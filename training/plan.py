@@ -23,7 +23,11 @@ from training.preprocess import resample_step
 TARGET_WINDOW = 64  # samples a typical (90th percentile) take should span at the model rate
 MAX_WINDOW = 128  # arena: the first conv layer's output is window x filters bytes
 MIN_WINDOW = 16
-MIN_RATE_HZ = 25  # below this only when the source is slower or the takes are very long
+# Long gestures (a wand's 4-5 s letters) get ~64 samples at 12-13 Hz rather than 120 at 25 Hz: the
+# M4 pays per sample (75 instructions per conv output, training/m4_cost.py), and after the
+# anti-alias filter (0.3 x rate, 3.6 Hz at 12 Hz) what is left of arm motion still separates them:
+# on the dev person splits of magic_wand 13 Hz x 64 kept the accuracy (docs/benchmarks.md).
+MIN_RATE_HZ = 12  # below this only when the source is slower or the takes are very long
 FLOOR_RATE_HZ = 5
 MIN_WINDOW_FRACTION = 0.25  # a take shorter than this part of the window is too short to learn from
 MAX_SKIPPED_FRACTION = 0.5  # more skipped than this: the window is wrong for the data, refuse

@@ -75,9 +75,31 @@ def _groups(takes: list[Take], key: str) -> dict[str, list[Take]]:
     return out
 
 
+SPLITS = ("person", "session", "category", "random")
+TESTING = "testing"  # Edge Impulse's test category (take meta ``category``, kept by the importer)
+
+
+def default_split(ds: Dataset) -> str:
+    """The split when none is asked for: the dataset's declared test people, else the train/test
+    categories an Edge Impulse export came with (its author's own split), else held-out people
+    when takes name them, else random takes."""
+    if ds.manifest.get("test_subjects") and ds.subjects():
+        return "person"
+    if any(t.meta.get("category") == TESTING for t in ds.takes):
+        return "category"
+    return "person" if ds.subjects() else "random"
+
+
 def split_takes(ds: Dataset, split: str, seed: int) -> tuple[list[Take], list[Take], list[str]]:
-    """(train, test, held-out group names). Person/session splits keep whole people out."""
+    """(train, test, held-out group names). Person/session splits keep whole people out; the
+    category split tests on the takes imported in Edge Impulse's testing category."""
     rng = np.random.default_rng(seed)
+    if split == "category":
+        test = [t for t in ds.takes if t.meta.get("category") == TESTING]
+        if not test:
+            raise GestureError("--split category needs takes imported in Edge Impulse's testing category "
+                               "(dataset.json takes[...].category = \"testing\"); found none")
+        return [t for t in ds.takes if t.meta.get("category") != TESTING], test, [TESTING]
     if split == "random":
         train, test = [], []
         for label, takes in sorted(ds.by_label().items()):
@@ -124,6 +146,8 @@ def training_pool(ds: Dataset, split: str, held: list[str]) -> list[Take]:
     people (dataset.json test_subjects), so the choice is the same at every seed. With a split
     drawn by the seed (no declared test people) that is the whole dataset: only take durations
     are used, never labels or scores."""
+    if split == "category":
+        return [t for t in ds.takes if t.meta.get("category") != TESTING]
     wanted = ds.manifest.get("test_subjects")
     if split == "person" and wanted and list(wanted) == list(held):
         return [t for t in ds.takes if str(t.meta.get("subject", "")) not in set(held)]
@@ -303,9 +327,9 @@ def prepare(data: str | Path, *, test: str | Path | None = None, split: str | No
             raise GestureError(f"test set {test} has label(s) {extra} that the training set {data} lacks; the model can only predict {ds.labels}")
         train_takes, test_takes, held, split_name = ds.takes, test_ds.takes, [], f"test set {test}"
     else:
-        split_name = split or ("person" if ds.subjects() else "random")
-        if split_name not in ("person", "session", "random"):
-            raise GestureError(f"unknown --split {split_name!r}; expected person, session or random")
+        split_name = split or default_split(ds)
+        if split_name not in SPLITS:
+            raise GestureError(f"unknown --split {split_name!r}; expected {', '.join(SPLITS)}")
         train_takes, test_takes, held = split_takes(ds, split_name, seed)
     return prepare_takes(ds, train_takes, test_takes, split_name=split_name, held=held, seed=seed,
                          plan_takes=training_pool(ds, split_name, held) if test is None else ds.takes,
@@ -472,7 +496,8 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
     import tensorflow as tf
 
     from training.evaluate import board_arena, cmsis_conv_scratch, int8_scores
-    from training.model import build_model, check_layers, count_macs
+    from training.model import (DEFAULT_FAMILY, DEFAULT_FILTERS, DEFAULT_HEAD, DEFAULT_KERNELS, build_model,
+                                check_layers, count_macs)
 
     keras.utils.set_random_seed(seed)
     model = build_model(win, len(chans), len(labels), **(architecture or {}))
@@ -520,7 +545,8 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
         "window": win,
         "model_rate_hz": int(p.cfg.model_rate_hz),
         "source_rate_hz": p.plan.source_rate_hz,
-        "architecture": dict(architecture or {}),
+        "architecture": {"family": DEFAULT_FAMILY, "filters": list(DEFAULT_FILTERS), "kernels": list(DEFAULT_KERNELS),
+                         "head": DEFAULT_HEAD, **(architecture or {})},
         "skipped_takes": [{"take": _rel(sk.take, ds.root),
                            "label": sk.take.label, "reason": sk.reason} for sk in p.plan.skipped],
         "data_warnings": p.warnings,

@@ -13,9 +13,12 @@ Why this shape:
 * **The budget is checked before any fitting.** An untrained candidate converts in about a second:
   its bytes, arena and MACs are exact before training, so over-budget candidates are pruned
   without spending the cross-validation.
-* **Instructions per inference** are estimated from MACs (INSTRUCTIONS_PER_MAC, measured once on
-  the M4 with CMSIS-NN) unless a measured Cortex-M4 count is available: the hook is
-  ``training.m4_cost.m4_instructions(model_bytes) -> int | None`` (recorded by ``gesture verify``, QEMU).
+* **Instructions per inference are measured on the Cortex-M4.** With the ARM toolchain, QEMU and
+  a TFLM tree, ``gesture tune`` passes a probe (``training.verify.measure_cost``): the untrained
+  candidate is exported and run under QEMU, a few seconds each once the runtime objects are
+  cached, since the count depends on the layers, not the weights. Counts are remembered by
+  model sha256 (training.m4_cost); without the tools they are estimated from the layers
+  (``training.m4_cost.estimate_instructions``, within ~6 % of 21 measured models).
 * **Optuna owns the search** (TPE, multi-objective: accuracy up, instructions down) and its
   storage: an SQLite file under DIR by default, so Ctrl-C and re-running resumes; several
   processes or machines join one study through an Optuna storage URL (RDB such as
@@ -29,17 +32,19 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from capture.errors import GestureError
 from capture.fileio import atomic_write_bytes, atomic_write_text
-from capture.takes import GYRO_CHANNELS, Take
+from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, Take
 from training.dataset import Dataset, load_dataset, validate
+from training.model import DEFAULT_HEAD, FAMILIES, HEADS
+from training.preprocess import PreprocessConfig
 from training.plan import MAX_WINDOW, MIN_WINDOW, make_plan, source_rate
 from training.train import quiet_tensorflow_logs
-from training.train import DEFAULTS, prepare_takes, split_takes
+from training.train import DEFAULTS, default_split, prepare_takes, split_takes
 
 STUDY_NAME = "gesture-tune"
 DEFAULT_TRIALS = 20
@@ -47,9 +52,6 @@ DEFAULT_TIMEOUT_S = 480.0  # no new trial after 8 min: search + final training w
 DEFAULT_FOLDS = 3
 TRIAL_EPOCHS = 8  # per fold; the chosen model is then trained with gesture train's epochs
 BUDGET = {"flash": 64 * 1024, "arena": 8 * 1024, "instructions": 200_000}
-# Cortex-M4 with CMSIS-NN: 806 k instructions for the 213,248-MAC default magic_wand model
-# (QEMU count, issue 13). Used only when no measured count is available.
-INSTRUCTIONS_PER_MAC = 806_000 / 213_248
 SELECT_TOLERANCE = 0.01  # pick the cheapest candidate within this of the best CV accuracy
 CANDIDATE_RATES = (10, 12, 16, 20, 25, 32, 40, 50, 64, 80, 100, 119)
 
@@ -79,18 +81,29 @@ def open_storage(storage: str | None, out: Path):
 
 # ----------------------------------------------------------------------------- instructions
 
-def instructions(model_bytes: bytes, macs: int) -> tuple[int, str]:
-    """Instructions per inference on the M4: measured when ``gesture verify`` provides it, else
-    estimated from MACs. Returns (count, how it was obtained)."""
-    try:
-        from training.m4_cost import m4_instructions  # what `gesture verify` measured for these bytes
-    except ImportError:
-        m4_instructions = None
-    if m4_instructions is not None:
-        n = m4_instructions(model_bytes)
-        if n:
-            return int(n), "measured"
-    return int(round(macs * INSTRUCTIONS_PER_MAC)), "estimated"
+# Measures the Cortex-M4 instructions per inference of int8 model bytes (the PreprocessConfig
+# says window, channels and labels for the export); `gesture tune` passes
+# training.verify.measure_cost when the ARM toolchain, QEMU and a TFLM tree are there.
+CostProbe = Callable[[bytes, PreprocessConfig], int]
+
+
+def instructions(model_bytes: bytes, features: dict[str, int], cfg: PreprocessConfig | None = None,
+                 probe: CostProbe | None = None) -> tuple[int, str]:
+    """Instructions per inference on the M4: what was measured for these bytes before (``gesture
+    verify`` or the probe), else measured now by ``probe`` (QEMU, seconds per candidate), else
+    estimated from the model's cost features (training.m4_cost). Returns (count, how)."""
+    from training.m4_cost import estimate_instructions, m4_instructions
+
+    n = m4_instructions(model_bytes)
+    if n:
+        return int(n), "measured"
+    if probe is not None and cfg is not None:
+        try:
+            return int(probe(model_bytes, cfg)), "measured"
+        except GestureError as e:
+            print(f"warning: could not measure the candidate on the M4 ({e}); using the estimate",
+                  file=sys.stderr, flush=True)
+    return estimate_instructions(features), "estimated"
 
 
 # ----------------------------------------------------------------------------- folds
@@ -133,11 +146,13 @@ class Candidate:
     kernel: int
     augment: int
     augment_strength: float
+    head: str = DEFAULT_HEAD
 
     @property
     def architecture(self) -> dict[str, Any]:
         filters = tuple(int(round(self.width * m)) for m in (1.0, 1.5, 2.0, 2.0)[:self.depth])
-        return {"family": self.family, "filters": list(filters), "kernels": [self.kernel] * self.depth}
+        return {"family": self.family, "filters": list(filters), "kernels": [self.kernel] * self.depth,
+                "head": self.head}
 
 
 def search_space(takes: list[Take]) -> dict[str, Any]:
@@ -157,7 +172,8 @@ def suggest(trial, space: dict[str, Any], takes: list[Take]) -> Candidate:
     return Candidate(
         rate_hz=int(rate), window=window,
         channels=trial.suggest_categorical("channels", space["channels"]),
-        family=trial.suggest_categorical("family", ["cnn", "dscnn"]),
+        family=trial.suggest_categorical("family", list(FAMILIES)),
+        head=trial.suggest_categorical("head", list(HEADS)),
         depth=trial.suggest_int("depth", 2, 4),
         width=trial.suggest_int("width", 4, 24, step=4),
         kernel=trial.suggest_categorical("kernel", [3, 5, 7]),
@@ -168,13 +184,14 @@ def suggest(trial, space: dict[str, Any], takes: list[Take]) -> Candidate:
 
 # ----------------------------------------------------------------------------- one candidate
 
-def measure_untrained(c: Candidate, n_channels: int, n_classes: int, seed: int) -> dict[str, Any]:
+def measure_untrained(c: Candidate, n_channels: int, n_classes: int, seed: int,
+                      probe: CostProbe | None = None) -> dict[str, Any]:
     """Bytes, arena, MACs and instructions of a candidate, exact before any training: the int8
-    graph and its tensor sizes do not depend on the weights."""
+    graph, its tensor sizes and its instruction count do not depend on the weights."""
     import keras
 
     from training.evaluate import smallest_arena
-    from training.model import build_model, count_macs
+    from training.model import build_model, cost_features, count_macs
     from training.quantize import to_int8
 
     keras.utils.set_random_seed(seed)
@@ -182,7 +199,11 @@ def measure_untrained(c: Candidate, n_channels: int, n_classes: int, seed: int) 
     rng = np.random.default_rng(seed)
     q = to_int8(model, rng.normal(size=(32, c.window, n_channels)).astype(np.float32), seed=seed)
     macs = count_macs(model)
-    n_instr, how = instructions(q.tflite, macs)
+    channels = list(ACCEL_CHANNELS) + (list(GYRO_CHANNELS) if n_channels == 6 else [])
+    cfg = PreprocessConfig(labels=[f"c{i}" for i in range(n_classes)], channels=channels, model_rate_hz=c.rate_hz,
+                           window=c.window, mean=[0] * n_channels, std=[1.0] * n_channels)
+    n_instr, how = instructions(q.tflite, cost_features(model), cfg.with_input_quant(q.input_scale, q.input_zero_point),
+                                probe)
     return {"model_bytes": len(q.tflite), "arena_bytes": int(smallest_arena(q.tflite)), "macs": macs,
             "instructions": n_instr, "instructions_source": how, "params": int(model.count_params())}
 
@@ -261,14 +282,15 @@ def candidate_of(row: dict[str, Any]) -> Candidate:
     p = row["params"]
     return Candidate(rate_hz=int(p["rate_hz"]), window=int(row["window"]), channels=p["channels"], family=p["family"],
                      depth=int(p["depth"]), width=int(p["width"]), kernel=int(p["kernel"]), augment=int(p["augment"]),
-                     augment_strength=float(p["augment_strength"]))
+                     augment_strength=float(p["augment_strength"]), head=str(p.get("head", DEFAULT_HEAD)))
 
 
 def tune(data: str | Path, out: str | Path, *, budget_flash: int | None = None, budget_arena: int | None = None,
          budget_instructions: int | None = None, trials: int = DEFAULT_TRIALS, storage: str | None = None,
          folds: int = DEFAULT_FOLDS, epochs: int = TRIAL_EPOCHS, final_epochs: int = DEFAULTS["epochs"],
          seed: int = 0, worker: bool = False, limit_per_label: int | None = None,
-         timeout: float | None = DEFAULT_TIMEOUT_S, quiet: bool = False) -> TuneResult:
+         timeout: float | None = DEFAULT_TIMEOUT_S, quiet: bool = False,
+         cost_probe: CostProbe | None = None) -> TuneResult:
     """Run (or resume, or join) the study until it holds ``trials`` finished trials, then write
     DIR/tune.md, DIR/tune.json, DIR/pareto.png and train the chosen model into DIR/model
     (unless ``worker``: a helper process that only runs trials)."""
@@ -278,7 +300,7 @@ def tune(data: str | Path, out: str | Path, *, budget_flash: int | None = None, 
     ds = load_dataset(data)
     for w in validate(ds):
         print(f"warning: {w}", file=sys.stderr, flush=True)
-    split = "person" if ds.subjects() else "random"
+    split = default_split(ds)
     train_takes, test_takes, held = split_takes(ds, split, seed)
     cv = person_folds(train_takes, folds, seed)
     space = search_space(train_takes)
@@ -313,7 +335,7 @@ def tune(data: str | Path, out: str | Path, *, budget_flash: int | None = None, 
         trial.set_user_attr("worker", me)
         c = suggest(trial, space, train_takes)
         n_ch = 6 if c.channels == "imu" else 3
-        m = measure_untrained(c, n_ch, n_classes, seed)
+        m = measure_untrained(c, n_ch, n_classes, seed, cost_probe)
         for k, v in m.items():
             trial.set_user_attr(k, v)
         problems = over_budget(m, budget)
@@ -396,7 +418,7 @@ def _write_report(out: Path, rows: list[dict[str, Any]], chosen: dict[str, Any],
              f"Labels {', '.join(labels)}. Test people set aside before the search: {', '.join(held) or '(random split)'}; "
              f"they are never scored here. Each candidate: {n_folds}-fold person-wise cross-validation on the training people, "
              "int8 accuracy in the TFLM interpreter; bytes and arena measured on the int8 model; instructions "
-             f"{'measured' if chosen['instructions_source'] == 'measured' else f'estimated at {INSTRUCTIONS_PER_MAC:.2f} per MAC'}.",
+             f"{'measured on the Cortex-M4 (QEMU)' if chosen['instructions_source'] == 'measured' else 'estimated from the layers (training/m4_cost.py)'}.",
              f"Budget: model ≤ {budget['flash']:,} bytes, arena ≤ {budget['arena']:,} bytes, ≤ {budget['instructions']:,} "
              f"instructions per inference. Rates searched: {space['rates']} Hz; channels {space['channels']}.", "",
              f"**Chosen: trial {chosen['trial']}** ({_describe(chosen)}): cross-validated int8 accuracy "

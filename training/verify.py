@@ -176,6 +176,73 @@ def _stream(data_dir: Path, rate_hz: float, limit: int | None, seed: int) -> np.
     return np.vstack([block for block, _ in src.stream()]).astype(np.int16)
 
 
+def _run_qemu(elf: Path, work: Path, payload: bytes, timeout: float) -> tuple[bytes, str]:
+    """Run the driver on mps2-an386 with ``payload`` as gk_verify_in.bin; its output and stderr.
+    A GestureError when it fails, times out or could not set the model up."""
+    (work / "gk_verify_in.bin").write_bytes(payload)
+    cmd = [QEMU, "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
+           "-semihosting-config", "enable=on,target=native", "-icount", "shift=0", "-kernel", str(elf)]
+    try:
+        r = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as e:
+        raise GestureError(f"the firmware did not finish under QEMU within {timeout:.0f} s") from e
+    out_path = work / "gk_verify_out.bin"
+    out = out_path.read_bytes() if out_path.is_file() else b""
+    if r.returncode != 0 or len(out) < 12:
+        raise GestureError(f"the firmware failed under QEMU (exit {r.returncode}): "
+                           f"{(r.stderr or r.stdout).strip()[-800:] or 'no output'}")
+    magic, ok, arena = struct.unpack_from("<III", out, 0)
+    if magic != 0x4F564B47 or not ok:
+        raise GestureError(f"the firmware could not set up the model on the M4 (arena_used_bytes {arena}): {r.stderr}")
+    return out, r.stderr
+
+
+def measure_cost(tflite: bytes, cfg, *, tflm: str | Path | None = None, bench: int = 4,
+                 cache_dir: Path | None = None, timeout: float = 300.0) -> dict[str, int]:
+    """Instructions per inference, ``arena_used_bytes()`` and model + runtime flash of these model
+    bytes on the Cortex-M4, without any data: the model goes through `gesture export` and the same
+    M4 build as :func:`run`, and only the timing loop runs. Why: `gesture tune` ranks candidates
+    by this count, and it depends on the graph, not on the trained weights, so an untrained
+    candidate is measured in seconds once the runtime objects are cached. Recorded in
+    training.m4_cost under the model's sha256."""
+    from training.evaluate import board_arena, smallest_arena
+    from training.export import export_sketch
+    from training.m4_cost import record
+    from capture.fileio import atomic_write_bytes
+
+    tree = tt.find_tree(tflm)
+    if tree is None:
+        raise GestureError(tt.missing_tree_hint())
+    check_tools()
+    with tempfile.TemporaryDirectory(prefix="gesture-cost-") as tmp:
+        work = Path(tmp)
+        model_dir = work / "model"
+        model_dir.mkdir()
+        arena = int(smallest_arena(tflite))
+        atomic_write_bytes(model_dir / "model.tflite", tflite)
+        atomic_write_text(model_dir / "config.json", cfg.to_json())
+        atomic_write_text(model_dir / "report.json", json.dumps({
+            "model": "cost probe", "arena_bytes": arena, "arena_board_bytes": board_arena(arena, 2048),
+            "model_sha256": hashlib.sha256(tflite).hexdigest()}))
+        sketch = work / "sketch"
+        export_sketch(model_dir, sketch, tflm=tree)
+        elf, mapfile, _tc = build_firmware(sketch, work, cache_dir=cache_dir)
+        payload = b"".join([b"GKV1", struct.pack("<I", 0), struct.pack("<I", 0), struct.pack("<I", bench)])
+        out, _ = _run_qemu(elf, work, payload, timeout)
+        map_text = mapfile.read_text()
+    _magic, _ok, arena_m4 = struct.unpack_from("<III", out, 0)
+    (n_events,) = struct.unpack_from("<I", out, 12)
+    t_n, t_2n = struct.unpack_from("<II", out, 16)
+    model_objs = {f"{Path(f).name}.o" for f in SKETCH_MODEL_FILES}
+    flash_mr, _ = map_sizes(map_text, lambda o: "verify-m4/" in o or Path(o).name in model_objs)
+    figures = {"instructions_per_inference": round((t_2n - t_n) * INSTRUCTIONS_PER_TICK / bench),
+               "arena_bytes_m4": int(arena_m4), "flash_bytes_model_runtime": flash_mr, "bench_inferences": bench}
+    if n_events != 0 or figures["instructions_per_inference"] <= 0:
+        raise GestureError(f"the cost probe gave an implausible answer ({n_events} events, {t_n}/{t_2n} ticks)")
+    record(tflite, figures)
+    return figures
+
+
 def run(model_dir: str | Path, sketch_dir: str | Path | None = None, *, json_path: str | Path | None = None,
         data_dir: str | Path | None = None, take_limit: int | None = None, stream_takes: int | None = 60,
         bench: int = 8, tflm: str | Path | None = None, cache_dir: Path | None = None,
@@ -223,24 +290,11 @@ def run(model_dir: str | Path, sketch_dir: str | Path | None = None, *, json_pat
             parts += [struct.pack("<i", len(c)), np.ascontiguousarray(c, dtype="<i2").tobytes()]
         parts += [struct.pack("<I", len(stream)), np.ascontiguousarray(stream, dtype="<i2").tobytes(),
                   struct.pack("<I", bench)]
-        (work / "gk_verify_in.bin").write_bytes(b"".join(parts))
-        cmd = [QEMU, "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
-               "-semihosting-config", "enable=on,target=native", "-icount", "shift=0", "-kernel", str(elf)]
-        try:
-            r = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired as e:
-            raise GestureError(f"the firmware did not finish under QEMU within {timeout:.0f} s") from e
-        out_path = work / "gk_verify_out.bin"
-        out = out_path.read_bytes() if out_path.is_file() else b""
-        if r.returncode != 0 or len(out) < 12:
-            raise GestureError(f"the firmware failed under QEMU (exit {r.returncode}): "
-                               f"{(r.stderr or r.stdout).strip()[-800:] or 'no output'}")
+        out, stderr = _run_qemu(elf, work, b"".join(parts), timeout)
         map_text = mapfile.read_text()
 
     # ---- parse the firmware's answers
-    magic, ok, arena = struct.unpack_from("<III", out, 0)
-    if magic != 0x4F564B47 or not ok:
-        raise GestureError(f"the firmware could not set up the model on the M4 (arena_used_bytes {arena}): {r.stderr}")
+    _magic, _ok, arena = struct.unpack_from("<III", out, 0)
     pos = 12
     n_in, n_out = cfg.window * C, len(cfg.labels)
     model = TflmModel(tflite)
