@@ -382,7 +382,8 @@ def tune(data: str | Path, out: str | Path, *, budget_flash: int | None = None, 
 
 def _describe(r: dict[str, Any]) -> str:
     p = r["params"]
-    return (f"{p['family']} d{p['depth']} w{p['width']} k{p['kernel']}, {p['rate_hz']} Hz x {r['window']}, "
+    return (f"{p['family']} d{p['depth']} w{p['width']} k{p['kernel']} {p.get('head', DEFAULT_HEAD)}, "
+            f"{p['rate_hz']} Hz x {r['window']}, "
             f"{p['channels']}, aug {p['augment']}x{p['augment_strength']:.2f}")
 
 
