@@ -132,7 +132,8 @@ def test_rev2_board_uses_bmi270_at_100_hz(small_model, tmp_path):
     r = export_sketch(small_model.model_dir, tmp_path / "rev2", board="nano33ble_rev2")
     text = (tmp_path / "rev2" / "gk_config.h").read_text()
     assert "#define GK_IMU_RATE_HZ 100" in text
-    assert f"#define GK_RESAMPLE_STEP {resample_step(100, 25)} " in text
+    rate = json.loads((small_model.model_dir / "config.json").read_text())["model_rate_hz"]
+    assert f"#define GK_RESAMPLE_STEP {resample_step(100, rate)} " in text
     assert "#include <Arduino_BMI270_BMM150.h>" in (tmp_path / "rev2" / "rev2.ino").read_text()
     assert r.board == "nano33ble_rev2" and "rev2.ino" in r.files
 

@@ -52,7 +52,7 @@ def test_report_has_every_field_with_sane_values(trained):
     assert np.array(r["confusion_matrix"]).shape == (4, 4) and np.array(r["confusion_matrix"]).sum() == r["n_test"]
     assert 2000 < r["model_bytes"] < 30000 and 1000 < r["arena_bytes"] < 20000
     assert r["arena_board_bytes"] > r["arena_bytes"]
-    assert r["params"] > 1000 and r["macs"] > r["params"]
+    assert r["params"] > 500 and r["macs"] > r["params"]
     assert set(r["ops"]) <= {"RESHAPE", "CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}
     assert r["macs"] < 60_000  # the default model fits the M4 budget of 200 k instructions (~3.8 per MAC)
     assert len(r["test_predictions"]) == r["n_test"]
