@@ -162,8 +162,14 @@ class Recorder:
         """Next IMU samples as (device time in us, unwrapped int64; counts), or None on timeout."""
         while True:
             try:
-                item = await asyncio.wait_for(self._queue.get(), timeout) if timeout else await self._queue.get()
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
+                # (SIGTERM, Ctrl-C) that lands as the item arrives, and capture then runs on
+                if timeout:
+                    async with asyncio.timeout(timeout):
+                        item = await self._queue.get()
+                else:
+                    item = await self._queue.get()
+            except TimeoutError:
                 return None
             if isinstance(item, str):
                 raise _Lost(item)

@@ -93,9 +93,10 @@ class SerialTransport(Transport):
             if self.text is None and self.mode != "text":
                 await self.send(p.Command.INFO)
             try:
-                await asyncio.wait_for(asyncio.shield(self._info_wait), INFO_RETRY_S)
+                async with asyncio.timeout(INFO_RETRY_S):  # not wait_for: it can lose a cancellation on 3.11
+                    await asyncio.shield(self._info_wait)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if self.text is not None and not text_seen:
                 text_seen = True  # text recognised: give the rate measurement its time
