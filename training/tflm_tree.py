@@ -222,6 +222,22 @@ def verify_files(tree: Path, want: dict[str, str], origin: str, after: str) -> N
 
 # ----------------------------------------------------------------------------- locating the tree
 
+def _move_into_place(tmp: Path, dest: Path) -> None:
+    """One rename publishes a finished tree, so a reader never sees half of one; when another
+    process got there first, its tree (the same pinned files) is kept."""
+    try:
+        tmp.rename(dest)
+    except OSError:
+        if not dest.is_dir():
+            raise
+
+
+def _placed_tree(dest: Path) -> Path:
+    found = _tree_in(dest)
+    assert found is not None
+    return found
+
+
 def extract_tarball(tarball: Path, cache_dir: Path | None = None) -> Path:
     """Extract a tflm-src tarball once into ``cache/tflm/<sha256[:16]>`` (temp folder + rename, so
     an interrupted extraction never leaves a half tree) and return the tree inside. The pinned
@@ -248,16 +264,10 @@ def extract_tarball(tarball: Path, cache_dir: Path | None = None) -> Path:
             verify_files(tree, pinned_manifest(), str(tarball), "the extraction was discarded")
             (tmp / "MANIFEST").write_text(manifest_digest() + "\n")
         (tmp / "SHA256").write_text(digest + "\n")
-        try:
-            tmp.rename(dest)
-        except OSError:  # another process extracted it meanwhile
-            if not dest.is_dir():
-                raise
+        _move_into_place(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    found = _tree_in(dest)
-    assert found is not None
-    return found
+    return _placed_tree(dest)
 
 
 def _resolve(path: Path, origin: str, cache_dir: Path | None) -> Path:
@@ -442,16 +452,10 @@ def fetch_upstream(base_url: str = UPSTREAM_BASE, *, cache_dir: Path | None = No
             verify_files(tree, keep, url, "the download was discarded")
             say(f"{up.label}: {len(keep)} files verified ({size / 1e6:.1f} MB archive, {time.monotonic() - t0:.1f} s)")
         (tmp / "MANIFEST").write_text(manifest_digest() + "\n")
-        try:
-            tmp.rename(dest)
-        except OSError:  # another process fetched it meanwhile
-            if not dest.is_dir():
-                raise
+        _move_into_place(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    found = _tree_in(dest)
-    assert found is not None
-    return found
+    return _placed_tree(dest)
 
 
 def fetch_tree(url: str | None = None, *, sha256: str | None = None, cache_dir: Path | None = None,
