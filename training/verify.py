@@ -176,8 +176,19 @@ def _stream(data_dir: Path, rate_hz: float, limit: int | None, seed: int) -> np.
     return np.vstack([block for block, _ in src.stream()]).astype(np.int16)
 
 
-def _run_qemu(elf: Path, work: Path, payload: bytes, timeout: float) -> tuple[bytes, str]:
-    """Run the driver on mps2-an386 with ``payload`` as gk_verify_in.bin; its output and stderr.
+def _instructions_per_inference(ticks_n: int, ticks_2n: int, bench: int) -> int:
+    """The driver times N then 2N inferences; their difference drops the loop's set-up."""
+    return round((ticks_2n - ticks_n) * INSTRUCTIONS_PER_TICK / bench)
+
+
+def _model_runtime_sizes(map_text: str) -> tuple[int, int]:
+    """(flash, RAM) of the sketch's model files and its bundled TFLM objects in the linker map."""
+    model_objs = {f"{Path(f).name}.o" for f in SKETCH_MODEL_FILES}
+    return map_sizes(map_text, lambda o: "verify-m4/" in o or Path(o).name in model_objs)
+
+
+def _run_qemu(elf: Path, work: Path, payload: bytes, timeout: float) -> bytes:
+    """Run the driver on mps2-an386 with ``payload`` as gk_verify_in.bin; its gk_verify_out.bin.
     A GestureError when it fails, times out or could not set the model up."""
     (work / "gk_verify_in.bin").write_bytes(payload)
     cmd = [QEMU, "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
@@ -194,7 +205,7 @@ def _run_qemu(elf: Path, work: Path, payload: bytes, timeout: float) -> tuple[by
     magic, ok, arena = struct.unpack_from("<III", out, 0)
     if magic != 0x4F564B47 or not ok:
         raise GestureError(f"the firmware could not set up the model on the M4 (arena_used_bytes {arena}): {r.stderr}")
-    return out, r.stderr
+    return out
 
 
 def measure_cost(tflite: bytes, cfg, *, tflm: str | Path | None = None, bench: int = 4,
@@ -208,7 +219,7 @@ def measure_cost(tflite: bytes, cfg, *, tflm: str | Path | None = None, bench: i
     from training.evaluate import board_arena, smallest_arena
     from training.export import export_sketch
     from training.m4_cost import record
-    from capture.fileio import atomic_write_bytes
+    from training.model_dir import write_model_dir
 
     tree = tt.find_tree(tflm)
     if tree is None:
@@ -217,25 +228,21 @@ def measure_cost(tflite: bytes, cfg, *, tflm: str | Path | None = None, bench: i
     with tempfile.TemporaryDirectory(prefix="gesture-cost-") as tmp:
         work = Path(tmp)
         model_dir = work / "model"
-        model_dir.mkdir()
         arena = int(smallest_arena(tflite))
-        atomic_write_bytes(model_dir / "model.tflite", tflite)
-        atomic_write_text(model_dir / "config.json", cfg.to_json())
-        atomic_write_text(model_dir / "report.json", json.dumps({
-            "model": "cost probe", "arena_bytes": arena, "arena_board_bytes": board_arena(arena, 2048),
-            "model_sha256": hashlib.sha256(tflite).hexdigest()}))
+        # no Keras file: the export reads the int8 model, its config and the arena only
+        write_model_dir(model_dir, tflite=tflite, keras=b"", cfg=cfg, extra={},
+                        report={"model": "cost probe", "arena_bytes": arena, "arena_board_bytes": board_arena(arena, 2048)})
         sketch = work / "sketch"
         export_sketch(model_dir, sketch, tflm=tree)
         elf, mapfile, _tc = build_firmware(sketch, work, cache_dir=cache_dir)
         payload = b"".join([b"GKV1", struct.pack("<I", 0), struct.pack("<I", 0), struct.pack("<I", bench)])
-        out, _ = _run_qemu(elf, work, payload, timeout)
+        out = _run_qemu(elf, work, payload, timeout)
         map_text = mapfile.read_text()
     _magic, _ok, arena_m4 = struct.unpack_from("<III", out, 0)
     (n_events,) = struct.unpack_from("<I", out, 12)
     t_n, t_2n = struct.unpack_from("<II", out, 16)
-    model_objs = {f"{Path(f).name}.o" for f in SKETCH_MODEL_FILES}
-    flash_mr, _ = map_sizes(map_text, lambda o: "verify-m4/" in o or Path(o).name in model_objs)
-    figures = {"instructions_per_inference": round((t_2n - t_n) * INSTRUCTIONS_PER_TICK / bench),
+    flash_mr, _ = _model_runtime_sizes(map_text)
+    figures = {"instructions_per_inference": _instructions_per_inference(t_n, t_2n, bench),
                "arena_bytes_m4": int(arena_m4), "flash_bytes_model_runtime": flash_mr, "bench_inferences": bench}
     if n_events != 0 or figures["instructions_per_inference"] <= 0:
         raise GestureError(f"the cost probe gave an implausible answer ({n_events} events, {t_n}/{t_2n} ticks)")
@@ -290,7 +297,7 @@ def run(model_dir: str | Path, sketch_dir: str | Path | None = None, *, json_pat
             parts += [struct.pack("<i", len(c)), np.ascontiguousarray(c, dtype="<i2").tobytes()]
         parts += [struct.pack("<I", len(stream)), np.ascontiguousarray(stream, dtype="<i2").tobytes(),
                   struct.pack("<I", bench)]
-        out, stderr = _run_qemu(elf, work, b"".join(parts), timeout)
+        out = _run_qemu(elf, work, b"".join(parts), timeout)
         map_text = mapfile.read_text()
 
     # ---- parse the firmware's answers
@@ -339,11 +346,8 @@ def run(model_dir: str | Path, sketch_dir: str | Path | None = None, *, json_pat
         diff(smoothed, np.array(ev.prediction.scores, np.uint8), f"live event {i} smoothed scores")
     pos = 16 + len(counts) * (n_in + n_out) + n_events * rec
     t_n, t_2n = struct.unpack_from("<II", out, pos)
-    instr = round((t_2n - t_n) * INSTRUCTIONS_PER_TICK / bench)
-
-    bundle_objs = re.compile(r"verify-m4/")
-    model_objs = {f"{Path(f).name}.o" for f in SKETCH_MODEL_FILES}
-    flash_mr, ram_mr = map_sizes(map_text, lambda o: bool(bundle_objs.search(o)) or Path(o).name in model_objs)
+    instr = _instructions_per_inference(t_n, t_2n, bench)
+    flash_mr, ram_mr = _model_runtime_sizes(map_text)
     flash_all, _ = map_sizes(map_text, lambda o: True)
     result = VerifyResult(
         str(model_dir), str(sketch_dir) if sketch_dir else "(temporary export)",
