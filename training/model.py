@@ -36,6 +36,9 @@ DEFAULT_FILTERS = (6, 8, 12)
 DEFAULT_KERNELS = (5, 3, 3)
 DEFAULT_HEAD = "flatten"
 HEADS = ("flatten", "gap")
+# build_model's defaults as one record (the report states the architecture a model was built with)
+DEFAULT_ARCHITECTURE = {"family": DEFAULT_FAMILY, "filters": list(DEFAULT_FILTERS), "kernels": list(DEFAULT_KERNELS),
+                        "head": DEFAULT_HEAD}
 
 
 FAMILIES = ("cnn", "dscnn")

@@ -496,8 +496,7 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
     import tensorflow as tf
 
     from training.evaluate import board_arena, cmsis_conv_scratch, int8_scores
-    from training.model import (DEFAULT_FAMILY, DEFAULT_FILTERS, DEFAULT_HEAD, DEFAULT_KERNELS, build_model,
-                                check_layers, count_macs)
+    from training.model import DEFAULT_ARCHITECTURE, build_model, check_layers, count_macs
 
     keras.utils.set_random_seed(seed)
     model = build_model(win, len(chans), len(labels), **(architecture or {}))
@@ -545,8 +544,7 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
         "window": win,
         "model_rate_hz": int(p.cfg.model_rate_hz),
         "source_rate_hz": p.plan.source_rate_hz,
-        "architecture": {"family": DEFAULT_FAMILY, "filters": list(DEFAULT_FILTERS), "kernels": list(DEFAULT_KERNELS),
-                         "head": DEFAULT_HEAD, **(architecture or {})},
+        "architecture": {**DEFAULT_ARCHITECTURE, **(architecture or {})},
         "skipped_takes": [{"take": _rel(sk.take, ds.root),
                            "label": sk.take.label, "reason": sk.reason} for sk in p.plan.skipped],
         "data_warnings": p.warnings,
