@@ -23,15 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, log  # first: puts ROOT on sys.path for the kit's imports below
 
-from capture import protocol as p  # noqa: E402
-from capture.transport.serial import SerialTransport  # noqa: E402
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+from capture import protocol as p
+from capture.transport.serial import SerialTransport
 
 
 async def consume(port: str, seconds: float) -> dict[str, float]:

@@ -27,8 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, log  # first: puts ROOT on sys.path for the kit's imports below
 
 OBSERVER = r"""
 (() => {
@@ -51,10 +50,6 @@ OBSERVER = r"""
 # the page's own metric tiles (notifications/s, gaps, server-side latency) as one line
 METRICS_JS = r"""Array.from(document.querySelectorAll('[data-testid="stMetric"]'))
   .map(e => e.innerText.replace(/\n+/g, ' ')).join(' | ')"""
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def rss_mb(pid: int) -> float:

@@ -16,13 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, SHARED_TFLM  # first: puts ROOT on sys.path for the kit's imports below
 
-from training.train import DEFAULTS  # noqa: E402
+from training.train import DEFAULTS
 
 DEV_SPLITS = [("lsj", "pengxl", "negative_2"), ("hyw", "shiyun", "negative_4")]  # as bench_training.py
-SHARED_TFLM = ROOT.parent / "shared" / "tflm" / "tflm-src.tar.gz"
 # name -> (model rate in Hz or None for the plan's, build_model keyword arguments)
 CANDIDATES = {
     "cnn 16-24-32 k5-5-3 gap, 25 Hz (default before 2026-12)": (25, {"family": "cnn", "filters": [16, 24, 32],

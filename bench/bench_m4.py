@@ -18,14 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, SHARED_TFLM, log  # first: puts ROOT on sys.path for the kit's imports below
+
 DATA = ROOT / "data" / "magic_wand"
-SHARED_TFLM = ROOT.parent / "shared" / "tflm" / "tflm-src.tar.gz"
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def baseline_model_dir(name: str, build, out: Path, data: Path, window: int | None, epochs: int, seed: int) -> Path:

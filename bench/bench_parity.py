@@ -19,17 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, log  # first: puts ROOT on sys.path for the kit's imports below
 
-from capture import protocol as p  # noqa: E402
-from capture.virtual.sources import ReplaySource  # noqa: E402
+from capture import protocol as p
+from capture.virtual.sources import ReplaySource
 
 DATA = ROOT / "data" / "magic_wand"
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def main() -> int:

@@ -28,18 +28,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, log  # first: puts ROOT on sys.path for the kit's imports below
 
-from training.train import DEFAULTS  # noqa: E402
+from training.train import DEFAULTS
 
 TARGETS = {"int8_accuracy": 0.95, "float_gap": 0.01, "model_bytes": 20 * 1024, "arena_bytes": 8 * 1024,
            "seconds": 60.0}
 QUICK_EPOCHS = 4
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def children_cpu() -> float:

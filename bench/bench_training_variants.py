@@ -28,18 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, SHARED_TFLM, log  # first: puts ROOT on sys.path for the kit's imports below
 
-from capture.takes import Take, read_takes, save_takes  # noqa: E402
-from training.train import DEFAULTS  # noqa: E402
+from capture.takes import Take, read_takes, save_takes
+from training.train import DEFAULTS
 
 MAGIC = ROOT / "data" / "magic_wand"
-SHARED_TFLM = ROOT.parent / "shared" / "tflm" / "tflm-src.tar.gz"
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _save(root: Path, takes: list[Take], manifest: dict) -> Path:
