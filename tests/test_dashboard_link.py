@@ -81,7 +81,20 @@ def test_raw_imu_window_and_sequence_gaps(link, hub):
     wait_until(lambda: link.status.frames_lost == 3)
 
 
-def test_device_lost_reconnects_with_backoff_then_gives_up(link, hub):
+# the first reconnect wait must outlast a poll under load: with FAST's 10 ms, wait_until could
+# first see RECONNECTING at attempt 2, whose reason is already the failed reopen's
+SLOW_FIRST = Backoff(initial_s=0.3, factor=1.0, max_s=0.3, max_attempts=3)
+
+
+def test_device_lost_reconnects_with_backoff_then_gives_up(hub):
+    link = LinkThread(opener=hub.open, backoff=SLOW_FIRST)
+    try:
+        _device_lost_then_gives_up(link, hub)
+    finally:
+        link.stop()
+
+
+def _device_lost_then_gives_up(link, hub):
     link.connect("fake://board")
     first = hub.wait_connected()
     first.gap(2)
