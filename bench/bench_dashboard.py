@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, log  # first: puts ROOT on sys.path for the kit's imports below
+from common import ROOT, log, magic_wand  # first: puts ROOT on sys.path for the kit's imports below
 
 OBSERVER = r"""
 (() => {
@@ -73,7 +73,7 @@ def small_model(out: Path) -> Path:
     from training.train import train
 
     log("training a small model (3 epochs, 30 takes per label) ...")
-    return train(ROOT / "data" / "magic_wand", out, epochs=3, limit_per_label=30, augment=1, seed=1, quiet=True).model_dir
+    return train(magic_wand(), out, epochs=3, limit_per_label=30, augment=1, seed=1, quiet=True).model_dir
 
 
 def pct(a: np.ndarray, q: float) -> str:
@@ -101,7 +101,7 @@ def main() -> int:
     model_dir = args.model or small_model(Path(tmp.name) / "model")
     cfg = json.loads((model_dir / "config.json").read_text())
     pred_rate = cfg["model_rate_hz"] / cfg["stride"]
-    server = DashboardServer(simulate=True, model_dir=model_dir, data_dir=ROOT / "data" / "magic_wand", port=0,
+    server = DashboardServer(simulate=True, model_dir=model_dir, data_dir=magic_wand(), port=0,
                              rate=args.rate, refresh=args.refresh)
     url = server.start()
     log(f"dashboard at {url} (pid {server.pid}); warming up {args.warmup:g} s ...")

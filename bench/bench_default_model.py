@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, SHARED_TFLM  # first: puts ROOT on sys.path for the kit's imports below
+from common import magic_wand, tflm_tree  # first: puts ROOT on sys.path for the kit's imports below
 
 from training.train import DEFAULTS
 
@@ -39,7 +39,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--only", default=None)
-    ap.add_argument("--tflm", type=Path, default=SHARED_TFLM if SHARED_TFLM.is_file() else None)
+    ap.add_argument("--tflm", type=Path, default=tflm_tree())
     args = ap.parse_args()
     from training.train import quiet_tensorflow_logs
 
@@ -52,7 +52,7 @@ def main() -> int:
     from training.train import fit_and_evaluate, prepare_takes, training_pool
 
     seeds = [int(s) for s in args.seeds.split(",")]
-    ds = load_dataset(ROOT / "data" / "magic_wand")
+    ds = load_dataset(magic_wand())
     official = set(ds.manifest["test_subjects"])
     pool = [t for t in ds.takes if t.meta.get("subject") not in official]
     rows = []

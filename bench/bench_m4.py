@@ -8,7 +8,7 @@ cycle), arena_used_bytes() on the M4, and model + runtime flash/RAM from the lin
 
     python bench/bench_m4.py                 # 20 epochs each (accuracy is not the point here)
     python bench/bench_m4.py --epochs 3      # quicker, the same cost figures
-Needs the TFLM tree (--tflm, $GESTURE_TFLM or ../shared/tflm/tflm-src.tar.gz) and the ARM toolchain + QEMU.
+Needs the TFLM tree (--tflm, $GESTURE_TFLM or the user cache) and the ARM toolchain + QEMU.
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, SHARED_TFLM, log  # first: puts ROOT on sys.path for the kit's imports below
+from common import log, magic_wand, tflm_tree  # first: puts ROOT on sys.path for the kit's imports below
 
-DATA = ROOT / "data" / "magic_wand"
+DATA = magic_wand()
 
 
 def baseline_model_dir(name: str, build, out: Path, data: Path, window: int | None, epochs: int, seed: int) -> Path:
@@ -52,7 +52,7 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--tflm", type=Path, default=SHARED_TFLM if SHARED_TFLM.is_file() else None)
+    ap.add_argument("--tflm", type=Path, default=tflm_tree())
     ap.add_argument("--stream", type=int, default=20, help="takes in the replayed IMU stream")
     args = ap.parse_args()
 

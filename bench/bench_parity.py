@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, log  # first: puts ROOT on sys.path for the kit's imports below
+from common import ROOT, log, magic_wand  # first: puts ROOT on sys.path for the kit's imports below
 
 from capture import protocol as p
 from capture.virtual.sources import ReplaySource
 
-DATA = ROOT / "data" / "magic_wand"
+DATA = magic_wand()
 
 
 def main() -> int:

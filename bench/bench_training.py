@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, log  # first: puts ROOT on sys.path for the kit's imports below
+from common import ROOT, log, magic_wand  # first: puts ROOT on sys.path for the kit's imports below
 
 from training.train import DEFAULTS
 
@@ -151,7 +151,7 @@ def pct(v: float | None) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ROOT / "data" / "magic_wand")
+    ap.add_argument("--data", type=Path, default=magic_wand())
     ap.add_argument("--epochs", type=int, default=None, help=f"default {DEFAULTS['epochs']} (--quick: {QUICK_EPOCHS})")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="few epochs: checks the pipeline, not the accuracy")

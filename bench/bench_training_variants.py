@@ -28,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, SHARED_TFLM, log  # first: puts ROOT on sys.path for the kit's imports below
+from common import log, magic_wand, tflm_tree  # first: puts ROOT on sys.path for the kit's imports below
 
 from capture.takes import Take, read_takes, save_takes
 from training.train import DEFAULTS
 
-MAGIC = ROOT / "data" / "magic_wand"
+MAGIC = magic_wand()
 
 
 def _save(root: Path, takes: list[Take], manifest: dict) -> Path:
@@ -143,8 +143,8 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default=None, help="run one variant (name prefix)")
-    ap.add_argument("--tflm", type=Path, default=SHARED_TFLM if SHARED_TFLM.is_file() else None,
-                    help="TFLM tree for the measured M4 instructions (default ../shared/tflm/tflm-src.tar.gz)")
+    ap.add_argument("--tflm", type=Path, default=tflm_tree(),
+                    help="TFLM tree for the measured M4 instructions (default: the user cache, `gesture tflm fetch`)")
     args = ap.parse_args()
     from training.train import quiet_tensorflow_logs
 

@@ -1,6 +1,6 @@
 """Regenerate the pictures in docs/img with the kit's own tools.
 
-Trains the default model on the bundled data (`gesture train`), copies its report plots
+Trains the default model on the real magic_wand recordings of ../shared (`gesture train`), copies its report plots
 (confusion matrix, training curves), then serves the dashboard with that model on the virtual
 board and screenshots it in headless Chromium (bench/bench_dashboard.py --screenshot).
 
@@ -14,7 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, magic_wand  # first: puts ROOT on sys.path
+
 IMG = ROOT / "docs" / "img"
 
 
@@ -22,7 +23,7 @@ def main() -> int:
     IMG.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "model"
-        subprocess.run([sys.executable, "-m", "gesture_cli", "train", str(ROOT / "data" / "magic_wand"),
+        subprocess.run([sys.executable, "-m", "gesture_cli", "train", str(magic_wand()),
                         "--out", str(model), "--quiet"], cwd=ROOT, check=True)
         for name in ("confusion.png", "training.png"):
             shutil.copyfile(model / name, IMG / name)

@@ -43,6 +43,10 @@ class Board:
     base_flash_bytes: int  # measured: empty sketch with core + ArduinoBLE + IMU library (see docs)
     base_ram_bytes: int
     defines: tuple[str, ...] = ()  # preprocessor symbols that select this board in the sketches
+    # The sensor as the simulated hand (capture/virtual/hand.py) models it at the configured full scale
+    accel_lsb_g: float = 0.000122  # LSM9DS1 datasheet: 0.122 mg/LSB at +-4 g
+    gyro_lsb_dps: float = 0.070  # LSM9DS1 datasheet: 70 mdps/LSB at +-2000 dps
+    gyro_noise_dps: float = 0.1  # rms at rest at the output rate (an assumption of the simulation)
 
 
 # Base flash/RAM: arduino-cli builds for the Nano 33 BLE, ArduinoCore-mbed b4ad4e7, ArduinoBLE
@@ -61,7 +65,8 @@ BOARDS: dict[str, Board] = {b.key: b for b in (
           gyro_range_dps=2000,
           accel_noise_counts=12.0,  # BMI270 datasheet: 160 ug/sqrt(Hz), ~1.1 mg rms at 50 Hz bandwidth
           flash_bytes=NANO33_FLASH, ram_bytes=NANO33_RAM, base_flash_bytes=363_812, base_ram_bytes=74_768,
-          defines=("GK_BOARD_REV2",)),
+          defines=("GK_BOARD_REV2",), accel_lsb_g=1 / 8192, gyro_lsb_dps=1 / 16.4,
+          gyro_noise_dps=0.008 * 50 ** 0.5),  # BMI270 datasheet: 8192 LSB/g, 16.4 LSB/dps, 0.008 dps/sqrt(Hz)
 )}
 DEFAULT_BOARD = "nano33ble"
 

@@ -185,6 +185,9 @@ def capture_cmd(port: str | None, ble: str | None, url: str | None, label: str, 
     if len(given) != 1:
         raise GestureError("give exactly one of --port PORT, --ble NAME_OR_ADDRESS or --url URL")
     link_url = url or (f"ble://{ble}" if ble else port)
+    if link_url.startswith("virtual://"):
+        from capture.virtual.url import for_label
+        link_url = for_label(link_url, label)
     plan = RecordPlan(label=label, takes=takes, seconds=seconds, trigger=trigger, threshold_g=threshold,
                       pre_trigger_s=pre_trigger, countdown_s=countdown, subject=subject, session=session,
                       max_lost=max_lost, trigger_timeout_s=trigger_timeout)

@@ -30,7 +30,7 @@ import numpy as np
 
 from capture import protocol as p
 from capture.errors import GestureError
-from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, Take, check_label, preflight, save_takes
+from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, SIMULATED_SENSOR, Take, check_label, preflight, save_takes
 from capture.transport.base import DeviceClock, Message, SeqTracker, Transport
 
 BASELINE_TAU_S = 0.5
@@ -337,6 +337,8 @@ class Recorder:
             "source": "device:" + "/".join(self.link.info.get(k, "?") for k in ("board", "sensor", "fw")),
             "recorded": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
+        if self.link.info.get("sensor") == SIMULATED_SENSOR:  # the simulated hand: never passed off as a recording
+            meta["simulated"] = True
         if self.plan.subject:
             meta["subject"] = self.plan.subject
         if self.plan.session:

@@ -1,7 +1,7 @@
-"""Where the kit's own files are: firmware sources, sketch templates and the bundled dataset.
+"""Where the kit's own files are: firmware sources and sketch templates.
 
-They ship as package data of two small packages, ``gesture_firmware`` (the repository's
-``firmware/``) and ``gesture_data`` (``data/``), mapped in pyproject.toml, so an installed wheel
+They ship as package data of a small package, ``gesture_firmware`` (the repository's
+``firmware/``), mapped in pyproject.toml, so an installed wheel
 finds them with :mod:`importlib.resources` wherever it runs. In a source checkout the folders
 beside this code win: several checkouts (worktrees) may share one environment whose editable
 install points at another checkout, and the code that runs must use its own firmware.
@@ -18,7 +18,6 @@ from pathlib import Path
 from capture.errors import GestureError
 
 _CHECKOUT = Path(__file__).resolve().parent.parent  # the repository root when run from source
-BUNDLED_DATASET_NAME = "magic_wand"
 
 
 @cache
@@ -55,16 +54,6 @@ def common_dir() -> Path:
 def classifier_template_dir() -> Path:
     """The classifier sketch the exporter fills in."""
     return firmware_dir() / "templates" / "gesture_classifier"
-
-
-def data_dir() -> Path:
-    """``data/``: datasets that ship with the kit."""
-    return _root("gesture_data", "data")
-
-
-def bundled_dataset() -> Path:
-    """The bundled real dataset (TensorFlow magic_wand takes): the demo's and the simulator's default."""
-    return data_dir() / BUNDLED_DATASET_NAME
 
 
 def user_cache_dir() -> Path:

@@ -46,6 +46,8 @@ LOCK_NAME = ".dataset.lock"
 # corrupt data, not motion (training would clip it and learn nothing from the take)
 PLAUSIBLE_G = 64.0
 PLAUSIBLE_DPS = 8000.0
+# The INFO ``sensor`` of the simulated hand (capture/virtual/hand.py); its takes carry meta "simulated": true
+SIMULATED_SENSOR = "simulated-hand"
 RATE_TOLERANCE = 0.10  # a take's timestamps may disagree this much with its declared rate
 
 

@@ -56,7 +56,7 @@ def find_in(haystack: np.ndarray, needle: np.ndarray) -> int:
 
 
 def test_trigger_capture_gives_back_the_replayed_takes(tmp_path, capsys):
-    """Three real wing takes at their own 25 Hz, 3 channels: every count comes back exactly."""
+    """Three wing takes at their own 119 Hz, 3 channels: every count comes back exactly."""
     probe = ReplaySource(DATA, rate_hz=None, channels=3, labels=["wing"], limit=3)
     seconds = max(t.duration_s for t in probe.takes) + 1.6
     source = ReplaySource(DATA, rate_hz=None, channels=3, labels=["wing"], limit=3, rest_s=seconds + 1.0)
@@ -77,9 +77,9 @@ def test_trigger_capture_gives_back_the_replayed_takes(tmp_path, capsys):
         counts = p.units_to_counts(take.values)
         assert take.channels == ("ax", "ay", "az")
         assert find_in(counts, seg.counts) >= 0, f"{seg.path} not found in {take.path}"
-        assert np.allclose(np.diff(take.t_ms), 40.0)  # device clock: exactly 1/25 s apart
+        assert np.allclose(np.diff(take.t_ms), 1000 / 119, atol=0.001)  # device clock: 1/119 s apart (1 us steps)
         meta = manifest["takes"][f"wing/{take.path.name}"]
-        assert meta["rate_hz"] == 25 and meta["frames_lost"] == 0 and meta["subject"] == "tester"
+        assert meta["rate_hz"] == 119 and meta["frames_lost"] == 0 and meta["subject"] == "tester"
 
 
 def test_fixed_length_takes_are_contiguous_device_time(tmp_path):

@@ -1,4 +1,4 @@
-"""Loading and checking datasets, on the bundled real data and on broken ones."""
+"""Loading and checking datasets: the real magic_wand recordings (../shared), the simulated hand, broken ones."""
 from __future__ import annotations
 
 import subprocess
@@ -14,11 +14,10 @@ from gesture_cli import main
 from training.dataset import load_dataset, validate
 
 ROOT = Path(__file__).resolve().parent.parent
-MAGIC = ROOT / "data" / "magic_wand"
 
 
-def test_bundled_magic_wand_loads_with_subjects_and_split():
-    ds = load_dataset(MAGIC)
+def test_real_magic_wand_loads_with_subjects_and_split(magic_wand):
+    ds = load_dataset(magic_wand)
     assert ds.labels == ["negative", "ring", "slope", "wing"]
     counts = {k: len(v) for k, v in ds.by_label().items()}
     assert counts == {"negative": 133, "ring": 218, "slope": 228, "wing": 223}
@@ -28,11 +27,23 @@ def test_bundled_magic_wand_loads_with_subjects_and_split():
     assert validate(ds) == []
 
 
-def test_gesture_data_prints_table(capsys):
-    assert main(["data", str(MAGIC)]) == 0
+def test_gesture_data_prints_table(capsys, magic_wand):
+    assert main(["data", str(magic_wand)]) == 0
     out = capsys.readouterr().out
     for text in ("ring", "218", "25 Hz", "ax,ay,az", "subjects:  17", "liucx"):
         assert text in out
+
+
+def test_simulated_hand_dataset_is_marked_and_split_by_person(capsys):
+    from conftest import DATA
+
+    ds = load_dataset(DATA)
+    assert ds.labels == ["negative", "ring", "slope", "wing"]
+    assert {k: len(v) for k, v in ds.by_label().items()} == {"negative": 80, "ring": 80, "slope": 80, "wing": 80}
+    assert len(ds.subjects()) == 8 and ds.manifest["test_subjects"] == ["sim06", "sim07"]
+    assert ds.manifest["simulated"] is True and all(t.meta["simulated"] for t in ds.takes)
+    assert ds.rates() == [119.0] and ds.channels() == [("ax", "ay", "az", "gx", "gy", "gz")]
+    assert validate(ds) == []
 
 
 def synth(label, n=40, value=0.1, subject=None, rate=100.0, seed=0):

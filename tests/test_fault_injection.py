@@ -47,7 +47,7 @@ class Ran:
         from gesture_cli import main
 
         capsys.readouterr()
-        self.returncode = main(list(args))
+        self.returncode = self.code = main(list(args))
         out = capsys.readouterr()
         self.stdout, self.stderr = out.out, out.err
 
@@ -399,12 +399,32 @@ def test_dashboard_port_check_ignores_time_wait(tmp_path):
 
 # ----------------------------------------------------------------------------- newcomer path
 
-def test_virtual_replay_defaults_to_the_bundled_takes():
+def test_virtual_replay_needs_a_dataset_and_the_hand_needs_none():
+    from capture.errors import GestureError
     from capture.virtual.url import source_from_url
-    from capture.resources import bundled_dataset
 
-    source, _ = source_from_url("virtual://replay?limit=2")
-    assert {t.path.parent.parent for t in source.takes} == {bundled_dataset()}
+    with pytest.raises(GestureError, match="missing data=DIR"):
+        source_from_url("virtual://replay?limit=2")
+    source, _ = source_from_url("virtual://hand?limit=2&loop=0")
+    assert source.info()["sensor"] == "simulated-hand" and source.rate_hz == 119
+
+
+def test_capture_label_chooses_what_the_virtual_board_performs(tmp_path, capsys):
+    """README: `gesture capture --url virtual://hand --label wing` records wings (issue: replay under any label)."""
+    from capture.virtual.url import for_label
+
+    assert for_label("virtual://hand?speed=0", "wing").endswith("labels=wing")
+    assert for_label("virtual://hand?labels=ring", "mine") == "virtual://hand?labels=ring"  # asked explicitly
+    assert for_label(f"virtual://replay?data={DATA}", "slope").endswith("labels=slope")
+    r = Ran(capsys, "capture", "--url", "virtual://hand?speed=0&seed=2", "--label", "ring", "--takes", "2",
+            "--trigger", "--threshold", "0.5", "--quiet", "--data", str(tmp_path / "d"))
+    assert r.code == 0, r.err
+    assert_user_error(Ran(capsys, "capture", "--url", "virtual://hand?speed=0", "--label", "punch", "--takes", "1",
+                          "--quiet", "--data", str(tmp_path / "e")), "simulated hand performs")
+    r = Ran(capsys, "capture", "--url", f"virtual://replay?data={DATA}&speed=0&rest=0.2", "--label", "slope", "--takes", "2",
+            "--trigger", "--threshold", "0.5", "--quiet", "--data", str(tmp_path / "f"))
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in (tmp_path / "f").iterdir() if p.is_dir()) == ["slope"]
 
 
 def test_devices_hints_at_the_virtual_board(capsys, monkeypatch):

@@ -228,7 +228,7 @@ def test_edge_impulse_export_root_labels_categories_units_and_skip():
     assert kinds == {"skipped": 1, "label": 1, "units": 3}
     skipped = next(w for w in r.warnings if w.kind == "skipped")
     assert "wing.3r7saq9p" in skipped and "invalid JSON" in skipped
-    assert any("'m/s2' but the median |a| is 0.90" in w and "read as g" in w for w in r.warnings)
+    assert any("'m/s2' but the median |a| is 1.02" in w and "read as g" in w for w in r.warnings)
     assert any("'N/A'" in w and "says g" in w for w in r.warnings)
 
 

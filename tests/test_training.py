@@ -1,4 +1,4 @@
-"""Training on a small real subset: int8 model, TFLM runtime, report fields, bad input."""
+"""Training on a small subset of the simulated hand: int8 model, TFLM runtime, report fields, bad input."""
 from __future__ import annotations
 
 import json
@@ -12,9 +12,10 @@ from capture.takes import Take, save_takes
 from gesture_cli import main
 from training.preprocess import PreprocessConfig, crop_take, quantize_input, take_counts
 from training.dataset import load_dataset
+from conftest import DATA
 
 ROOT = Path(__file__).resolve().parent.parent
-MAGIC = ROOT / "data" / "magic_wand"
+MAGIC = DATA  # the simulated hand (tests/conftest.py); real recordings: the magic_wand fixture
 REPORT_FIELDS = ["labels", "n_train", "n_test", "split", "float_accuracy", "int8_accuracy", "per_class",
                  "confusion_matrix", "model_bytes", "arena_bytes", "macs", "params", "train_seconds",
                  "tensorflow_version", "tflite_micro_version", "ops", "test_predictions"]
@@ -46,7 +47,8 @@ def test_report_has_every_field_with_sane_values(trained):
     for f in REPORT_FIELDS:
         assert f in r, f
     assert r["labels"] == ["negative", "ring", "slope", "wing"]
-    assert r["split"] == "person" and r["test_subjects"] == ["liucx", "zhangxy", "negative_1"]
+    assert r["split"] == "person" and r["test_subjects"] == ["sim06", "sim07"]
+    assert r["simulated"] is True and "Simulated data" in (trained.model_dir / "report.md").read_text()
     assert 0.5 < r["int8_accuracy"] <= 1 and 0.5 < r["float_accuracy"] <= 1
     assert r["float_int8_agreement"] >= 0.9  # int8 argmax agrees with float on most windows
     assert np.array(r["confusion_matrix"]).shape == (4, 4) and np.array(r["confusion_matrix"]).sum() == r["n_test"]
@@ -169,7 +171,7 @@ def test_splits_person_session_random_are_disjoint_and_repeatable(tmp_path):
             assert {t.label for t in test_t} == {"a", "b"}
         again = split_takes(ds, split, seed=3)[1]
         assert [t.path for t in again] == [t.path for t in test_t]
-    # magic_wand has no sessions: a clear error, not an empty split
+    # the hand dataset has no sessions: a clear error, not an empty split
     with pytest.raises(GestureError, match="--split session needs takes from at least 2 sessions"):
         prepare(MAGIC, split="session")
     a = prepare(MAGIC, split="random", seed=5, limit_per_label=12, quiet=True)

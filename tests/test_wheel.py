@@ -51,10 +51,8 @@ def test_wheel_holds_every_package_and_the_package_data(wheel):
     for src in (ROOT / "firmware").rglob("*"):
         if src.is_file() and src.suffix in (".h", ".ino", ".cpp", ".tmpl", ".md"):
             assert "gesture_firmware/" + src.relative_to(ROOT / "firmware").as_posix() in names, src
-    takes = sorted((ROOT / "data" / "magic_wand").rglob("*.csv"))
-    assert takes
-    for src in takes + [ROOT / "data" / "magic_wand" / "dataset.json"]:
-        assert "gesture_data/" + src.relative_to(ROOT / "data").as_posix() in names, src
+    # no recordings ship: nothing from outside is in the wheel (the demo records from the simulated hand)
+    assert not any(n.endswith((".csv", ".tar.gz")) or "magic_wand" in n for n in names)
     assert "training/tflm_pinned.sha256" in names  # what `gesture tflm fetch` keeps and checks
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
     # test tools stay out of the product (the browser driver, the C++ parity harness)
@@ -88,7 +86,7 @@ def _gesture(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
 def test_installed_wheel_uses_its_own_files(installed, tmp_path):
     where = subprocess.run([str(installed / "bin" / "python"), "-c",
                             "import capture, capture.resources as r; print(capture.__file__); "
-                            "print(r.firmware_dir()); print(r.bundled_dataset()); "
+                            "print(r.firmware_dir()); print(r.capture_sketch_dir()); "
                             "import importlib.resources as ir, training.tflm_tree as t; "
                             "print(ir.files('training').joinpath(t.MANIFEST_NAME)); assert len(t.pinned_manifest()) > 900"],
                            cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()

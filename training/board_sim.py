@@ -37,7 +37,7 @@ from capture.errors import DataError, GestureError
 from capture.takes import IMU_CHANNELS
 from training.model_dir import default_data_dir, load_model_dir
 from capture.device_info import capture_info
-from capture.virtual.sources import Event, ReplaySource, Segment
+from capture.virtual.sources import BlockSource, Event, HandSource, ReplaySource, Segment
 from training.preprocess import (Q16, PreprocessConfig, Smoother, lowpass, lowpass_taps, motion, quantize_input,
                                  resample_step, scores_u8)
 
@@ -223,9 +223,19 @@ class ClassifierSource:
         self.model_dir = Path(model_dir)
         self.cfg, self.model_bytes, self.report = load_model_dir(self.model_dir)
         self.labels = list(self.cfg.labels)
-        self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir(self.report)
         self.rate_hz = float(rate_hz)
         self.raw_imu = raw_imu
+        self.data_dir: Path | None = Path(data_dir) if data_dir is not None else default_data_dir(self.report)
+        self.replay: BlockSource
+        if self.data_dir is None:  # trained on the simulated hand: the hand performs the model's gestures
+            from capture.virtual.hand import LABELS as HAND_LABELS
+
+            known = [label for label in (labels or self.labels) if label in HAND_LABELS]
+            if not known:
+                raise DataError(self.model_dir, f"the model's labels {self.labels} are none the simulated hand performs "
+                                f"({', '.join(HAND_LABELS)}): pass the takes to replay (data=DIR, --data DIR)")
+            self.replay = HandSource(rate_hz=rate_hz, labels=known, loop=loop, limit=limit, seed=seed)
+            return
         self.replay = ReplaySource(self.data_dir, rate_hz=rate_hz, channels=len(IMU_CHANNELS), loop=loop,
                                    shuffle=shuffle, seed=seed, labels=labels, limit=limit)
         unknown = sorted({t.label for t in self.replay.takes} - set(self.labels))

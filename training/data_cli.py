@@ -8,8 +8,39 @@ import click
 MAX_LISTED = 50
 
 
+class _DataGroup(click.Group):
+    """``gesture data DIR`` (the summary) beside ``gesture data fetch NAME``: a first argument
+    that is not a subcommand is the dataset folder of ``show``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
 def register(group: click.Group) -> None:
-    @group.command("data")
+    @group.group("data", cls=_DataGroup)
+    def data_group() -> None:
+        """Look at a dataset (`gesture data DIR`) or fetch a public one (`gesture data fetch NAME`)."""
+
+    @data_group.command("fetch")
+    @click.argument("name")
+    @click.option("--out", type=click.Path(path_type=Path), default=None,
+                  help="dataset folder to create (default: ./data/NAME)")
+    @click.option("--file", "file", type=click.Path(path_type=Path, dir_okay=False),
+                  help="a copy of the archive you downloaded yourself (checked the same way)")
+    @click.option("--url", help="download from this mirror instead of the official source (checked the same way)")
+    def fetch_cmd(name: str, out: Path | None, file: Path | None, url: str | None) -> None:
+        """Download a public dataset from its official source, check its sha256, import it, write its attribution.
+
+        Known: magic_wand (TensorFlow Lite Micro's wing/ring/slope/negative recordings, 10 people).
+        """
+        from capture.importers.public import fetch
+
+        n, where = fetch(name, out or Path("data") / name, file=file, url=url)
+        click.echo(f"imported {n} takes into {where} (attribution: {where / 'ATTRIBUTION.md'})")
+
+    @data_group.command("show")
     @click.argument("data_dir", type=click.Path(path_type=Path))
     def data_cmd(data_dir: Path) -> None:
         """Per-label counts, durations, rate, channels, subjects, and warnings for a dataset."""

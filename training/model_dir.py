@@ -23,7 +23,6 @@ import numpy as np
 
 from capture.errors import DataError, GestureError
 from capture.fileio import write_folder
-from capture.resources import bundled_dataset, data_dir
 from training.preprocess import CONFIG_NAME, PreprocessConfig
 
 MODEL_FILE = "model.tflite"
@@ -139,19 +138,22 @@ def load_model_dir(model_dir: str | Path) -> tuple[PreprocessConfig, bytes, dict
     return cfg, tflite, report
 
 
-def default_data_dir(report: dict) -> Path:
-    """The dataset the model was trained on (report.json 'dataset'), else (none named) the bundled one.
+def default_data_dir(report: dict) -> Path | None:
+    """The dataset the model was trained on (report.json 'dataset'); None when it was the simulated
+    hand (report.json 'simulated'), which the virtual boards then simulate again.
 
-    ``gesture train`` records the absolute path; an older relative one is tried against the
-    working directory and the kit's data folder. A dataset named but not found is an error, never
-    a silent switch to the bundled takes (whose labels a user's model does not know).
+    ``gesture train`` records the absolute path; a relative one is tried against the working
+    directory. A dataset named but not found is an error, never a silent switch to other takes
+    (whose labels a user's model does not know).
     """
     d = report.get("dataset")
-    if not d:
-        return bundled_dataset()
-    path = Path(d)
-    for cand in (path,) if path.is_absolute() else (path, data_dir().parent / d):  # as given, or relative to the kit
-        if cand.is_dir():
-            return cand
-    raise DataError(d, "the model's report.json names this dataset but it is not a folder here; "
+    path = Path(d) if d else None
+    if path is not None and path.is_dir():
+        return path
+    if report.get("simulated"):
+        return None
+    if path is None:
+        raise DataError("report.json", "names no dataset the model was trained on; pass the takes to replay "
+                        "(data=DIR in the URL, or --data DIR)")
+    raise DataError(str(d), "the model's report.json names this dataset but it is not a folder here; "
                     "pass the takes to replay (data=DIR in the URL, or --data DIR)")

@@ -104,6 +104,9 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         f"Dataset `{r['dataset']}`, {r['split']} split"
         + (f" (test: {', '.join(r['test_subjects'])})" if r.get("test_subjects") else "") + ".",
+        *(["", "**Simulated data**: these takes come from the kit's simulated hand (capture/virtual/hand.py), "
+           "not from recordings of people; the accuracy below says how the pipeline works, not how the "
+           "model will do on your gestures."] if r.get("simulated") else []),
         f"{r['n_train']} training takes ({r['n_train_windows']} windows with augmentation), "
         f"{r['n_val']} validation takes, {r['n_test']} test takes.",
         "",

@@ -523,6 +523,8 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
     ds = p.ds
     report: dict[str, Any] = {
         "dataset": str(Path(data).resolve()),  # absolute: the dashboard reads it from another directory
+        # takes of the simulated hand (capture/virtual/hand.py), not recordings: said in every report
+        "simulated": bool(ds.manifest.get("simulated")) or any(t.meta.get("simulated") for t in ds.takes),
         "labels": labels,
         "split": p.split,
         "test_subjects": p.held,

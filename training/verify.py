@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from capture.boards import BOARDS
+
 from capture.errors import GestureError
 from capture.fileio import atomic_write_text
 from training import tflm_tree as tt
@@ -169,10 +171,16 @@ def map_sizes(map_text: str, keep) -> tuple[int, int]:
 
 # ----------------------------------------------------------------------------- inputs and the Python side
 
-def _stream(data_dir: Path, rate_hz: float, limit: int | None, seed: int) -> np.ndarray:
-    from capture.virtual.sources import ReplaySource
+def _stream(data_dir: Path | None, board: str, labels: list[str], limit: int | None, seed: int) -> np.ndarray:
+    """The live stream the M4 classifies: the dataset's takes, or (None) the simulated hand, at the IMU's rate."""
+    from capture.virtual.sources import BlockSource, HandSource, ReplaySource
 
-    src = ReplaySource(data_dir, rate_hz=rate_hz, channels=6, rest_s=6.0, shuffle=True, seed=seed, limit=limit)
+    src: BlockSource
+    if data_dir is None:
+        src = HandSource(board=board, labels=labels, rest_s=6.0, limit=limit or 20, loop=False, seed=seed)
+    else:
+        src = ReplaySource(data_dir, rate_hz=BOARDS[board].imu_rate_hz, channels=6, rest_s=6.0, shuffle=True, seed=seed,
+                           limit=limit)
     return np.vstack([block for block, _ in src.stream()]).astype(np.int16)
 
 
@@ -257,7 +265,6 @@ def run(model_dir: str | Path, sketch_dir: str | Path | None = None, *, json_pat
     """Verify MODEL_DIR's sketch on the M4 (export it into a temporary folder when ``sketch_dir``
     is None) and return the comparison and the measured cost; write them into the model's
     report.json/report.md (``update_report``) and ``json_path``."""
-    from capture.boards import BOARDS
     from training.board_sim import BoardPipeline
     from training.dataset import load_dataset
     from training.evaluate import TflmModel
@@ -286,11 +293,18 @@ def run(model_dir: str | Path, sketch_dir: str | Path | None = None, *, json_pat
         elf, mapfile, tc = build_firmware(sketch, work, cache_dir=cache_dir)
 
         data = Path(data_dir) if data_dir else default_data_dir(report)
-        takes = load_dataset(data).takes
+        if data is None:  # trained on the simulated hand: it performs the model's gestures again
+            from capture.virtual.hand import LABELS, Hand
+
+            hand_labels = [label for label in cfg.labels if label in LABELS]
+            takes = Hand(board.key, seed).takes(hand_labels, range(2), 5)
+        else:
+            hand_labels = list(cfg.labels)
+            takes = load_dataset(data).takes
         if take_limit:
             takes = takes[:take_limit]
         counts = [take_counts(t, cfg) for t in takes]
-        stream = _stream(data, board.imu_rate_hz, stream_takes, seed)
+        stream = _stream(data, board.key, hand_labels, stream_takes, seed)
         C = len(cfg.channels)
         parts = [b"GKV1", struct.pack("<I", len(counts))]
         for c in counts:

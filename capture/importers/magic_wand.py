@@ -90,9 +90,14 @@ def parse_log(name: str, text: str) -> tuple[list[tuple[int, np.ndarray]], int]:
     return segments, noise
 
 
+# TensorFlow's own person split (train/data_split_person.py tests on these): declared as the
+# dataset's test people, so `gesture train` on the imported archive holds out the same people.
+TEST_SUBJECTS = ["liucx", "zhangxy", "negative_1"]
+
+
 def read(src: Path, label: str | None = None, subject: str | None = None, **_options) -> ImportResult:
     out = ImportResult(defaults={"sample_rate_hz": RATE_HZ, "sensor": "SparkFun Edge accelerometer",
-                                 "board": "SparkFun Edge"})
+                                 "board": "SparkFun Edge", "test_subjects": TEST_SUBJECTS})
     found = 0
     for name, text in _files(Path(src)):
         m = NAME_RE.match(Path(name.split(":")[-1]).name)

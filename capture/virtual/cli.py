@@ -20,17 +20,21 @@ from capture.errors import GestureError
 from capture.virtual.options import click_options, parse_link_options
 
 
-def make_source_factory(*, data: Path, idle: bool, channels: int, labels: list[str] | None, loop: bool,
-                        native_rate: bool, rest: float, seed: int, seconds: float | None):
-    """``rate -> EventSource`` for the options (the board calls it again on SET_RATE).
+def make_source_factory(*, data: Path | None, idle: bool, channels: int, labels: list[str] | None, loop: bool,
+                        native_rate: bool, rest: float, seed: int, seconds: float | None, board: str = DEFAULT_BOARD):
+    """``rate -> EventSource`` for the options (the board calls it again on SET_RATE): the
+    simulated hand unless ``data`` names takes to replay.
 
     A classifier mode (``training.board_sim.ClassifierSource``) is one more branch here.
     """
-    from capture.virtual.sources import IdleSource, ReplaySource
+    from capture.virtual.sources import HandSource, IdleSource, ReplaySource
 
     def make(rate: float | None):
         if idle:
             return IdleSource(rate_hz=rate or p.DEFAULT_RATE_HZ, channels=channels, seconds=seconds, seed=seed)
+        if data is None:
+            return HandSource(board=board, rate_hz=rate, channels=channels, labels=labels, loop=loop, rest_s=rest,
+                              seed=seed)
         return ReplaySource(data, rate_hz=None if native_rate and rate is None else (rate or p.DEFAULT_RATE_HZ),
                             channels=channels, labels=labels, loop=loop, rest_s=rest, seed=seed, shuffle=loop)
     return make
@@ -51,13 +55,13 @@ def make_source_factory(*, data: Path, idle: bool, channels: int, labels: list[s
               help="with --sketch: the TFLM source tree or tarball to build the classifier with "
                    "(default: $GESTURE_TFLM or the user cache)")
 @click.option("--data", type=click.Path(path_type=Path, file_okay=False), default=None,
-              show_default="the bundled data/magic_wand", help="dataset whose takes the board replays")
+              show_default="none: the simulated hand performs", help="dataset whose takes the board replays")
 @click.option("--idle", is_flag=True, help="a board at rest (gravity + noise) instead of replayed takes")
 @click.option("--rate", type=float, help=f"IMU rate in Hz (default {p.DEFAULT_RATE_HZ}; takes are resampled)")
 @click.option("--native-rate", is_flag=True, help="replay takes at their own rate (exact counts)")
 @click.option("--channels", type=click.Choice(["3", "6"]), default="6", show_default=True)
-@click.option("--labels", help="comma-separated labels to replay (default all)")
-@click.option("--loop", is_flag=True, help="replay the takes forever, shuffled")
+@click.option("--labels", help="comma-separated labels to replay or perform (default all)")
+@click.option("--loop", is_flag=True, help="replay the takes forever, shuffled (the hand: perform forever)")
 @click.option("--rest", type=float, default=1.0, show_default=True, help="seconds at rest between takes")
 @click.option("--seconds", type=float, help="--idle: stop after this many seconds")
 @click_options("serial")
@@ -71,9 +75,6 @@ def simulate_cmd(serial_: bool, ble: bool, firmware: bool, board: str, sketch: P
 
     if serial_ == ble:
         raise GestureError("choose one link: --serial or --ble")
-    if data is None:
-        from capture.resources import bundled_dataset
-        data = bundled_dataset()
     if firmware:
         faults = parse_link_options({"loss": loss, "garbage": garbage, "corrupt": corrupt,
                                      "disconnect_after": disconnect_after, "seed": seed, "speed": speed},
@@ -82,7 +83,7 @@ def simulate_cmd(serial_: bool, ble: bool, firmware: bool, board: str, sketch: P
         if rate is not None or native_rate or channels != "6":
             raise GestureError("--firmware runs at the rate and channels the board's IMU delivers: "
                                "drop --rate/--native-rate/--channels (send SET_RATE to the board instead)")
-        _run_firmware(board=board, sketch=sketch, tflm=tflm, data=None if idle else data, serial_=serial_, faults=faults,
+        _run_firmware(board=board, sketch=sketch, tflm=tflm, data=data, idle=idle, serial_=serial_, faults=faults,
                       speed=speed, loop=loop, labels=labels.split(",") if labels else None, rest=rest, seed=seed,
                       seconds=seconds)
         return
@@ -93,9 +94,11 @@ def simulate_cmd(serial_: bool, ble: bool, firmware: bool, board: str, sketch: P
         raise GestureError(f"--rate {rate:g}: the firmware supports {', '.join(map(str, p.SUPPORTED_RATES_HZ))} Hz")
     if native_rate and (rate is not None or idle):
         raise GestureError("--native-rate replays takes at their own rate: do not combine it with --rate or --idle")
+    if native_rate and data is None:
+        raise GestureError("--native-rate replays takes at their own rate: it needs --data DIR")
     make = make_source_factory(data=data, idle=idle, channels=int(channels),
                                labels=labels.split(",") if labels else None, loop=loop, native_rate=native_rate,
-                               rest=rest, seed=seed, seconds=seconds)
+                               rest=rest, seed=seed, seconds=seconds, board=board)
     try:
         source = make(rate)
     except ValueError as e:  # several rates in the dataset with --native-rate
@@ -118,7 +121,7 @@ def simulate_cmd(serial_: bool, ble: bool, firmware: bool, board: str, sketch: P
                f"{board.injector.dropped} dropped by --loss, {board.unread_drops} not read by the host)", err=True)
 
 
-def _run_firmware(*, board: str, sketch: Path | None, tflm: Path | None, data: Path | None, serial_: bool, faults, speed: float,
+def _run_firmware(*, board: str, sketch: Path | None, tflm: Path | None, data: Path | None, idle: bool, serial_: bool, faults, speed: float,
                   loop: bool, labels: list[str] | None, rest: float, seed: int, seconds: float | None) -> None:
     """``--firmware``: the host-compiled sketch as the board, until it stops, Ctrl-C or SIGTERM."""
     import numpy as np
@@ -126,7 +129,7 @@ def _run_firmware(*, board: str, sketch: Path | None, tflm: Path | None, data: P
     from capture.virtual import firmware as fw
 
     counts = None
-    if data is None:  # --idle
+    if idle:
         from capture.virtual.sources import rest as rest_counts
         counts = rest_counts(int((seconds or 3600) * fw.BOARD_IMU_RATE[board]), 6, np.random.default_rng(seed))
     fb = fw.start_board(board=board, sketch=sketch, data=data, counts=counts, speed=speed, ble=not serial_,

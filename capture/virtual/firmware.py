@@ -154,15 +154,18 @@ def build(sketch_dir: str | Path | None = None, board: str = "nano33ble", *, cac
 
 # ----------------------------------------------------------------------------- what it senses
 
-def replay_counts(data: Path | None, rate_hz: float, *, idle_s: float = 60.0, labels: list[str] | None = None,
-                  rest_s: float = 1.0, seed: int = 0, shuffle: bool = False) -> np.ndarray:
+def replay_counts(data: Path | None, rate_hz: float, *, labels: list[str] | None = None, rest_s: float = 1.0,
+                  seed: int = 0, shuffle: bool = False, board: str = "nano33ble", takes: int = 40) -> np.ndarray:
     """(n, 6) int16 counts the simulated IMU replays: the dataset's takes with rest in between
-    (``capture.virtual.sources.ReplaySource``, resampled to the sensor's rate), or rest only."""
-    from capture.virtual.sources import ReplaySource, rest
+    (``capture.virtual.sources.ReplaySource``, resampled to the sensor's rate), or, with no
+    dataset, ``takes`` gestures of the simulated hand (``HandSource``) wearing ``board``'s IMU."""
+    from capture.virtual.sources import BlockSource, HandSource, ReplaySource
 
+    src: BlockSource
     if data is None:
-        return rest(int(idle_s * rate_hz), 6, np.random.default_rng(seed))
-    src = ReplaySource(data, rate_hz=rate_hz, channels=6, rest_s=rest_s, labels=labels, seed=seed, shuffle=shuffle)
+        src = HandSource(board=board, rate_hz=rate_hz, labels=labels, rest_s=rest_s, limit=takes, loop=False, seed=seed)
+    else:
+        src = ReplaySource(data, rate_hz=rate_hz, channels=6, rest_s=rest_s, labels=labels, seed=seed, shuffle=shuffle)
     return np.vstack([block for block, _ in src.stream()]).astype(np.int16)
 
 
@@ -282,11 +285,12 @@ def start_board(*, board: str = "nano33ble", sketch: str | Path | None = None, d
                 loop: bool = False, labels: list[str] | None = None, rest_s: float = 1.0, seed: int = 0,
                 counts: np.ndarray | None = None, tflm: str | Path | None = None,
                 late: tuple[int, int] | None = None) -> FirmwareBoard:
-    """Build (cached) and start the board replaying ``data`` (or ``counts``, or rest) at its IMU's rate."""
+    """Build (cached) and start the board replaying ``data`` (or ``counts``; with neither, the
+    simulated hand) at its IMU's rate."""
     exe = build(sketch, board, tflm=tflm)
     rate = BOARD_IMU_RATE[board]
     if counts is None:
-        counts = replay_counts(data, rate, labels=labels, rest_s=rest_s, seed=seed, shuffle=loop)
+        counts = replay_counts(data, rate, labels=labels, rest_s=rest_s, seed=seed, shuffle=loop, board=board)
     return FirmwareBoard(exe, counts, rate, speed=speed, ble=ble, ble_fail=ble_fail, ble_buffers=ble_buffers,
                          loop=loop, late=late)
 

@@ -21,7 +21,7 @@ import numpy as np
 from capture import protocol as p
 from capture.boards import BOARDS, DEFAULT_BOARD
 from capture.device_info import capture_info
-from capture.takes import Take, read_takes
+from capture.takes import SIMULATED_SENSOR, Take, read_takes
 
 Event = tuple[int, p.FrameType, bytes]  # (device time in us, frame type, exact protocol payload)
 
@@ -35,11 +35,13 @@ class EventSource(Protocol):
     def events(self) -> Iterator[Event]: ...
 
 
-def imu_events(counts: np.ndarray, rate_hz: float, t0_us: int = 0) -> Iterator[Event]:
-    """Cut a (n, C) int16 stream into IMU events the way the firmware batches samples."""
+def imu_events(counts: np.ndarray, rate_hz: float, first: int = 0) -> Iterator[Event]:
+    """Cut a (n, C) int16 stream, whose first sample is sample ``first`` of the stream, into IMU
+    events the way the firmware batches samples; each event's time is rounded once from the
+    sample index (rounding a block's start and then each offset would drift by a microsecond)."""
     per = p.samples_per_frame(rate_hz)
     for k in range(0, len(counts), per):
-        t_us = t0_us + int(round(k * 1e6 / rate_hz))
+        t_us = int(round((first + k) * 1e6 / rate_hz))
         yield t_us, p.FrameType.IMU, p.encode_imu(counts[k:k + per])
 
 
@@ -82,7 +84,33 @@ class Segment:
     counts: np.ndarray  # (n, C) int16 exactly as emitted
 
 
-class ReplaySource:
+class BlockSource:
+    """A source that produces its IMU stream as blocks (rest, a take, rest, ...): ``stream()``
+    yields ``(counts, Segment or None)``; ``events()`` frames it the way the firmware does."""
+
+    rate_hz: float
+    channels: int
+
+    def stream(self) -> Iterator[tuple[np.ndarray, Segment | None]]:
+        raise NotImplementedError
+
+    def events(self) -> Iterator[Event]:
+        """Full frames of ``samples_per_frame`` samples across block boundaries, like the firmware."""
+        per = p.samples_per_frame(self.rate_hz)
+        pending = np.zeros((0, self.channels), np.int16)
+        emitted = 0
+        for block, _ in self.stream():
+            pending = np.vstack([pending, block])
+            whole = len(pending) // per * per
+            if whole:
+                yield from imu_events(pending[:whole], self.rate_hz, first=emitted)
+                emitted += whole
+                pending = pending[whole:]
+        if len(pending):
+            yield from imu_events(pending, self.rate_hz, first=emitted)
+
+
+class ReplaySource(BlockSource):
     """Replays a dataset's takes one after another, with the board at rest in between.
 
     ``rate_hz=None`` replays every take at its own rate (so a capture of it gives back the very
@@ -137,20 +165,61 @@ class ReplaySource:
                 yield block, None
                 return
 
-    def events(self) -> Iterator[Event]:
-        """Full frames of ``samples_per_frame`` samples across block boundaries, like the firmware."""
-        per = p.samples_per_frame(self.rate_hz)
-        pending = np.zeros((0, self.channels), np.int16)
-        emitted = 0
-        for block, _ in self.stream():
-            pending = np.vstack([pending, block])
-            whole = len(pending) // per * per
-            if whole:
-                yield from imu_events(pending[:whole], self.rate_hz, t0_us=int(round(emitted * 1e6 / self.rate_hz)))
-                emitted += whole
-                pending = pending[whole:]
-        if len(pending):
-            yield from imu_events(pending, self.rate_hz, t0_us=int(round(emitted * 1e6 / self.rate_hz)))
+
+
+class HandSource(BlockSource):
+    """The simulated hand (:mod:`capture.virtual.hand`) performing gestures, with rest in between.
+
+    Not a recording: every take is computed from a physical model of a hand holding the board's
+    IMU (its rate, range, noise). One simulated person performs each label once, in a shuffled
+    order, then the next person takes over (or always ``person``); ``loop`` goes on forever,
+    otherwise ``limit`` takes (default: each label once).
+    """
+
+    def __init__(self, *, board: str = DEFAULT_BOARD, rate_hz: float | None = None, channels: int = 6,
+                 labels: list[str] | None = None, people: int = 8, rest_s: float = 1.0, limit: int | None = None,
+                 loop: bool = True, seed: int = 0, person: int | None = None) -> None:
+        from capture.virtual import hand
+
+        self.labels = list(labels or hand.LABELS)
+        unknown = [label for label in self.labels if label not in hand.LABELS]
+        if unknown:
+            from capture.errors import GestureError
+            raise GestureError(f"the simulated hand performs {', '.join(hand.LABELS)}; it cannot do {', '.join(unknown)}")
+        self.hand = hand.Hand(board, seed, rate_hz)
+        self.board = board
+        self.rate_hz = self.hand.imu.rate_hz
+        self.channels = channels
+        self.people = people
+        self.person = person  # one simulated person throughout (``gesture demo`` records each with --subject)
+        self.rest_s = rest_s
+        self.limit = limit if limit is not None else (None if loop else len(self.labels))
+        self.seed = seed
+        self.segments: list[Segment] = []
+
+    def info(self) -> dict[str, object]:
+        return capture_info(self.rate_hz, self.channels, board=self.board, sensor=SIMULATED_SENSOR)
+
+    def stream(self) -> Iterator[tuple[np.ndarray, Segment | None]]:
+        rng = np.random.default_rng([self.seed, 0x48534F55])
+        pos = done = 0
+        while True:
+            who = self.person if self.person is not None else int(rng.integers(self.people))
+            for label in rng.permutation(self.labels):
+                if self.limit is not None and done >= self.limit:
+                    block = p.units_to_counts(self.hand.rest(self.rest_s, who, done))[:, :self.channels]
+                    yield block, None
+                    return
+                block = p.units_to_counts(self.hand.rest(self.rest_s * rng.uniform(0.6, 1.4), who, done))[:, :self.channels]
+                yield block, None
+                pos += len(block)
+                take = self.hand.take(str(label), who, 1000 + done)
+                counts = p.units_to_counts(take.values)[:, :self.channels]
+                seg = Segment(str(label), None, pos, counts)
+                self.segments.append(seg)
+                yield counts, seg
+                pos += len(counts)
+                done += 1
 
 
 class IdleSource:

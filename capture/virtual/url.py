@@ -4,10 +4,11 @@
 bleak ``BleakClient`` talks to :class:`capture.virtual.ble.VirtualBleBackend`, so a demo or test
 without a board runs the same client code as a real Nano 33 BLE. URL forms::
 
-    virtual://replay?data=data/magic_wand&rate=119&channels=6&loop=1&speed=1   (data: default the bundled takes)
+    virtual://hand?labels=wing,ring&board=nano33ble&people=8&loop=1   (the simulated hand: the default board)
+    virtual://replay?data=data/mine&rate=119&channels=6&loop=1&speed=1   (replays a dataset you have)
     virtual://idle?rate=119
-    virtual://classifier?model=models/wand&data=data/magic_wand&rate=119
-    virtual://firmware?board=nano33ble_rev2&data=data/magic_wand   (the host-compiled sketch)
+    virtual://classifier?model=models/wand&data=data/mine&rate=119   (data: default the model's dataset)
+    virtual://firmware?board=nano33ble_rev2&data=data/mine   (the host-compiled sketch; default the simulated hand)
     virtual://firmware?socket=/tmp/gk-fw-.../ble.sock               (a `gesture simulate --firmware --ble`)
 
 Common parameters (``capture.virtual.options``, shared with ``gesture simulate --serial``):
@@ -25,11 +26,12 @@ from capture import protocol as p
 from capture.errors import GestureError
 from capture.virtual.options import NAMES as LINK_NAMES
 from capture.virtual.options import VirtualOptions, parse_link_options
-from capture.virtual.sources import EventSource, IdleSource, ReplaySource
+from capture.virtual.sources import EventSource, HandSource, IdleSource, ReplaySource
 
 COMMON = LINK_NAMES  # capture.virtual.options: the same on the serial board
 PATH_PARAMS = ("data", "model")  # folders: relative ones mean the caller's working directory
 PARAMS = {
+    "hand": ("board", "rate", "channels", "labels", "people", "person", "limit", "rest", "loop") + COMMON,
     "replay": ("data", "rate", "channels", "loop", "shuffle", "labels", "limit", "rest") + COMMON,
     "idle": ("rate", "channels", "seconds") + COMMON,
     "classifier": ("model", "data", "rate", "loop", "shuffle", "raw_imu") + COMMON,
@@ -109,12 +111,34 @@ def absolute_url(url: str, base: str | Path | None = None) -> str:
     return parts._replace(query=urlencode(fixed, safe="/")).geturl()
 
 
+def for_label(url: str, label: str) -> str:
+    """``url`` performing (hand) or replaying (replay) only ``label`` when it names no ``labels=``:
+    ``gesture capture --url virtual://hand --label wing`` must record wings, not whatever comes."""
+    parts = urlparse(url)
+    kind = parts.netloc or parts.path.strip("/")
+    if parts.scheme != "virtual" or kind not in ("hand", "replay"):
+        return url
+    try:
+        pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        return url  # source_from_url reports the malformed query
+    if any(k == "labels" for k, _ in pairs):
+        return url
+    if kind == "hand":
+        from capture.virtual.hand import LABELS
+
+        if label not in LABELS:
+            raise GestureError(f"--label {label}: the simulated hand performs {', '.join(LABELS)}; record one of "
+                               f"those, or add labels=... to the URL to record one of them under your label")
+    return parts._replace(query=urlencode(pairs + [("labels", label)], safe="/,")).geturl()
+
+
 def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
     """Parse a ``virtual://KIND?...`` URL into the board's event source and link options."""
     parts = urlparse(url)
     kind = parts.netloc or parts.path.strip("/")
     if parts.scheme != "virtual" or kind not in PARAMS:
-        raise GestureError(f"{url}: unknown virtual board {kind!r}; expected virtual://replay[?data=DIR], "
+        raise GestureError(f"{url}: unknown virtual board {kind!r}; expected virtual://hand, virtual://replay?data=DIR, "
                            "virtual://idle or virtual://classifier?model=DIR")
     try:
         pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
@@ -124,23 +148,31 @@ def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
         raise GestureError(f"{url}: virtual://firmware runs the compiled sketch, not a Python event source; "
                            "open it with open_transport()")
     q = _Query(url, kind, pairs)
-    rate = q.number("rate", float(p.DEFAULT_RATE_HZ), lo=1, hi=4000)
+    rate = q.number("rate", None if kind == "hand" else float(p.DEFAULT_RATE_HZ), lo=1, hi=4000)
     options = parse_link_options({k: v for k, v in q.values.items() if k in LINK_NAMES}, "ble", url)
     seed = options.faults.seed
     source: EventSource
-    if kind in ("replay", "idle"):
+    if kind in ("replay", "idle", "hand"):
         channels = q.integer("channels", 6)
         if channels not in (3, 6):
             raise GestureError(f"{url}: channels={channels}; expected 3 (accelerometer) or 6 (accelerometer + gyroscope)")
-    if kind == "replay":
-        labels = [s for s in q.values.get("labels", "").split(",") if s] or None
-        from capture.resources import bundled_dataset  # the default, as for `gesture simulate`
+    labels = [s for s in q.values.get("labels", "").split(",") if s] or None
+    if kind == "hand":
+        from capture.boards import BOARDS, DEFAULT_BOARD
 
-        source = ReplaySource(q.path("data", required=False) or bundled_dataset(), rate_hz=rate, channels=channels,
+        board = q.values.get("board", DEFAULT_BOARD)
+        if board not in BOARDS:
+            raise GestureError(f"{url}: board={board!r}; expected one of {', '.join(BOARDS)}")
+        source = HandSource(board=board, rate_hz=rate, channels=channels, labels=labels,
+                            people=q.integer("people", 8, lo=1, hi=1000) or 8, rest_s=q.number("rest", 1.0, lo=0) or 0.0,
+                            limit=q.integer("limit", None, lo=1), loop=q.flag("loop", True), seed=seed,
+                            person=q.integer("person", None, lo=0))
+    elif kind == "replay":
+        source = ReplaySource(q.path("data", required=True), rate_hz=rate, channels=channels,
                               rest_s=q.number("rest", 1.0, lo=0), labels=labels, limit=q.integer("limit", None, lo=1),
                               loop=q.flag("loop", True), shuffle=q.flag("shuffle", False), seed=seed)
     elif kind == "idle":
-        source = IdleSource(rate_hz=rate, channels=channels, seconds=q.number("seconds", None, lo=0), seed=seed)
+        source = IdleSource(rate_hz=rate or p.DEFAULT_RATE_HZ, channels=channels, seconds=q.number("seconds", None, lo=0), seed=seed)
     else:
         model = q.path("model", required=True)
         try:

@@ -1,1 +1,0 @@
-"""Package data only: installed as ``gesture_data`` (see pyproject.toml and capture.resources)."""
