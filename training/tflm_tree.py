@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Literal
 
 from capture.errors import GestureError
+from capture.fileio import file_sha256
 from capture.resources import user_cache_dir
 
 Target = Literal["host", "cortex-m4"]
@@ -115,14 +116,6 @@ def _tree_in(folder: Path) -> Path | None:
         if is_tree(cand):
             return cand
     return None
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- the pinned file set

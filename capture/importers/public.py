@@ -7,7 +7,6 @@ Nothing of these datasets ships with the kit: the repository and the wheel hold 
 """
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 import urllib.error
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from capture.errors import GestureError
-from capture.fileio import atomic_write_text
+from capture.fileio import atomic_write_text, file_sha256
 
 
 @dataclass(frozen=True)
@@ -60,14 +59,6 @@ def get(name: str) -> PublicDataset:
         raise GestureError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}") from None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def download(ds: PublicDataset, dest: Path, url: str | None = None, timeout: float = 60.0) -> Path:
     """Download ``ds`` into ``dest`` (a file); an unreachable source says what to do offline."""
     from tqdm import tqdm
@@ -101,7 +92,7 @@ def fetch(name: str, out: Path, *, file: Path | None = None, url: str | None = N
         archive = Path(file) if file else download(ds, Path(tmp) / ds.filename, url)
         if not archive.is_file():
             raise GestureError(f"{archive}: no such file; expected the downloaded {ds.filename} from {ds.url}")
-        digest = _sha256(archive)
+        digest = file_sha256(archive)
         if digest != ds.sha256:
             raise GestureError(f"{archive}: sha256 {digest} is not the published {ds.name} archive's {ds.sha256} "
                                f"(a partial or different download; get it again from {ds.url})")
