@@ -52,7 +52,7 @@ def test_wheel_holds_every_package_and_the_package_data(wheel):
         if src.is_file() and src.suffix in (".h", ".ino", ".cpp", ".tmpl", ".md"):
             assert "gesture_firmware/" + src.relative_to(ROOT / "firmware").as_posix() in names, src
     # no recordings ship: nothing from outside is in the wheel (the demo records from the simulated hand)
-    assert not any(n.endswith((".csv", ".tar.gz")) or "magic_wand" in n for n in names)
+    assert not any(n.endswith((".csv", ".tar.gz", ".cbor")) or n.startswith("gesture_data/") for n in names)
     assert "training/tflm_pinned.sha256" in names  # what `gesture tflm fetch` keeps and checks
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
     # test tools stay out of the product (the browser driver, the C++ parity harness)
