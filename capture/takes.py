@@ -119,15 +119,43 @@ def check_label(label: str, where: str = "label") -> str:
 # ----------------------------------------------------------------------------- CSV take I/O
 
 def take_to_csv(take: Take) -> str:
-    """Format a take; 5 decimals in g keep int16 counts of a ±4 g IMU (1/8192 g) exact."""
+    """Format a take; 5 decimals in g keep int16 counts of a ±4 g IMU (1/8192 g) exact.
+
+    A take that :func:`read_take` would refuse is refused here, before anything is written: a
+    take with no samples (``capture --seconds 0.001``), timestamps that do not increase once
+    written to 1 us (an ``interval_ms`` of 1e-9), non-finite or implausible values. Written, such
+    a take would stop every later ``gesture data``/``train`` on the whole dataset.
+    """
+    where = take.path or (take.meta.get("source") if take.meta else None) or take.label
     header = HEADERS.get(len(take.channels))
     if header is None or tuple(take.channels) != header[1:]:
-        raise DataError(take.path or take.label, f"channels {take.channels} are not {HEADERS[3][1:]} or {HEADERS[6][1:]}")
+        raise DataError(where, f"channels {take.channels} are not {HEADERS[3][1:]} or {HEADERS[6][1:]}")
+    values = np.asarray(take.values, dtype=np.float64)
+    t_ms = np.asarray(take.t_ms, dtype=np.float64)
+    if values.ndim != 2 or values.shape[0] == 0:
+        raise DataError(where, "take has no samples; not saved (a take needs at least one row)")
+    if values.shape != (len(t_ms), len(take.channels)):
+        raise DataError(where, f"values of shape {values.shape} for {len(t_ms)} timestamps and {len(take.channels)} channels")
+    if not (np.all(np.isfinite(values)) and np.all(np.isfinite(t_ms))):
+        raise DataError(where, "take holds NaN or infinite values; not saved")
+    limits = np.array([PLAUSIBLE_G if c in ACCEL_CHANNELS else PLAUSIBLE_DPS for c in take.channels])
+    bad = np.argwhere(np.abs(values) > limits)
+    if len(bad):
+        i, j = (int(x) for x in bad[0])
+        raise DataError(where, f"sample {i} holds {values[i, j]:g} in {take.channels[j]}, not a plausible IMU reading "
+                               f"(within ±{limits[j]:g}); not saved")
+    t_cells = [f"{t:.3f}".rstrip("0").rstrip(".") for t in t_ms]
+    t_written = np.array([float(c) for c in t_cells])
+    same = np.flatnonzero(np.diff(t_written) <= 0)
+    if len(same):
+        k = int(same[0]) + 1
+        raise DataError(where, f"sample {k} is at t_ms {t_ms[k]:.6g}, not after sample {k - 1}'s {t_ms[k - 1]:.6g} "
+                               "once written to 1 us; timestamps must increase (sample interval too small?); not saved")
     buf = io.StringIO()
     buf.write(",".join(header) + "\n")
     nacc = 3
-    for t, row in zip(take.t_ms, take.values):
-        cells = [f"{t:.3f}".rstrip("0").rstrip(".")]
+    for tc, row in zip(t_cells, values):
+        cells = [tc]
         cells += [f"{v:.5f}" for v in row[:nacc]]
         cells += [f"{v:.3f}" for v in row[nacc:]]
         buf.write(",".join(cells) + "\n")
@@ -263,21 +291,28 @@ def save_takes(dataset_dir: str | Path, takes: Iterable[Take], prefix: str = "ta
                defaults: dict[str, Any] | None = None) -> list[Path]:
     """Write takes under ``DIR/label/`` and record their metadata in ``dataset.json``.
 
-    Each take file is written atomically before the manifest is rewritten, so an interruption
-    leaves every finished take on disk (a take missing from the manifest just has no metadata).
+    Every take is checked and formatted before the first file is written (a bad take refuses the
+    whole batch, leaving the dataset as it was). Each take file is written atomically before the
+    manifest is rewritten, so an interruption leaves every finished take on disk (a take missing
+    from the manifest just has no metadata).
     """
     dataset_dir = Path(dataset_dir)
+    takes = list(takes)
+    for take in takes:  # labels and contents first: a bad take refuses the batch before any file is written
+        check_label(take.label)
+    texts = [take_to_csv(take) for take in takes]
     paths = []
     with dataset_lock(dataset_dir):
         manifest = read_manifest(dataset_dir)
         for k, v in (defaults or {}).items():
             manifest.setdefault(k, v)
         free: dict[str, Iterator[Path]] = {}
-        for take in takes:
+        for take, text in zip(takes, texts):
             if take.label not in free:
                 free[take.label] = free_take_paths(dataset_dir, take.label, prefix)
             p = next(free[take.label])
-            write_take(p, take)
+            atomic_write_text(p, text)
+            take.path = p
             if take.meta:
                 manifest["takes"][f"{take.label}/{p.name}"] = take.meta
             paths.append(p)

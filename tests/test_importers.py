@@ -452,3 +452,13 @@ def test_edge_impulse_shell_glob_is_one_batch(tmp_path):
     assert r.files == 6 and r.skipped == 1 and len(r.takes) == 6
     assert Counter(w.kind for w in r.warnings) == {"skipped": 1, "label": 1, "units": 3}
     assert {t.meta["category"] for t in r.takes} == {"training", "testing"}
+
+
+def test_edge_impulse_interval_far_below_any_imu_is_refused(tmp_path):
+    """interval_ms 1e-9 made every t_ms 0 once written: the dataset no longer loaded."""
+    p = tmp_path / "wave.1.json"
+    p.write_text(_doc([[0, 9.8, 0]] * 4).replace('"interval_ms": 10', '"interval_ms": 1e-9'))
+    assert "1e-9" in p.read_text()
+    with pytest.raises(DataError) as e:
+        import_files("edge-impulse", [p])
+    assert "field 'payload.interval_ms': interval_ms is 1e-09, over 5000 Hz for an IMU" in str(e.value)

@@ -44,6 +44,7 @@ UNKNOWN_DEVICE = "UNKNOWN"  # what export-data writes when no device was ever re
 CATEGORIES = ("training", "testing")
 ABSURD_G = 64.0  # no IMU or phone measures more; beyond this a value is corrupt, not motion
 ABSURD_DPS = 10000.0
+MIN_INTERVAL_MS = 0.2  # 5 kHz: no IMU streams faster (and t_ms is stored to 1 us)
 
 ACC_UNITS = {"m/s2": "m/s2", "m/s^2": "m/s2", "m/s²": "m/s2", "ms2": "m/s2", "mps2": "m/s2", "m/s/s": "m/s2",
              "g": "g", "gs": "g", "gravity": "g", "mg": "mg", "milli-g": "mg", "millig": "mg"}
@@ -233,6 +234,9 @@ def read_acquisition(src: Path, data: bytes, conv: Units) -> tuple[np.ndarray, f
     interval = payload["interval_ms"]
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not np.isfinite(interval) or not 0 < interval < 1e6:
         raise DataError(src, f"interval_ms is {interval!r}; expected a positive number of milliseconds", field="payload.interval_ms")
+    if interval < MIN_INTERVAL_MS:
+        raise DataError(src, f"interval_ms is {interval:g}, over {1000 / MIN_INTERVAL_MS:g} Hz for an IMU; expected the "
+                             "milliseconds between samples (seconds? multiply by 1000)", field="payload.interval_ms")
     sensors = payload["sensors"]
     if not isinstance(sensors, list) or not all(isinstance(s, dict) for s in sensors):
         raise DataError(src, "sensors must be a list of {name, units} objects", field="payload.sensors")
@@ -281,7 +285,7 @@ def read_csv_text(src: Path, text: str, conv: Units) -> tuple[np.ndarray, np.nda
     if not rows:
         raise DataError(src, "no data rows after the header", line=2)
     arr = np.asarray(rows)
-    if len(arr) > 1 and float(np.median(np.diff(arr[:, 0]))) < 0.2:
+    if len(arr) > 1 and float(np.median(np.diff(arr[:, 0]))) < MIN_INTERVAL_MS:
         raise DataError(src, f"timestamps step by {float(np.median(np.diff(arr[:, 0]))):g}, over 5 kHz for an IMU; "
                              "Edge Impulse CSV timestamps are milliseconds (seconds? multiply by 1000)", field="timestamp")
     values = to_kit_units(arr[:, 1:], header[1:], [""] * (len(header) - 1), str(src), conv)
