@@ -21,6 +21,7 @@ import math
 import os
 import re
 import tempfile
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -109,7 +110,7 @@ class Take:
 
 
 def check_label(label: str, where: str = "label") -> str:
-    if not LABEL_RE.match(label or ""):
+    if not LABEL_RE.fullmatch(label or ""):
         raise DataError(where, f"label {label!r} must be letters, digits, '_' or '-' (it names a folder and a C++ string)")
     if len(label) > MAX_LABEL_LEN:
         raise DataError(where, f"label of {len(label)} characters is too long; expected at most {MAX_LABEL_LEN}")
@@ -178,10 +179,11 @@ def free_take_paths(dataset_dir: str | Path, label: str, prefix: str = "take") -
     """
     folder = Path(dataset_dir) / check_label(label)
     folder.mkdir(parents=True, exist_ok=True)
-    existing = {p.stem for p in folder.glob(f"{prefix}_*.csv")}
+    # case-insensitively: a copied-in Take_0001.CSV is a take too, and must not get a twin
+    existing = {p.stem.lower() for p in folder.iterdir() if is_take_file(p)}
     i = 1
     while True:
-        if f"{prefix}_{i:04d}" not in existing:
+        if f"{prefix}_{i:04d}".lower() not in existing:
             yield folder / f"{prefix}_{i:04d}.csv"
         i += 1
 
@@ -363,10 +365,32 @@ def preflight(dataset_dir: str | Path, label: str, need_bytes: int = 0, min_free
                         f"{need / 2**20:.0f} MiB (free some space or choose another --data folder)")
 
 
+def is_take_file(path: Path) -> bool:
+    """A take CSV of a label folder: ``.csv`` in any case (``Take_0001.CSV`` from another tool or
+    a case-insensitive disk), not hidden (``.take_0001.csv.xyz.tmp`` left by an interrupted write)."""
+    return path.suffix.lower() == ".csv" and not path.name.startswith(".") and path.is_file()
+
+
+def check_label_folder(folder: Path) -> str:
+    """A label folder's name is its label: checked when the dataset is read, so a name the model,
+    the sketch or the report cannot use stops ``data``/``train`` at the start, not ``export``."""
+    name = folder.name
+    if LABEL_RE.fullmatch(name) and len(name) <= MAX_LABEL_LEN:
+        return name
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()  # café -> cafe
+    safe = re.sub(r"[^A-Za-z0-9_\-]+", "_", ascii_name).strip("_-")[:MAX_LABEL_LEN]
+    hint = f", e.g. to {safe!r}" if safe and LABEL_RE.fullmatch(safe) else ""
+    why = (f"is {len(name)} characters, over {MAX_LABEL_LEN}" if LABEL_RE.fullmatch(name)
+           else "must be letters, digits, '_' or '-' (ASCII)")
+    raise DataError(folder, f"label {name!r} (the folder's name) {why}: it names the model's output and a C++ "
+                            f"string in the sketch; rename the folder{hint}")
+
+
 def read_takes(dataset_dir: str | Path) -> tuple[list[Take], dict[str, Any]]:
     """Every take of a dataset folder (sorted by label, then file), with manifest metadata merged.
 
-    Hidden files (``.take_0001.csv.xyz.tmp`` left by an interrupted atomic write) are skipped.
+    Take files are found whatever the case of ``.csv``; hidden files are skipped (see
+    :func:`is_take_file`). Every label folder's name is checked as a label first.
     """
     root = Path(dataset_dir)
     if not root.is_dir():
@@ -374,8 +398,14 @@ def read_takes(dataset_dir: str | Path) -> tuple[list[Take], dict[str, Any]]:
     manifest = read_manifest(root)
     defaults = {k: manifest[k] for k in ("sample_rate_hz",) if k in manifest}
     takes = []
+    folders = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for path in sorted(p for p in folder.glob("*.csv") if not p.name.startswith(".")):
+        files = sorted(p for p in folder.iterdir() if is_take_file(p))
+        if files:
+            check_label_folder(folder)
+            folders.append((folder, files))
+    for folder, files in folders:
+        for path in files:
             take = read_take(path, label=folder.name)
             meta = dict(manifest["takes"].get(f"{folder.name}/{path.name}", {}))
             if "rate_hz" not in meta and "sample_rate_hz" in defaults and take.n < 2:
