@@ -462,3 +462,64 @@ def test_edge_impulse_interval_far_below_any_imu_is_refused(tmp_path):
     with pytest.raises(DataError) as e:
         import_files("edge-impulse", [p])
     assert "field 'payload.interval_ms': interval_ms is 1e-09, over 5000 Hz for an IMU" in str(e.value)
+
+
+def _synthetic_export(tmp_path: Path) -> Path:
+    """An Edge Impulse export (training/, testing/, info.labels) written by export-data from synthetic takes."""
+    rng = np.random.default_rng(7)
+    takes = []
+    for k in range(6):
+        v = rng.normal(0, 0.2, (40, 6))
+        v[:, 2] += 1.0
+        t = make_take("wave" if k % 2 else "ring", v, 100, {"subject": f"p{k % 3}"})
+        t.meta["category"] = "testing" if k >= 4 else "training"
+        takes.append(t)
+    exporters.export(takes, "edge-impulse-json", tmp_path / "export")
+    return tmp_path / "export"
+
+
+def test_edge_impulse_export_zip_imports_like_its_folder(tmp_path, capsys, monkeypatch):
+    """Edge Impulse's "Export data" is a zip: it failed as 'neither CBOR nor UTF-8 text'."""
+    import tempfile
+    import zipfile
+    root = _synthetic_export(tmp_path)
+    zpath = tmp_path / "training.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        for f in sorted(root.rglob("*")):
+            if f.is_file():
+                z.write(f, f.relative_to(root).as_posix())
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    rc = main(["import", "edge-impulse", str(zpath), "--data", str(tmp_path / "ds"), "--test-data", str(tmp_path / "ts")])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert "imported 4 takes" in out.out and "2 testing-category takes" in out.out
+    assert main(["import", "edge-impulse", str(root), "--data", str(tmp_path / "ds2"), "--test-data", str(tmp_path / "ts2")]) == 0
+    for a, b in (("ds", "ds2"), ("ts", "ts2")):
+        zipped, folder = read_takes(tmp_path / a)[0], read_takes(tmp_path / b)[0]
+        assert [(t.label, t.values.tobytes()) for t in zipped] == [(t.label, t.values.tobytes()) for t in folder]
+    assert list((tmp_path / "tmp").iterdir()) == []  # the unpacked copy is gone
+    # a bad file inside the zip is named by the zip's path, then the member's
+    with zipfile.ZipFile(zpath, "a") as z:
+        z.writestr("training/ring.bad.json", "{")
+    r = import_files("edge-impulse", [zpath])
+    assert any(str(zpath / "training" / "ring.bad.json") in w and "invalid JSON" in w for w in r.warnings)
+
+
+@pytest.mark.parametrize("member, data, expected", [
+    (None, b"PK\x03\x04 not really a zip", "not a readable zip archive"),
+    ("../evil.json", b"{}", "member '../evil.json' points outside the archive; refused"),
+    ("notes.txt", b"hello", "no .json, .cbor or .csv files in this zip"),
+])
+def test_edge_impulse_bad_zip_is_one_clear_error(tmp_path, member, data, expected):
+    import zipfile
+    zpath = tmp_path / "export.zip"
+    if member is None:
+        zpath.write_bytes(data)
+    else:
+        with zipfile.ZipFile(zpath, "w") as z:
+            z.writestr(member, data)
+    with pytest.raises(DataError) as e:
+        import_files("edge-impulse", [zpath])
+    assert str(e.value).startswith(str(zpath)) and expected in str(e.value)
+    assert not (tmp_path / "evil.json").exists()

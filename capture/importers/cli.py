@@ -42,7 +42,7 @@ def register(group: click.Group) -> None:
         """Import recordings from another tool into a dataset folder.
 
         FORMAT: arduino-csv (IMU_Capture.ino output), edge-impulse (JSON, CBOR or CSV files,
-        a folder of them, or an export with info.labels), magic-wand (TensorFlow magic_wand
+        a folder of them, or an export with info.labels, or its .zip), magic-wand (TensorFlow magic_wand
         logs: a folder or data.tar.gz). Bad files among several are skipped with a warning.
         """
         if fmt != "edge-impulse":

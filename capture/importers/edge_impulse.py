@@ -8,7 +8,9 @@ without a UTF-8 BOM (a ``;`` file may use decimal commas). An export is a folder
 ``training/`` and ``testing/`` and an ``info.labels`` file (``{"version": 1, "files": [{"path",
 "category", "label": {"type": "label", "label"}}]}``), at the root and/or in each sub-folder;
 the label and the training/testing category come from it, else from the file name
-(``label.sample-id.ext``) and the folder.
+(``label.sample-id.ext``) and the folder. Edge Impulse's "Export data" downloads the export as a
+``.zip``: it is read as that folder (unpacked into a temporary folder; names in messages are the
+zip's path followed by the member's).
 
 Units are checked against gravity rather than trusted: the median |a| of a take is close to
 1 g whatever the gesture, so it tells g (about 1), m/s^2 (about 9.8) and milli-g (about 1000)
@@ -23,7 +25,11 @@ import functools
 import io
 import json
 import re
+import shutil
+import tempfile
+import zipfile
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +50,7 @@ UNKNOWN_DEVICE = "UNKNOWN"  # what export-data writes when no device was ever re
 CATEGORIES = ("training", "testing")
 ABSURD_G = 64.0  # no IMU or phone measures more; beyond this a value is corrupt, not motion
 ABSURD_DPS = 10000.0
+MAX_ZIP_BYTES = 4 << 30  # unpacked: far above any real export, far below a zip bomb's
 MIN_INTERVAL_MS = 0.2  # 5 kHz: no IMU streams faster (and t_ms is stored to 1 us)
 
 ACC_UNITS = {"m/s2": "m/s2", "m/s^2": "m/s2", "m/s²": "m/s2", "ms2": "m/s2", "mps2": "m/s2", "m/s/s": "m/s2",
@@ -363,10 +370,59 @@ def _entry_label(entry: dict, where: str) -> str | None:
     return None
 
 
-def _collect(src: Path) -> tuple[list[Path], list[Path]]:
-    """(data files, info.labels files) of one source: a file, a folder or an export root."""
+def is_zip(src: Path) -> bool:
+    if not src.is_file():
+        return False
+    if src.suffix.lower() == ".zip":
+        return True
+    try:
+        with src.open("rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
+def unpack_zip(src: Path, into: Path) -> Path:
+    """An export .zip's data files and info.labels unpacked under ``into/<zip name>``; nothing
+    outside it (absolute or ``..`` member names are refused) and at most MAX_ZIP_BYTES."""
+    root = into / src.name
+    try:
+        with zipfile.ZipFile(src) as z:
+            members = [m for m in z.infolist() if not m.is_dir()
+                       and (Path(m.filename).suffix.lower() in DATA_EXT or Path(m.filename).name == "info.labels")]
+            if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
+                raise DataError(src, f"unpacks to over {MAX_ZIP_BYTES >> 30} GiB; unzip it yourself and import the folder")
+            for m in members:
+                parts = Path(m.filename.replace("\\", "/")).parts
+                if m.filename.startswith(("/", "\\")) or ".." in parts or not parts or ":" in parts[0]:
+                    raise DataError(src, f"member {m.filename!r} points outside the archive; refused")
+                dest = root.joinpath(*parts)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(m) as fin, dest.open("wb") as fout:
+                    shutil.copyfileobj(fin, fout)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as e:
+        raise DataError(src, f"not a readable zip archive ({e}); expected Edge Impulse's \"Export data\" .zip")
+    except OSError as e:
+        raise DataError(src, f"cannot unpack: {e.strerror or e}")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _collect(src: Path, stack: ExitStack | None = None, unpacked: dict[str, str] | None = None
+             ) -> tuple[list[Path], list[Path]]:
+    """(data files, info.labels files) of one source: a file, a folder, an export root or its .zip."""
     if not src.exists():
-        raise DataError(src, "not found; expected an Edge Impulse .json/.cbor/.csv file, a folder of them or an export folder")
+        raise DataError(src, "not found; expected an Edge Impulse .json/.cbor/.csv file, a folder of them, an export folder "
+                             "or its .zip")
+    if stack is not None and is_zip(src):
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gesture-ei-zip-")))
+        root = unpack_zip(src, tmp)
+        if unpacked is not None:
+            unpacked[str(root)] = str(src)
+        try:
+            return _collect(root)
+        except DataError:
+            raise DataError(src, "no .json, .cbor or .csv files in this zip")
     if src.name == "info.labels":  # given explicitly (or by a shell glob): labels, not data
         return [], [src]
     if src.is_file():  # its info.labels: in its folder, or at the export root above training/ or testing/
@@ -380,19 +436,40 @@ def _collect(src: Path) -> tuple[list[Path], list[Path]]:
 
 def read(src: Path | list[Path], label: str | None = None, subject: str | None = None, *,
          accel_units: str | None = None, gyro_units: str | None = None, quiet: bool = True, **_options) -> ImportResult:
-    """Files, folders of files or export roots (training/, testing/, info.labels), read as one batch.
+    """Files, folders of files, export roots (training/, testing/, info.labels) or their .zip, read as one batch.
 
     One batch, so that thousands of files from a shell glob give one notice per unit decision
     and read their info.labels once; a bad file among several is skipped with a notice.
+    A zip is unpacked into a temporary folder for the batch; messages name it by the zip's path.
     """
     sources = [Path(p) for p in src] if isinstance(src, (list, tuple)) else [Path(src)]
     conv = Units(accel_units, gyro_units)
+    with ExitStack() as stack:
+        unpacked: dict[str, str] = {}
+
+        def shown(text: str) -> str:
+            for tmp, zip_path in unpacked.items():
+                text = text.replace(tmp, zip_path)
+            return text
+        try:
+            out = _read(sources, label, subject, conv, quiet, stack, unpacked)
+        except DataError as e:
+            if not unpacked:
+                raise
+            e.path, e.args = shown(e.path), (shown(str(e)),)
+            raise
+        out.warnings = [Notice(getattr(w, "kind", "other"), shown(w)) for w in out.warnings]
+        return out
+
+
+def _read(sources: list[Path], label: str | None, subject: str | None, conv: Units, quiet: bool,
+          stack: ExitStack, unpacked: dict[str, str]) -> ImportResult:
     out = ImportResult()
     files: list[Path] = []
     infos: list[Path] = []
     for s in sources:
         try:
-            f, i = _collect(s)
+            f, i = _collect(s, stack, unpacked)
         except DataError as e:
             if len(sources) == 1:
                 raise
