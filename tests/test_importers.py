@@ -523,3 +523,58 @@ def test_edge_impulse_bad_zip_is_one_clear_error(tmp_path, member, data, expecte
         import_files("edge-impulse", [zpath])
     assert str(e.value).startswith(str(zpath)) and expected in str(e.value)
     assert not (tmp_path / "evil.json").exists()
+
+
+def _ei_csv(path: Path, header: str = "timestamp,accX,accY,accZ", step: float = 10.0, scale: float = 9.80665) -> Path:
+    rng = np.random.default_rng(len(path.name))
+    v = rng.normal(0, 0.1, (30, 3))
+    v[:, 2] += 1.0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + "\n" + "".join(f"{k * step:g}," + ",".join(f"{x * scale:.5f}" for x in row) + "\n"
+                                            for k, row in enumerate(v)))
+    return path
+
+
+def test_file_names_without_a_label_prefix_are_not_one_label_each(tmp_path, capsys):
+    """A folder of Z1.csv, O3.csv... became one label per file; the folder names are the labels."""
+    for letter in "ZO":
+        for k in range(1, 7):
+            _ei_csv(tmp_path / "src" / letter / f"{letter}{k}.csv")
+    rc = main(["import", "edge-impulse", str(tmp_path / "src"), "--data", str(tmp_path / "ds")])
+    err = capsys.readouterr().err
+    assert rc == 2 and not (tmp_path / "ds").exists()
+    assert ("12 files would give 12 labels (O1, O2, O3, O4, ...): a label is the file name up to its first '.' "
+            "(Edge Impulse's rule: wave.01.csv is 'wave')") in err
+    assert "pass --label-from folder to take the folder names (labels O, Z)" in err
+    assert main(["import", "edge-impulse", str(tmp_path / "src"), "--data", str(tmp_path / "ds"), "--label-from", "folder"]) == 0
+    takes, _ = read_takes(tmp_path / "ds")
+    assert Counter(t.label for t in takes) == {"O": 6, "Z": 6}
+    r = import_files("edge-impulse", [tmp_path / "src"], label_from="name")
+    assert len({t.label for t in r.takes}) == 12
+    # Edge Impulse's own naming still gives the label before the first '.'
+    for k in range(12):
+        _ei_csv(tmp_path / "ei" / f"{'wave' if k % 2 else 'idle'}.s{k}.csv")
+    assert Counter(t.label for t in import_files("edge-impulse", [tmp_path / "ei"]).takes) == {"wave": 6, "idle": 6}
+
+
+def test_arduino_csv_label_from_folder(tmp_path):
+    src = tmp_path / "punches" / "take1.csv"
+    src.parent.mkdir()
+    src.write_text((FIX / "punch.csv").read_text())
+    assert {t.label for t in import_files("arduino-csv", [src], label_from="folder").takes} == {"punches"}
+
+
+@pytest.mark.parametrize("header, step, scale", [
+    ("timestamp (millis),accX,accY,accZ", 10.0, 9.80665),
+    ("timestamp (ms),accX (g),accY (g),accZ (g)", 10.0, 1.0),
+    ("timestamp [s],accX (m/s2),accY (m/s2),accZ (m/s2)", 0.01, 9.80665),
+    ("Timestamp (us),accX,accY,accZ", 10000.0, 9.80665),
+])
+def test_edge_impulse_csv_units_in_parentheses(tmp_path, header, step, scale):
+    """`timestamp (millis)` was refused as a first column that is not 'timestamp'."""
+    (t,) = import_files("edge-impulse", [_ei_csv(tmp_path / "wave.1.csv", header, step, scale)]).takes
+    assert t.label == "wave" and t.rate_hz == pytest.approx(100)
+    assert np.median(np.linalg.norm(t.values, axis=1)) == pytest.approx(1.0, abs=0.1)
+    p = _ei_csv(tmp_path / "wave.2.csv", "timestamp (fortnights),accX,accY,accZ")
+    with pytest.raises(DataError, match=r"line 1, field 'timestamp \(fortnights\)': timestamp unit 'fortnights' is not one of"):
+        import_files("edge-impulse", [p])

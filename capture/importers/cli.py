@@ -33,12 +33,16 @@ def register(group: click.Group) -> None:
     @click.option("--test-data", "test_dir", default=None, type=click.Path(path_type=Path),
                   help="put takes of Edge Impulse's testing category here (for `gesture train --test`)")
     @click.option("--label", default=None, help="label for every take (default: info.labels, else the file name)")
+    @click.option("--label-from", "label_from", type=click.Choice(["auto", "name", "folder"]), default="auto", show_default=True,
+                  help="where labels come from when --label is not given: auto = info.labels, else the file name up to its "
+                       "first '.' (Edge Impulse's rule: wave.01.csv is 'wave'); name = the file name only; folder = the "
+                       "name of the folder holding each file")
     @click.option("--subject", default=None, help="person who recorded the takes")
     @click.option("--accel-units", default=None, help="edge-impulse: force the acceleration unit (g, m/s2, mg)")
     @click.option("--gyro-units", default=None, help="edge-impulse: force the gyroscope unit (deg/s, rad/s)")
     @click.option("--quiet", is_flag=True, help="no progress; one summary line per kind of warning")
     def import_cmd(fmt: str, sources: tuple[Path, ...], data_dir: Path, test_dir: Path | None, label: str | None,
-                   subject: str | None, accel_units: str | None, gyro_units: str | None, quiet: bool) -> None:
+                   label_from: str, subject: str | None, accel_units: str | None, gyro_units: str | None, quiet: bool) -> None:
         """Import recordings from another tool into a dataset folder.
 
         FORMAT: arduino-csv (IMU_Capture.ino output), edge-impulse (JSON, CBOR or CSV files,
@@ -47,10 +51,14 @@ def register(group: click.Group) -> None:
         """
         if fmt != "edge-impulse":
             given = [o for o, v in (("--accel-units", accel_units), ("--gyro-units", gyro_units), ("--test-data", test_dir)) if v]
+            if fmt == "magic-wand" and label_from != "auto":
+                raise GestureError("--label-from: not for magic-wand (its file names give the label and the person)")
             if given:
                 raise GestureError(f"{', '.join(given)}: only for edge-impulse ({fmt} files have fixed units and no category)")
+        if label and label_from != "auto":
+            raise GestureError(f"--label {label} and --label-from {label_from}: give one")
         result = import_files(fmt, list(sources), label=label, subject=subject, accel_units=accel_units,
-                              gyro_units=gyro_units, quiet=quiet)
+                              gyro_units=gyro_units, quiet=quiet, label_from=label_from)
         testing = [t for t in result.takes if t.meta.get("category") == "testing"]
         main = [t for t in result.takes if not (test_dir and t.meta.get("category") == "testing")]
         paths = save_takes(data_dir, main, prefix=_prefix(fmt), defaults=result.defaults)

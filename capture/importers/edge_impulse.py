@@ -63,6 +63,10 @@ TO_DPS = {"deg/s": 1.0, "rad/s": 180.0 / np.pi, "mdps": 1e-3}
 # median |a| of a take in each unit (gravity, give or take the motion)
 GRAVITY_BANDS = {"g": (0.4, 3.0), "m/s2": (3.9, 30.0), "mg": (400.0, 3000.0)}
 
+TIME_UNITS = {"": 1.0, "ms": 1.0, "millis": 1.0, "msec": 1.0, "millisecond": 1.0, "milliseconds": 1.0,
+              "s": 1000.0, "sec": 1000.0, "second": 1000.0, "seconds": 1000.0,
+              "us": 1e-3, "µs": 1e-3, "micros": 1e-3, "usec": 1e-3, "microsecond": 1e-3, "microseconds": 1e-3}
+_UNIT_RE = re.compile(r"^(.*?)\s*[(\[]\s*([^)\]]*?)\s*[)\]]\s*$")  # "timestamp (millis)", "accX [m/s2]"
 _AXIS_RE = re.compile(r"^(acc|accel|accelerometer|acceleration|a|linacc)?([xyz])$")
 _GYRO_RE = re.compile(r"^(gyr|gyro|gyroscope|g|rot|rotation|angvel)([xyz])$")
 
@@ -260,16 +264,29 @@ def read_acquisition(src: Path, data: bytes, conv: Units) -> tuple[np.ndarray, f
     return to_kit_units(arr, names, units, str(src), conv), float(interval), {k: v for k, v in meta.items() if v}
 
 
+def split_unit(cell: str) -> tuple[str, str]:
+    """``timestamp (millis)`` -> (``timestamp``, ``millis``): a unit in parentheses or brackets."""
+    m = _UNIT_RE.match(cell)
+    return (m.group(1).strip(), m.group(2)) if m else (cell, "")
+
+
 def read_csv_text(src: Path, text: str, conv: Units) -> tuple[np.ndarray, np.ndarray]:
-    """(t_ms from 0, values in g/deg/s) from an Edge Impulse CSV."""
+    """(t_ms from 0, values in g/deg/s) from an Edge Impulse CSV.
+
+    A header cell may carry its unit in parentheses (``timestamp (millis)``, ``accX (m/s2)``):
+    the time unit scales the timestamps to ms, an axis's unit is its declared unit."""
     first = text.split("\n", 1)[0]
     sep = ";" if first.count(";") > first.count(",") else ("\t" if first.count("\t") > first.count(",") else ",")
     reader = csv.reader(io.StringIO(text), delimiter=sep)
     header = [h.strip() for h in next(reader, [])]
     if not header or not any(header):
         raise DataError(src, "empty file; expected a header timestamp,accX,accY,accZ[,gyrX,gyrY,gyrZ]", line=1)
-    if header[0].lower() != "timestamp":
+    names, col_units = zip(*(split_unit(h) for h in header))
+    if names[0].lower() != "timestamp":
         raise DataError(src, f"first column is {header[0]!r}; expected 'timestamp' (Edge Impulse CSV)", line=1, field=header[0])
+    t_unit = col_units[0].lower()
+    if t_unit not in TIME_UNITS:
+        raise DataError(src, f"timestamp unit {col_units[0]!r} is not one of ms, millis, s, us", line=1, field=header[0])
     rows: list[list[float]] = []
     for lineno, cells in enumerate(reader, start=2):
         if not cells or not any(c.strip() for c in cells):
@@ -292,10 +309,11 @@ def read_csv_text(src: Path, text: str, conv: Units) -> tuple[np.ndarray, np.nda
     if not rows:
         raise DataError(src, "no data rows after the header", line=2)
     arr = np.asarray(rows)
+    arr[:, 0] *= TIME_UNITS[t_unit]
     if len(arr) > 1 and float(np.median(np.diff(arr[:, 0]))) < MIN_INTERVAL_MS:
         raise DataError(src, f"timestamps step by {float(np.median(np.diff(arr[:, 0]))):g}, over 5 kHz for an IMU; "
-                             "Edge Impulse CSV timestamps are milliseconds (seconds? multiply by 1000)", field="timestamp")
-    values = to_kit_units(arr[:, 1:], header[1:], [""] * (len(header) - 1), str(src), conv)
+                             "Edge Impulse CSV timestamps are milliseconds (seconds? name the column 'timestamp (s)')", field="timestamp")
+    values = to_kit_units(arr[:, 1:], list(names[1:]), list(col_units[1:]), str(src), conv)
     return arr[:, 0] - arr[0, 0], values
 
 
@@ -435,7 +453,8 @@ def _collect(src: Path, stack: ExitStack | None = None, unpacked: dict[str, str]
 
 
 def read(src: Path | list[Path], label: str | None = None, subject: str | None = None, *,
-         accel_units: str | None = None, gyro_units: str | None = None, quiet: bool = True, **_options) -> ImportResult:
+         accel_units: str | None = None, gyro_units: str | None = None, quiet: bool = True,
+         label_from: str | None = None, **_options) -> ImportResult:
     """Files, folders of files, export roots (training/, testing/, info.labels) or their .zip, read as one batch.
 
     One batch, so that thousands of files from a shell glob give one notice per unit decision
@@ -452,7 +471,7 @@ def read(src: Path | list[Path], label: str | None = None, subject: str | None =
                 text = text.replace(tmp, zip_path)
             return text
         try:
-            out = _read(sources, label, subject, conv, quiet, stack, unpacked)
+            out = _read(sources, label, subject, conv, quiet, stack, unpacked, label_from or "auto")
         except DataError as e:
             if not unpacked:
                 raise
@@ -463,7 +482,7 @@ def read(src: Path | list[Path], label: str | None = None, subject: str | None =
 
 
 def _read(sources: list[Path], label: str | None, subject: str | None, conv: Units, quiet: bool,
-          stack: ExitStack, unpacked: dict[str, str]) -> ImportResult:
+          stack: ExitStack, unpacked: dict[str, str], label_from: str) -> ImportResult:
     out = ImportResult()
     files: list[Path] = []
     infos: list[Path] = []
@@ -505,21 +524,30 @@ def _read(sources: list[Path], label: str | None, subject: str | None, conv: Uni
                     outside.append(path)
                 if path.parent.name in CATEGORIES:
                     meta["category"] = path.parent.name
+            from_name = False
             if label:
                 name = label_from_name(path, label)
-            elif raw is not None:
+            elif label_from == "folder":
+                folder = path.resolve().parent.name
+                name = label_from_name(path, None, label_from="folder")
+                if name != folder:
+                    labels[(folder, name)] += 1
+            elif raw is not None and label_from == "auto":
                 name, note = safe_label(raw, f"{path} (info.labels)")
                 if note is not None:
                     labels[(raw, name)] += 1
             else:
                 stem = path.name.split(".")[0]
                 name = label_from_name(path, None, suggest=False)
+                from_name = label_from == "auto"
                 if name != stem:
                     labels[(stem, name)] += 1
             if subject:
                 meta["subject"] = subject
             out.takes.append(read_file(path, name, meta, conv))
             out.files += 1
+            if from_name:
+                out.name_labels.append((name, path))
         except DataError as e:
             if len(files) == 1:
                 raise
