@@ -578,3 +578,44 @@ def test_edge_impulse_csv_units_in_parentheses(tmp_path, header, step, scale):
     p = _ei_csv(tmp_path / "wave.2.csv", "timestamp (fortnights),accX,accY,accZ")
     with pytest.raises(DataError, match=r"line 1, field 'timestamp \(fortnights\)': timestamp unit 'fortnights' is not one of"):
         import_files("edge-impulse", [p])
+
+
+def test_edge_impulse_unit_is_decided_once_per_export(tmp_path):
+    """A real m/s2 export: free-fall takes (median |a| 0.4-3 m/s2) were each read as g, then refused as
+    "beyond any IMU's range" (their impact) or imported 9.81x too large; the folder decides m/s2 for all."""
+    rng = np.random.default_rng(3)
+    export = tmp_path / "motionsense"
+    export.mkdir()
+
+    def write_doc(name, rows):
+        (export / name).write_text(_doc(rows.tolist()))
+    for k in range(20):  # ordinary takes: gravity plus motion, in m/s2
+        v = rng.normal(0, 1.5, (100, 3))
+        v[:, 2] += 9.81
+        write_doc(f"walk.{k}.json", v)
+    for k in range(12):  # rest, a long fall (|a| ~ 1 m/s2 of drag), the impact, rest
+        v = rng.normal(0, 0.3, (100, 3))
+        v[:15, 2] += 9.81
+        v[15:85, 2] += 0.4 + 0.2 * (k % 10)
+        v[86:, 2] += 9.81
+        v[85] = (0, 0, 100.0 if k else 30.0)  # 100 m/s2 read as g is beyond any IMU; 30 m/s2 passes as 30 g
+        write_doc(f"fall.{k}.json", v)
+    g_data = rng.normal(0, 0.4, (100, 3))  # one file declares m/s2 but holds g: it never reads 1 g in m/s2
+    g_data[:, 2] += 1.0
+    write_doc("walk.odd.json", g_data)
+    r = import_files("edge-impulse", [export])
+    assert r.skipped == 0 and len(r.takes) == 33
+    for t in r.takes:
+        peak_g = float(np.linalg.norm(t.values, axis=1).max())
+        src = t.meta["source"]
+        if "fall." in src:
+            assert 0.9 < np.median(np.linalg.norm(t.values[:15], axis=1)) < 1.1, src  # rest reads 1 g
+            assert peak_g == pytest.approx((100.0 if not src.endswith("fall.0.json") else 30.0) / 9.80665, rel=0.02), src
+        else:
+            assert 0.8 < np.median(np.linalg.norm(t.values, axis=1)) < 1.3, src
+    units = [w for w in r.warnings if w.kind == "units"]
+    assert len(units) == 2, units
+    assert any(f"12 files in {export} alone would look like another unit" in w and "read as m/s2 like the rest of the folder" in w
+               for w in units)
+    assert any(f"1 file in {export} declares acceleration in 'm/s2'" in w and "read as g" in w and "walk.odd.json" in w
+               for w in units)
