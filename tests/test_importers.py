@@ -386,14 +386,15 @@ def test_import_cli_batch_skips_bad_files_and_summarises(tmp_path, capsys):
                  "--test-data", str(tmp_path / "test")]) == 0
     cap = capsys.readouterr()
     assert "imported 4 takes" in cap.out and "2 testing-category takes" in cap.out and "6 file(s) read, 1 skipped" in cap.out
-    assert cap.err.count("warning:") == 5 and "wing.3r7saq9p" in cap.err
+    assert cap.err.count("warning:") == 6 and "wing.3r7saq9p" in cap.err
+    assert "2 testing take(s) into" in cap.err and "labelled PRUEBA_1, slope, which no training take" in cap.err
     assert len(read_takes(tmp_path / "test")[0]) == 2
 
 
 def test_import_cli_quiet_keeps_one_summary_line_per_kind(tmp_path, capsys):
     assert main(["import", "edge-impulse", str(EI), "--data", str(tmp_path / "ds"), "--quiet"]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 3 and all(line.startswith("warning: ") for line in err)
+    assert len(err) == 4 and all(line.startswith("warning: ") for line in err)  # + testing-only labels PRUEBA_1, slope
     assert any("1 x files skipped" in line for line in err) and any("3 x units" in line for line in err)
 
 
@@ -619,3 +620,30 @@ def test_edge_impulse_unit_is_decided_once_per_export(tmp_path):
                for w in units)
     assert any(f"1 file in {export} declares acceleration in 'm/s2'" in w and "read as g" in w and "walk.odd.json" in w
                for w in units)
+
+
+def test_import_warns_about_testing_takes_of_a_label_with_no_training_take(tmp_path, capsys):
+    """A testing take labelled with a label absent from training imported silently."""
+    rng = np.random.default_rng(5)
+    takes = []
+    for k, (label, cat) in enumerate([("wave", "training")] * 3 + [("ring", "training")] * 3
+                                     + [("wave", "testing"), ("jump", "testing"), ("jump", "testing")]):
+        v = rng.normal(0, 0.2, (40, 3))
+        v[:, 2] += 1.0
+        t = make_take(label, v, 100)
+        t.meta["category"] = cat
+        takes.append(t)
+    exporters.export(takes, "edge-impulse-json", tmp_path / "export")
+    assert main(["import", "edge-impulse", str(tmp_path / "export"), "--data", str(tmp_path / "ds"),
+                 "--test-data", str(tmp_path / "ts")]) == 0
+    err = capsys.readouterr().err
+    assert (f"2 testing take(s) into {tmp_path / 'ts'} are labelled jump, which no training take in {tmp_path / 'ds'} has: "
+            f"the model cannot predict it, so `gesture train --test {tmp_path / 'ts'}` leaves them unscored") in err
+    assert main(["import", "edge-impulse", str(tmp_path / "export"), "--data", str(tmp_path / "one"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "1 x testing takes of a label with no training take" in err and "labelled jump" in err
+    # training takes of that label already in the dataset: nothing to say
+    save_takes(tmp_path / "ds3", [make_take("jump", takes[0].values, 100)])
+    assert main(["import", "edge-impulse", str(tmp_path / "export"), "--data", str(tmp_path / "ds3"),
+                 "--test-data", str(tmp_path / "ts3")]) == 0
+    assert "labelled jump" not in capsys.readouterr().err

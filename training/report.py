@@ -105,7 +105,10 @@ def markdown(r: dict[str, Any]) -> str:
         f"Dataset `{r['dataset']}`, {r['split']} split"
         + (f" (test: {', '.join(r['test_subjects'])})" if r.get("test_subjects") else "") + ".",
         f"{r['n_train']} training takes ({r['n_train_windows']} windows with augmentation), "
-        f"{r['n_val']} validation takes, {r['n_test']} test takes.",
+        f"{r['n_val']} validation takes, {r['n_test']} test takes"
+        + (f" ({len(r['test_unscored'])} more test take(s) not scored: labelled "
+           f"{', '.join(sorted({u['label'] for u in r['test_unscored']}))}, which the training set lacks)."
+           if r.get("test_unscored") else "."),
         "",
         "| | value |",
         "|---|---|",

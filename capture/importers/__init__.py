@@ -49,6 +49,7 @@ KIND_TITLES = {
     "long": "takes far longer than the rest",
     "segments": "short segments dropped",
     "category": "files outside info.labels",
+    "test-labels": "testing takes of a label with no training take",
 }
 
 
