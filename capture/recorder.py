@@ -37,6 +37,7 @@ BASELINE_TAU_S = 0.5
 STALL_S = 5.0  # no IMU data for this long from a frame-speaking board: something is wrong
 MAX_DISCARDS_IN_A_ROW = 5  # --max-lost: stop re-recording after this many consecutive discards
 TRIGGER_TIMEOUT_S = 60.0  # --trigger: give up (with a hint) after this long without motion
+MIN_TAKE_SAMPLES = 2  # a take shorter than this has no rate of its own (and 0 samples is no take at all)
 
 
 @dataclass
@@ -354,6 +355,10 @@ class Recorder:
         i = 1
         in_a_row = 0
         # before the first countdown: a take that cannot be saved must not be recorded first
+        if round(self.plan.seconds * self.rate) < MIN_TAKE_SAMPLES:
+            raise GestureError(f"--seconds {self.plan.seconds:g}: a take at the board's {self.rate:g} Hz would hold "
+                               f"{round(self.plan.seconds * self.rate)} sample(s); expected at least {MIN_TAKE_SAMPLES} "
+                               f"(--seconds {math.ceil(MIN_TAKE_SAMPLES / self.rate * 1000) / 1000:g} or more)")
         take_bytes = int(self.plan.seconds * self.rate * (8 + 9 * len(self.channels)))  # CSV row ~ 9 chars/cell
         preflight(self.data_dir, self.plan.label, need_bytes=take_bytes * self.plan.takes)
         try:

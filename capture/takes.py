@@ -21,6 +21,7 @@ import math
 import os
 import re
 import tempfile
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -111,7 +112,7 @@ class Take:
 
 
 def check_label(label: str, where: str = "label") -> str:
-    if not LABEL_RE.match(label or ""):
+    if not LABEL_RE.fullmatch(label or ""):
         raise DataError(where, f"label {label!r} must be letters, digits, '_' or '-' (it names a folder and a C++ string)")
     if len(label) > MAX_LABEL_LEN:
         raise DataError(where, f"label of {len(label)} characters is too long; expected at most {MAX_LABEL_LEN}")
@@ -121,15 +122,43 @@ def check_label(label: str, where: str = "label") -> str:
 # ----------------------------------------------------------------------------- CSV take I/O
 
 def take_to_csv(take: Take) -> str:
-    """Format a take; 5 decimals in g keep int16 counts of a ±4 g IMU (1/8192 g) exact."""
+    """Format a take; 5 decimals in g keep int16 counts of a ±4 g IMU (1/8192 g) exact.
+
+    A take that :func:`read_take` would refuse is refused here, before anything is written: a
+    take with no samples (``capture --seconds 0.001``), timestamps that do not increase once
+    written to 1 us (an ``interval_ms`` of 1e-9), non-finite or implausible values. Written, such
+    a take would stop every later ``gesture data``/``train`` on the whole dataset.
+    """
+    where = take.path or (take.meta.get("source") if take.meta else None) or take.label
     header = HEADERS.get(len(take.channels))
     if header is None or tuple(take.channels) != header[1:]:
-        raise DataError(take.path or take.label, f"channels {take.channels} are not {HEADERS[3][1:]} or {HEADERS[6][1:]}")
+        raise DataError(where, f"channels {take.channels} are not {HEADERS[3][1:]} or {HEADERS[6][1:]}")
+    values = np.asarray(take.values, dtype=np.float64)
+    t_ms = np.asarray(take.t_ms, dtype=np.float64)
+    if values.ndim != 2 or values.shape[0] == 0:
+        raise DataError(where, "take has no samples; not saved (a take needs at least one row)")
+    if values.shape != (len(t_ms), len(take.channels)):
+        raise DataError(where, f"values of shape {values.shape} for {len(t_ms)} timestamps and {len(take.channels)} channels")
+    if not (np.all(np.isfinite(values)) and np.all(np.isfinite(t_ms))):
+        raise DataError(where, "take holds NaN or infinite values; not saved")
+    limits = np.array([PLAUSIBLE_G if c in ACCEL_CHANNELS else PLAUSIBLE_DPS for c in take.channels])
+    bad = np.argwhere(np.abs(values) > limits)
+    if len(bad):
+        i, j = (int(x) for x in bad[0])
+        raise DataError(where, f"sample {i} holds {values[i, j]:g} in {take.channels[j]}, not a plausible IMU reading "
+                               f"(within ±{limits[j]:g}); not saved")
+    t_cells = [f"{t:.3f}".rstrip("0").rstrip(".") for t in t_ms]
+    t_written = np.array([float(c) for c in t_cells])
+    same = np.flatnonzero(np.diff(t_written) <= 0)
+    if len(same):
+        k = int(same[0]) + 1
+        raise DataError(where, f"sample {k} is at t_ms {t_ms[k]:.6g}, not after sample {k - 1}'s {t_ms[k - 1]:.6g} "
+                               "once written to 1 us; timestamps must increase (sample interval too small?); not saved")
     buf = io.StringIO()
     buf.write(",".join(header) + "\n")
     nacc = 3
-    for t, row in zip(take.t_ms, take.values):
-        cells = [f"{t:.3f}".rstrip("0").rstrip(".")]
+    for tc, row in zip(t_cells, values):
+        cells = [tc]
         cells += [f"{v:.5f}" for v in row[:nacc]]
         cells += [f"{v:.3f}" for v in row[nacc:]]
         buf.write(",".join(cells) + "\n")
@@ -152,10 +181,11 @@ def free_take_paths(dataset_dir: str | Path, label: str, prefix: str = "take") -
     """
     folder = Path(dataset_dir) / check_label(label)
     folder.mkdir(parents=True, exist_ok=True)
-    existing = {p.stem for p in folder.glob(f"{prefix}_*.csv")}
+    # case-insensitively: a copied-in Take_0001.CSV is a take too, and must not get a twin
+    existing = {p.stem.lower() for p in folder.iterdir() if is_take_file(p)}
     i = 1
     while True:
-        if f"{prefix}_{i:04d}" not in existing:
+        if f"{prefix}_{i:04d}".lower() not in existing:
             yield folder / f"{prefix}_{i:04d}.csv"
         i += 1
 
@@ -265,21 +295,28 @@ def save_takes(dataset_dir: str | Path, takes: Iterable[Take], prefix: str = "ta
                defaults: dict[str, Any] | None = None) -> list[Path]:
     """Write takes under ``DIR/label/`` and record their metadata in ``dataset.json``.
 
-    Each take file is written atomically before the manifest is rewritten, so an interruption
-    leaves every finished take on disk (a take missing from the manifest just has no metadata).
+    Every take is checked and formatted before the first file is written (a bad take refuses the
+    whole batch, leaving the dataset as it was). Each take file is written atomically before the
+    manifest is rewritten, so an interruption leaves every finished take on disk (a take missing
+    from the manifest just has no metadata).
     """
     dataset_dir = Path(dataset_dir)
+    takes = list(takes)
+    for take in takes:  # labels and contents first: a bad take refuses the batch before any file is written
+        check_label(take.label)
+    texts = [take_to_csv(take) for take in takes]
     paths = []
     with dataset_lock(dataset_dir):
         manifest = read_manifest(dataset_dir)
         for k, v in (defaults or {}).items():
             manifest.setdefault(k, v)
         free: dict[str, Iterator[Path]] = {}
-        for take in takes:
+        for take, text in zip(takes, texts):
             if take.label not in free:
                 free[take.label] = free_take_paths(dataset_dir, take.label, prefix)
             p = next(free[take.label])
-            write_take(p, take)
+            atomic_write_text(p, text)
+            take.path = p
             if take.meta:
                 manifest["takes"][f"{take.label}/{p.name}"] = take.meta
             paths.append(p)
@@ -330,10 +367,32 @@ def preflight(dataset_dir: str | Path, label: str, need_bytes: int = 0, min_free
                         f"{need / 2**20:.0f} MiB (free some space or choose another --data folder)")
 
 
+def is_take_file(path: Path) -> bool:
+    """A take CSV of a label folder: ``.csv`` in any case (``Take_0001.CSV`` from another tool or
+    a case-insensitive disk), not hidden (``.take_0001.csv.xyz.tmp`` left by an interrupted write)."""
+    return path.suffix.lower() == ".csv" and not path.name.startswith(".") and path.is_file()
+
+
+def check_label_folder(folder: Path) -> str:
+    """A label folder's name is its label: checked when the dataset is read, so a name the model,
+    the sketch or the report cannot use stops ``data``/``train`` at the start, not ``export``."""
+    name = folder.name
+    if LABEL_RE.fullmatch(name) and len(name) <= MAX_LABEL_LEN:
+        return name
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()  # café -> cafe
+    safe = re.sub(r"[^A-Za-z0-9_\-]+", "_", ascii_name).strip("_-")[:MAX_LABEL_LEN]
+    hint = f", e.g. to {safe!r}" if safe and LABEL_RE.fullmatch(safe) else ""
+    why = (f"is {len(name)} characters, over {MAX_LABEL_LEN}" if LABEL_RE.fullmatch(name)
+           else "must be letters, digits, '_' or '-' (ASCII)")
+    raise DataError(folder, f"label {name!r} (the folder's name) {why}: it names the model's output and a C++ "
+                            f"string in the sketch; rename the folder{hint}")
+
+
 def read_takes(dataset_dir: str | Path) -> tuple[list[Take], dict[str, Any]]:
     """Every take of a dataset folder (sorted by label, then file), with manifest metadata merged.
 
-    Hidden files (``.take_0001.csv.xyz.tmp`` left by an interrupted atomic write) are skipped.
+    Take files are found whatever the case of ``.csv``; hidden files are skipped (see
+    :func:`is_take_file`). Every label folder's name is checked as a label first.
     """
     root = Path(dataset_dir)
     if not root.is_dir():
@@ -341,8 +400,14 @@ def read_takes(dataset_dir: str | Path) -> tuple[list[Take], dict[str, Any]]:
     manifest = read_manifest(root)
     defaults = {k: manifest[k] for k in ("sample_rate_hz",) if k in manifest}
     takes = []
+    folders = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for path in sorted(p for p in folder.glob("*.csv") if not p.name.startswith(".")):
+        files = sorted(p for p in folder.iterdir() if is_take_file(p))
+        if files:
+            check_label_folder(folder)
+            folders.append((folder, files))
+    for folder, files in folders:
+        for path in files:
             take = read_take(path, label=folder.name)
             meta = dict(manifest["takes"].get(f"{folder.name}/{path.name}", {}))
             if "rate_hz" not in meta and "sample_rate_hz" in defaults and take.n < 2:

@@ -197,3 +197,13 @@ def test_silent_port_names_the_port(tmp_path, capsys):
         os.close(master)
         os.close(slave)
     assert "no INFO from" in str(e.value) and "received nothing" in str(e.value)
+
+
+def test_seconds_too_short_for_one_sample_is_refused_before_recording(tmp_path, capsys):
+    """`--seconds 0.001` at 119 Hz saved a 0-sample take that broke every later `data`/`train`."""
+    rc = gesture_cli.main(["capture", "--url", "virtual://idle?speed=0", "--label", "rest", "--takes", "1",
+                           "--seconds", "0.001", "--countdown", "0", "--data", str(tmp_path / "ds"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "--seconds 0.001: a take at the board's 119 Hz would hold 0 sample(s); expected at least 2" in err
+    assert "Traceback" not in err and not list(tmp_path.rglob("*.csv"))

@@ -386,14 +386,15 @@ def test_import_cli_batch_skips_bad_files_and_summarises(tmp_path, capsys):
                  "--test-data", str(tmp_path / "test")]) == 0
     cap = capsys.readouterr()
     assert "imported 4 takes" in cap.out and "2 testing-category takes" in cap.out and "6 file(s) read, 1 skipped" in cap.out
-    assert cap.err.count("warning:") == 5 and "wing.3r7saq9p" in cap.err
+    assert cap.err.count("warning:") == 6 and "wing.3r7saq9p" in cap.err
+    assert "2 testing take(s) into" in cap.err and "labelled PRUEBA_1, slope, which no training take" in cap.err
     assert len(read_takes(tmp_path / "test")[0]) == 2
 
 
 def test_import_cli_quiet_keeps_one_summary_line_per_kind(tmp_path, capsys):
     assert main(["import", "edge-impulse", str(EI), "--data", str(tmp_path / "ds"), "--quiet"]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 3 and all(line.startswith("warning: ") for line in err)
+    assert len(err) == 4 and all(line.startswith("warning: ") for line in err)  # + testing-only labels PRUEBA_1, slope
     assert any("1 x files skipped" in line for line in err) and any("3 x units" in line for line in err)
 
 
@@ -452,3 +453,197 @@ def test_edge_impulse_shell_glob_is_one_batch(tmp_path):
     assert r.files == 6 and r.skipped == 1 and len(r.takes) == 6
     assert Counter(w.kind for w in r.warnings) == {"skipped": 1, "label": 1, "units": 3}
     assert {t.meta["category"] for t in r.takes} == {"training", "testing"}
+
+
+def test_edge_impulse_interval_far_below_any_imu_is_refused(tmp_path):
+    """interval_ms 1e-9 made every t_ms 0 once written: the dataset no longer loaded."""
+    p = tmp_path / "wave.1.json"
+    p.write_text(_doc([[0, 9.8, 0]] * 4).replace('"interval_ms": 10', '"interval_ms": 1e-9'))
+    assert "1e-9" in p.read_text()
+    with pytest.raises(DataError) as e:
+        import_files("edge-impulse", [p])
+    assert "field 'payload.interval_ms': interval_ms is 1e-09, over 5000 Hz for an IMU" in str(e.value)
+
+
+def _synthetic_export(tmp_path: Path) -> Path:
+    """An Edge Impulse export (training/, testing/, info.labels) written by export-data from synthetic takes."""
+    rng = np.random.default_rng(7)
+    takes = []
+    for k in range(6):
+        v = rng.normal(0, 0.2, (40, 6))
+        v[:, 2] += 1.0
+        t = make_take("wave" if k % 2 else "ring", v, 100, {"subject": f"p{k % 3}"})
+        t.meta["category"] = "testing" if k >= 4 else "training"
+        takes.append(t)
+    exporters.export(takes, "edge-impulse-json", tmp_path / "export")
+    return tmp_path / "export"
+
+
+def test_edge_impulse_export_zip_imports_like_its_folder(tmp_path, capsys, monkeypatch):
+    """Edge Impulse's "Export data" is a zip: it failed as 'neither CBOR nor UTF-8 text'."""
+    import tempfile
+    import zipfile
+    root = _synthetic_export(tmp_path)
+    zpath = tmp_path / "training.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        for f in sorted(root.rglob("*")):
+            if f.is_file():
+                z.write(f, f.relative_to(root).as_posix())
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    rc = main(["import", "edge-impulse", str(zpath), "--data", str(tmp_path / "ds"), "--test-data", str(tmp_path / "ts")])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert "imported 4 takes" in out.out and "2 testing-category takes" in out.out
+    assert main(["import", "edge-impulse", str(root), "--data", str(tmp_path / "ds2"), "--test-data", str(tmp_path / "ts2")]) == 0
+    for a, b in (("ds", "ds2"), ("ts", "ts2")):
+        zipped, folder = read_takes(tmp_path / a)[0], read_takes(tmp_path / b)[0]
+        assert [(t.label, t.values.tobytes()) for t in zipped] == [(t.label, t.values.tobytes()) for t in folder]
+    assert list((tmp_path / "tmp").iterdir()) == []  # the unpacked copy is gone
+    # a bad file inside the zip is named by the zip's path, then the member's
+    with zipfile.ZipFile(zpath, "a") as z:
+        z.writestr("training/ring.bad.json", "{")
+    r = import_files("edge-impulse", [zpath])
+    assert any(str(zpath / "training" / "ring.bad.json") in w and "invalid JSON" in w for w in r.warnings)
+
+
+@pytest.mark.parametrize("member, data, expected", [
+    (None, b"PK\x03\x04 not really a zip", "not a readable zip archive"),
+    ("../evil.json", b"{}", "member '../evil.json' points outside the archive; refused"),
+    ("notes.txt", b"hello", "no .json, .cbor or .csv files in this zip"),
+])
+def test_edge_impulse_bad_zip_is_one_clear_error(tmp_path, member, data, expected):
+    import zipfile
+    zpath = tmp_path / "export.zip"
+    if member is None:
+        zpath.write_bytes(data)
+    else:
+        with zipfile.ZipFile(zpath, "w") as z:
+            z.writestr(member, data)
+    with pytest.raises(DataError) as e:
+        import_files("edge-impulse", [zpath])
+    assert str(e.value).startswith(str(zpath)) and expected in str(e.value)
+    assert not (tmp_path / "evil.json").exists()
+
+
+def _ei_csv(path: Path, header: str = "timestamp,accX,accY,accZ", step: float = 10.0, scale: float = 9.80665) -> Path:
+    rng = np.random.default_rng(len(path.name))
+    v = rng.normal(0, 0.1, (30, 3))
+    v[:, 2] += 1.0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + "\n" + "".join(f"{k * step:g}," + ",".join(f"{x * scale:.5f}" for x in row) + "\n"
+                                            for k, row in enumerate(v)))
+    return path
+
+
+def test_file_names_without_a_label_prefix_are_not_one_label_each(tmp_path, capsys):
+    """A folder of Z1.csv, O3.csv... became one label per file; the folder names are the labels."""
+    for letter in "ZO":
+        for k in range(1, 7):
+            _ei_csv(tmp_path / "src" / letter / f"{letter}{k}.csv")
+    rc = main(["import", "edge-impulse", str(tmp_path / "src"), "--data", str(tmp_path / "ds")])
+    err = capsys.readouterr().err
+    assert rc == 2 and not (tmp_path / "ds").exists()
+    assert ("12 files would give 12 labels (O1, O2, O3, O4, ...): a label is the file name up to its first '.' "
+            "(Edge Impulse's rule: wave.01.csv is 'wave')") in err
+    assert "pass --label-from folder to take the folder names (labels O, Z)" in err
+    assert main(["import", "edge-impulse", str(tmp_path / "src"), "--data", str(tmp_path / "ds"), "--label-from", "folder"]) == 0
+    takes, _ = read_takes(tmp_path / "ds")
+    assert Counter(t.label for t in takes) == {"O": 6, "Z": 6}
+    r = import_files("edge-impulse", [tmp_path / "src"], label_from="name")
+    assert len({t.label for t in r.takes}) == 12
+    # Edge Impulse's own naming still gives the label before the first '.'
+    for k in range(12):
+        _ei_csv(tmp_path / "ei" / f"{'wave' if k % 2 else 'idle'}.s{k}.csv")
+    assert Counter(t.label for t in import_files("edge-impulse", [tmp_path / "ei"]).takes) == {"wave": 6, "idle": 6}
+
+
+def test_arduino_csv_label_from_folder(tmp_path):
+    src = tmp_path / "punches" / "take1.csv"
+    src.parent.mkdir()
+    src.write_text((FIX / "punch.csv").read_text())
+    assert {t.label for t in import_files("arduino-csv", [src], label_from="folder").takes} == {"punches"}
+
+
+@pytest.mark.parametrize("header, step, scale", [
+    ("timestamp (millis),accX,accY,accZ", 10.0, 9.80665),
+    ("timestamp (ms),accX (g),accY (g),accZ (g)", 10.0, 1.0),
+    ("timestamp [s],accX (m/s2),accY (m/s2),accZ (m/s2)", 0.01, 9.80665),
+    ("Timestamp (us),accX,accY,accZ", 10000.0, 9.80665),
+])
+def test_edge_impulse_csv_units_in_parentheses(tmp_path, header, step, scale):
+    """`timestamp (millis)` was refused as a first column that is not 'timestamp'."""
+    (t,) = import_files("edge-impulse", [_ei_csv(tmp_path / "wave.1.csv", header, step, scale)]).takes
+    assert t.label == "wave" and t.rate_hz == pytest.approx(100)
+    assert np.median(np.linalg.norm(t.values, axis=1)) == pytest.approx(1.0, abs=0.1)
+    p = _ei_csv(tmp_path / "wave.2.csv", "timestamp (fortnights),accX,accY,accZ")
+    with pytest.raises(DataError, match=r"line 1, field 'timestamp \(fortnights\)': timestamp unit 'fortnights' is not one of"):
+        import_files("edge-impulse", [p])
+
+
+def test_edge_impulse_unit_is_decided_once_per_export(tmp_path):
+    """A real m/s2 export: free-fall takes (median |a| 0.4-3 m/s2) were each read as g, then refused as
+    "beyond any IMU's range" (their impact) or imported 9.81x too large; the folder decides m/s2 for all."""
+    rng = np.random.default_rng(3)
+    export = tmp_path / "motionsense"
+    export.mkdir()
+
+    def write_doc(name, rows):
+        (export / name).write_text(_doc(rows.tolist()))
+    for k in range(20):  # ordinary takes: gravity plus motion, in m/s2
+        v = rng.normal(0, 1.5, (100, 3))
+        v[:, 2] += 9.81
+        write_doc(f"walk.{k}.json", v)
+    for k in range(12):  # rest, a long fall (|a| ~ 1 m/s2 of drag), the impact, rest
+        v = rng.normal(0, 0.3, (100, 3))
+        v[:15, 2] += 9.81
+        v[15:85, 2] += 0.4 + 0.2 * (k % 10)
+        v[86:, 2] += 9.81
+        v[85] = (0, 0, 100.0 if k else 30.0)  # 100 m/s2 read as g is beyond any IMU; 30 m/s2 passes as 30 g
+        write_doc(f"fall.{k}.json", v)
+    g_data = rng.normal(0, 0.4, (100, 3))  # one file declares m/s2 but holds g: it never reads 1 g in m/s2
+    g_data[:, 2] += 1.0
+    write_doc("walk.odd.json", g_data)
+    r = import_files("edge-impulse", [export])
+    assert r.skipped == 0 and len(r.takes) == 33
+    for t in r.takes:
+        peak_g = float(np.linalg.norm(t.values, axis=1).max())
+        src = t.meta["source"]
+        if "fall." in src:
+            assert 0.9 < np.median(np.linalg.norm(t.values[:15], axis=1)) < 1.1, src  # rest reads 1 g
+            assert peak_g == pytest.approx((100.0 if not src.endswith("fall.0.json") else 30.0) / 9.80665, rel=0.02), src
+        else:
+            assert 0.8 < np.median(np.linalg.norm(t.values, axis=1)) < 1.3, src
+    units = [w for w in r.warnings if w.kind == "units"]
+    assert len(units) == 2, units
+    assert any(f"12 files in {export} alone would look like another unit" in w and "read as m/s2 like the rest of the folder" in w
+               for w in units)
+    assert any(f"1 file in {export} declares acceleration in 'm/s2'" in w and "read as g" in w and "walk.odd.json" in w
+               for w in units)
+
+
+def test_import_warns_about_testing_takes_of_a_label_with_no_training_take(tmp_path, capsys):
+    """A testing take labelled with a label absent from training imported silently."""
+    rng = np.random.default_rng(5)
+    takes = []
+    for k, (label, cat) in enumerate([("wave", "training")] * 3 + [("ring", "training")] * 3
+                                     + [("wave", "testing"), ("jump", "testing"), ("jump", "testing")]):
+        v = rng.normal(0, 0.2, (40, 3))
+        v[:, 2] += 1.0
+        t = make_take(label, v, 100)
+        t.meta["category"] = cat
+        takes.append(t)
+    exporters.export(takes, "edge-impulse-json", tmp_path / "export")
+    assert main(["import", "edge-impulse", str(tmp_path / "export"), "--data", str(tmp_path / "ds"),
+                 "--test-data", str(tmp_path / "ts")]) == 0
+    err = capsys.readouterr().err
+    assert (f"2 testing take(s) into {tmp_path / 'ts'} are labelled jump, which no training take in {tmp_path / 'ds'} has: "
+            f"the model cannot predict it, so `gesture train --test {tmp_path / 'ts'}` leaves them unscored") in err
+    assert main(["import", "edge-impulse", str(tmp_path / "export"), "--data", str(tmp_path / "one"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "1 x testing takes of a label with no training take" in err and "labelled jump" in err
+    # training takes of that label already in the dataset: nothing to say
+    save_takes(tmp_path / "ds3", [make_take("jump", takes[0].values, 100)])
+    assert main(["import", "edge-impulse", str(tmp_path / "export"), "--data", str(tmp_path / "ds3"),
+                 "--test-data", str(tmp_path / "ts3")]) == 0
+    assert "labelled jump" not in capsys.readouterr().err

@@ -139,8 +139,8 @@ def test_bad_inputs_fail_before_training(tmp_path):
         train(ds, tmp_path / "m", window=248)
     with pytest.raises(GestureError, match="--channels imu needs gyro in every take"):
         train(ds, tmp_path / "m", channels="imu")
-    other = synth_dataset(tmp_path / "other", labels=("a", "zzz"))
-    with pytest.raises(GestureError, match=r"has label\(s\) \['zzz'\] that the training set"):
+    other = synth_dataset(tmp_path / "other", labels=("zzz",))
+    with pytest.raises(GestureError, match=r"test set .*other has no take of a label the training set .* has: its labels are \['zzz'\]"):
         train(ds, tmp_path / "m", test=other)
     nosub = synth_dataset(tmp_path / "nosub", subjects=False)
     with pytest.raises(GestureError, match="--split person needs takes from at least 2 subjects"):
@@ -330,3 +330,25 @@ def test_train_reports_skipped_takes_at_a_rate_from_the_data(tmp_path):
     assert len(r["skipped_takes"]) == 3 and all(s["reason"] and s["take"].endswith(".csv") for s in r["skipped_takes"])
     md = (tmp_path / "m" / "report.md").read_text()
     assert "## Skipped takes (3)" in md and "nothing to learn from" in md
+
+
+def test_test_set_label_the_training_set_lacks_is_left_unscored_and_counted(tmp_path, capsys):
+    """`train --test` refused a test set with a label absent from training; it now scores the
+    shared labels and says how many takes it left out (warning, report.json, report.md)."""
+    import json
+
+    from training.train import prepare, train
+    ds = synth_dataset(tmp_path / "ds")
+    other = synth_dataset(tmp_path / "other", labels=("a", "b", "zzz"), n=3)
+    p = prepare(ds, test=other, quiet=True, augment=0)
+    assert sorted(t.label for t in p.test_takes) == ["a"] * 3 + ["b"] * 3
+    assert [t.label for t in p.unscored] == ["zzz"] * 3
+    err = capsys.readouterr().err
+    assert "3 take(s) labelled zzz, a label the training set" in err and "the test scores the 6 take(s) of the shared labels" in err
+    r = train(ds, tmp_path / "m", test=other, epochs=1, augment=0, quiet=True)
+    report = json.loads((tmp_path / "m" / "report.json").read_text())
+    assert report["n_test"] == 6 and len(report["test_unscored"]) == 3
+    assert {u["label"] for u in report["test_unscored"]} == {"zzz"} and report["test_unscored"][0]["take"].startswith("zzz/")
+    assert "6 test takes (3 more test take(s) not scored: labelled zzz, which the training set lacks)" in \
+        (tmp_path / "m" / "report.md").read_text()
+    assert r is not None

@@ -92,8 +92,9 @@ def test_two_workers_share_a_journal_study_then_the_chosen_model_is_trained(tmp_
     study = optuna.load_study(study_name="gesture-tune",
                               storage=optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "study.log"))))
     finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
-    assert 3 <= len(finished) <= 4  # each worker stops once the study holds 3 (one may be mid-trial)
-    assert len({t.user_attrs["worker"] for t in finished}) == 2  # both processes ran trials
+    assert len(finished) == 3  # exactly --trials: a trial running in the other worker holds its place
+    # the trials were run by these two processes (how many each depends on who started first)
+    assert {t.user_attrs["worker"].split(":")[1] for t in finished} <= {str(p.pid) for p in procs}
 
     # the final run joins the same study: enough trials already, so it only reports and trains
     r = tune(ds, out, storage=journal, trials=3, epochs=1, folds=2, final_epochs=1, quiet=True)

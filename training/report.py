@@ -108,7 +108,10 @@ def markdown(r: dict[str, Any]) -> str:
            "not from recordings of people; the accuracy below says how the pipeline works, not how the "
            "model will do on your gestures."] if r.get("simulated") else []),
         f"{r['n_train']} training takes ({r['n_train_windows']} windows with augmentation), "
-        f"{r['n_val']} validation takes, {r['n_test']} test takes.",
+        f"{r['n_val']} validation takes, {r['n_test']} test takes"
+        + (f" ({len(r['test_unscored'])} more test take(s) not scored: labelled "
+           f"{', '.join(sorted({u['label'] for u in r['test_unscored']}))}, which the training set lacks)."
+           if r.get("test_unscored") else "."),
         "",
         "| | value |",
         "|---|---|",

@@ -305,6 +305,7 @@ class Prepared:
     windows: Windows
     warnings: list[str]
     plan: Plan
+    unscored: list[Take] = field(default_factory=list)  # --test takes of labels the training set lacks
 
     @property
     def cfg(self) -> PreprocessConfig:
@@ -320,22 +321,35 @@ def prepare(data: str | Path, *, test: str | Path | None = None, split: str | No
     warnings = validate(ds)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr, flush=True)  # data warnings stay visible under --quiet
+    unscored: list[Take] = []
     if test is not None:
         test_ds = load_dataset(test, min_labels=1)
         extra = sorted(set(test_ds.labels) - set(ds.labels))
-        if extra:
-            raise GestureError(f"test set {test} has label(s) {extra} that the training set {data} lacks; the model can only predict {ds.labels}")
-        train_takes, test_takes, held, split_name = ds.takes, test_ds.takes, [], f"test set {test}"
+        test_takes = test_ds.takes
+        if extra:  # the model cannot predict them: score the shared labels, say how many were left out
+            unscored = [t for t in test_takes if t.label in extra]
+            test_takes = [t for t in test_takes if t.label not in extra]
+            if not test_takes:
+                raise GestureError(f"test set {test} has no take of a label the training set {data} has: its labels are "
+                                   f"{test_ds.labels}, the model can only predict {ds.labels}")
+            msg = (f"test set {test}: {len(unscored)} take(s) labelled {', '.join(extra)}, a label the training set {data} "
+                   f"lacks, are not scored (the model can only predict {', '.join(ds.labels)}); the test scores the "
+                   f"{len(test_takes)} take(s) of the shared labels")
+            print(f"warning: {msg}", file=sys.stderr, flush=True)
+            warnings.append(msg)
+        train_takes, held, split_name = ds.takes, [], f"test set {test}"
     else:
         split_name = split or default_split(ds)
         if split_name not in SPLITS:
             raise GestureError(f"unknown --split {split_name!r}; expected {', '.join(SPLITS)}")
         train_takes, test_takes, held = split_takes(ds, split_name, seed)
-    return prepare_takes(ds, train_takes, test_takes, split_name=split_name, held=held, seed=seed,
-                         plan_takes=training_pool(ds, split_name, held) if test is None else ds.takes,
-                         rate_hz=rate_hz, window=window, channels=channels, augment=augment,
-                         limit_per_label=limit_per_label, quiet=quiet, warnings=warnings,
-                         augment_strength=augment_strength)
+    prepared = prepare_takes(ds, train_takes, test_takes, split_name=split_name, held=held, seed=seed,
+                             plan_takes=training_pool(ds, split_name, held) if test is None else ds.takes,
+                             rate_hz=rate_hz, window=window, channels=channels, augment=augment,
+                             limit_per_label=limit_per_label, quiet=quiet, warnings=warnings,
+                             augment_strength=augment_strength)
+    prepared.unscored = unscored
+    return prepared
 
 
 def prepare_takes(ds: Dataset, train_takes: list[Take], test_takes: list[Take], *, split_name: str,
@@ -532,6 +546,8 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
         "n_train_windows": int(len(w.x_fit)),
         "n_val": len(p.val_takes),
         "n_test": len(p.test_takes),
+        "test_unscored": [{"take": _rel(t, Path(test) if test is not None else ds.root), "label": t.label}
+                          for t in p.unscored],
         "float_accuracy": float((pred_float == w.y_test).mean()),
         "int8_accuracy": float((pred_int8 == w.y_test).mean()),
         "float_int8_agreement": float((pred_float == pred_int8).mean()),

@@ -23,13 +23,19 @@ Why this shape:
   storage: an SQLite file under DIR by default, so Ctrl-C and re-running resumes; several
   processes or machines join one study through an Optuna storage URL (RDB such as
   ``postgresql://…``/``sqlite:///…`` or ``journal:PATH`` for a JournalStorage file).
+  PostgreSQL needs the psycopg 3 driver (the ``postgres`` extra), named when missing.
+* **``--trials`` is exact, however many processes.** A trial holds its place from the moment it
+  is created (see ``claim`` in :func:`tune`), so workers never overshoot the count.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -58,25 +64,114 @@ CANDIDATE_RATES = (10, 12, 16, 20, 25, 32, 40, 50, 64, 80, 100, 119)
 
 # ----------------------------------------------------------------------------- storage
 
+HEARTBEAT_S = 60  # RDB studies: a trial whose process died (SIGKILL, power) is failed after 2 beats, freeing its place
+
+# what a storage URL's scheme needs installed: (module, what to tell the user)
+DRIVERS = {
+    "postgresql": ("psycopg", "the PostgreSQL driver psycopg 3: pip install 'gesture-kit[postgres]' (or 'psycopg[binary]')"),
+    "postgresql+psycopg": ("psycopg", "the PostgreSQL driver psycopg 3: pip install 'gesture-kit[postgres]' (or 'psycopg[binary]')"),
+    "postgresql+psycopg2": ("psycopg2", "psycopg2: pip install psycopg2-binary (or use postgresql:// with "
+                                        "pip install 'gesture-kit[postgres]')"),
+    "mysql": ("MySQLdb", "a MySQL driver: pip install mysqlclient (or use mysql+pymysql:// with pip install pymysql)"),
+    "mysql+pymysql": ("pymysql", "PyMySQL: pip install pymysql"),
+}
+
+
+def _missing_driver(storage: str) -> str | None:
+    """What to install for this URL's database driver, when it is not importable (else None)."""
+    import importlib.util
+
+    scheme = storage.split("://", 1)[0].lower()
+    module, what = DRIVERS.get(scheme, (None, ""))
+    if module is None or importlib.util.find_spec(module) is not None:
+        return None
+    return what
+
+
+def _shown_url(storage: str) -> str:
+    """The URL with its password hidden (it goes into error messages)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(storage).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy can parse: nothing to hide
+        return storage
+
+
+def _rdb_storage(storage: str, attempts: int = 5):
+    """An RDBStorage; the first processes on an empty database race to create Optuna's tables
+    (two workers started together: one CREATE TYPE fails as a duplicate), so a creation that
+    collides with another's is tried again and then finds the tables there."""
+    import optuna
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():  # heartbeat_interval is marked experimental: not the user's concern
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S)
+        except (IntegrityError, ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
 def open_storage(storage: str | None, out: Path):
     """The Optuna storage: ``journal:PATH`` -> JournalStorage file, any other URL -> RDB,
-    None -> SQLite file DIR/study.db (resumable)."""
+    None -> SQLite file DIR/study.db (resumable). RDB storages beat a heartbeat, so the place of
+    a trial whose process died is given back (see :func:`tune`'s trial count)."""
     import optuna
 
     if storage is None:
         out.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.RDBStorage(f"sqlite:///{(out / 'study.db').resolve()}")
+        return _rdb_storage(f"sqlite:///{(out / 'study.db').resolve()}")
     if storage.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend
 
         path = Path(storage[len("journal:"):])
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    missing = _missing_driver(storage)
+    if missing:
+        raise GestureError(f"--storage {storage.split('://', 1)[0]}://…: the database driver is not installed; "
+                           f"it needs {missing}")
     try:
-        return optuna.storages.RDBStorage(storage)
+        return _rdb_storage(storage)
+    except ImportError as e:  # a driver we do not list: name the module SQLAlchemy could not import
+        cause = e.__cause__ or e.__context__
+        raise GestureError(f"--storage {storage.split('://', 1)[0]}://…: the database driver is not installed "
+                           f"({cause or e}); install the module it names") from None
     except Exception as e:  # noqa: BLE001 - SQLAlchemy/driver errors: tell the user which URL
-        raise GestureError(f"--storage {storage!r}: {e.__class__.__name__}: {e}; expected an Optuna RDB URL "
+        raise GestureError(f"--storage {_shown_url(storage)!r}: {e.__class__.__name__}: {e}; expected an Optuna RDB URL "
                            "(sqlite:///PATH, postgresql://…, mysql://…) or journal:PATH") from None
+
+
+class SurplusTrial(Exception):
+    """A trial started when the study already had its ``--trials`` places claimed (see tune's claim)."""
+
+
+WAIT_S = 2.0  # a final run waiting for other processes' last trials polls the storage this often
+
+
+class _SurplusFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SurplusTrial" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_surplus():
+    """Optuna logs every failed trial as a warning; a surplus trial is not a failure to report."""
+    log = logging.getLogger("optuna")
+    f = _SurplusFilter()
+    log.addFilter(f)
+    for h in log.handlers:
+        h.addFilter(f)
+    try:
+        yield
+    finally:
+        log.removeFilter(f)
+        for h in log.handlers:
+            h.removeFilter(f)
 
 
 # ----------------------------------------------------------------------------- instructions
@@ -326,12 +421,30 @@ def tune(data: str | Path, out: str | Path, *, budget_flash: int | None = None, 
                            f"({study.user_attrs['key']}); use another --out or --storage")
     labels, n_classes = ds.labels, len(ds.labels)
     me = f"{os.uname().nodename}:{os.getpid()}"
+    FAIL = optuna.trial.TrialState.FAIL
 
-    def finished() -> int:
-        return sum(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-                   for t in study.get_trials(deepcopy=False))
+    def counts() -> tuple[int, int]:
+        """(finished, claimed): complete or pruned trials, and those plus the ones running anywhere."""
+        ts = study.get_trials(deepcopy=False)
+        return (sum(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in ts),
+                sum(t.state != FAIL for t in ts))
+
+    def claim(trial) -> None:
+        """Keep a place among the ``trials`` asked for, or give this trial up as surplus.
+
+        Places go by creation order (the storage's trial id): a trial with ``trials`` claimed
+        (not failed) trials ahead of it is surplus. Checked when it starts and again before it
+        reports, because two processes can start their last trial at the same moment without
+        seeing each other's: by the second check both are stored, and only the later one yields.
+        A surplus trial is failed (a failed trial counts for nothing), so the study ends with
+        exactly ``trials`` finished trials whatever the number of workers."""
+        ahead = sum(1 for t in study.get_trials(deepcopy=False) if t._trial_id < trial._trial_id and t.state != FAIL)
+        if ahead >= trials:
+            trial.set_user_attr("surplus", True)
+            raise SurplusTrial(f"{ahead} trials claimed before it")
 
     def objective(trial) -> tuple[float, float]:
+        claim(trial)
         trial.set_user_attr("worker", me)
         c = suggest(trial, space, train_takes)
         n_ch = 6 if c.channels == "imu" else 3
@@ -341,19 +454,36 @@ def tune(data: str | Path, out: str | Path, *, budget_flash: int | None = None, 
         problems = over_budget(m, budget)
         if problems:
             trial.set_user_attr("over_budget", problems)
+            claim(trial)
             raise optuna.TrialPruned("; ".join(problems))
         accs = cross_validate(ds, cv, c, epochs=epochs, seed=seed, limit_per_label=limit_per_label)
         trial.set_user_attr("fold_accuracy", accs)
         trial.set_user_attr("cv_accuracy", float(np.mean(accs)))
+        claim(trial)
         return float(np.mean(accs)), float(m["instructions"])
 
-    start = finished()
+    start = counts()[0]
     bar = tqdm(total=trials, initial=min(start, trials), desc="tune", unit="trial", file=sys.stderr, disable=quiet)
     deadline = time.monotonic() + timeout if timeout else None
-    while finished() < trials and (deadline is None or time.monotonic() < deadline):
-        before = finished()
-        study.optimize(objective, n_trials=1, catch=(), gc_after_trial=True)
-        bar.update(max(0, min(finished(), trials) - before))
+    said_waiting = False
+    with _quiet_surplus():
+        while deadline is None or time.monotonic() < deadline:
+            before, claimed = counts()
+            if before >= trials:
+                break
+            if claimed >= trials:  # the last places are taken by trials running in other processes
+                if worker:
+                    break
+                if not said_waiting:
+                    bar.write(f"waiting for {claimed - before} trial(s) running in other processes", file=sys.stderr)
+                    said_waiting = True
+                time.sleep(WAIT_S)
+                continue
+            try:
+                study.optimize(objective, n_trials=1, catch=(), gc_after_trial=True)
+            except SurplusTrial:
+                pass  # another process took the place first; the loop sees the study as it is now
+            bar.update(max(0, min(counts()[0], trials) - before))
     bar.close()
 
     rows = _rows(study)

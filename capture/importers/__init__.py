@@ -13,6 +13,7 @@ thousands); a single file given alone still raises, so the user sees the one-lin
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ from capture.errors import DataError
 from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, LABEL_RE, Take, check_label
 
 LONG_TAKE_FACTOR = 4.0  # a take this many times the median duration is "far longer than the rest"
+LABEL_FROM = ("auto", "name", "folder")  # --label-from: auto = info.labels, else the file name
+NAME_LABELS_MIN_FILES = 10  # from this many files, one label per file name is a naming scheme, not labels
 
 
 class Notice(str):
@@ -46,6 +49,7 @@ KIND_TITLES = {
     "long": "takes far longer than the rest",
     "segments": "short segments dropped",
     "category": "files outside info.labels",
+    "test-labels": "testing takes of a label with no training take",
 }
 
 
@@ -56,6 +60,7 @@ class ImportResult:
     defaults: dict = field(default_factory=dict)  # dataset-level manifest fields to set if absent
     files: int = 0  # files read successfully
     skipped: int = 0  # files skipped with a notice
+    name_labels: list[tuple[str, Path]] = field(default_factory=list)  # (label, file) labelled by --label-from auto's file name
 
 
 def make_take(label: str, values: np.ndarray, rate_hz: float, meta: dict | None = None,
@@ -98,14 +103,22 @@ def suggest_label(stem: str) -> str | None:
     return "_".join(keep) if keep and len(keep) < len(words) else None
 
 
-def label_from_name(path: Path, given: str | None, notes: list[str] | None = None, *, suggest: bool = True) -> str:
-    """--label wins; else the file name up to the first dot (Edge Impulse's ``label.id.csv``).
+def label_from_name(path: Path, given: str | None, notes: list[str] | None = None, *, suggest: bool = True,
+                    label_from: str = "auto") -> str:
+    """--label wins; else the file name up to the first dot (Edge Impulse's rule: ``wave.01.csv``
+    is ``wave``), or with ``label_from="folder"`` the name of the folder holding the file.
 
     A label taken from the file name is made safe, and when the name looks like more than a
     gesture name (``newFlex.csv``) a note suggests the ``--label`` that was probably meant.
     """
     if given:
         return check_label(given, "--label")
+    if label_from == "folder":
+        folder = Path(path).resolve().parent
+        label, note = safe_label(folder.name, f"{path} (label from its folder {folder.name!r})")
+        if note is not None and notes is not None:
+            notes.append(note)
+        return label
     stem = Path(path).name.split(".")[0]
     label, note = safe_label(stem, f"{path} (label from the file name)")
     if note is not None and notes is not None:
@@ -133,6 +146,27 @@ def long_take_notices(takes: list[Take]) -> list[str]:
     return out
 
 
+def check_name_labels(out: ImportResult, where: str | Path, label_from: str = "auto") -> None:
+    """Refuse one label per file: ``Z1.csv``, ``O3.csv``... are sample names, not 100 gestures.
+
+    Edge Impulse takes the label from the file name up to its first ``.`` (``wave.01.csv``);
+    files named without that ``label.`` prefix would each become their own label. Only for
+    labels the file names gave under ``--label-from auto`` and from NAME_LABELS_MIN_FILES files.
+    """
+    if label_from != "auto" or len(out.name_labels) < NAME_LABELS_MIN_FILES:
+        return
+    counts = Counter(label for label, _ in out.name_labels)
+    if len(counts) * 2 <= len(out.name_labels):
+        return
+    folders = sorted({p.resolve().parent.name for _, p in out.name_labels})
+    shown = ", ".join(list(counts)[:4]) + (", ..." if len(counts) > 4 else "")
+    via_folder = f" (labels {', '.join(folders[:6])}{', ...' if len(folders) > 6 else ''})" if folders else ""
+    raise DataError(where, f"{len(out.name_labels)} files would give {len(counts)} labels ({shown}): a label is the file "
+                           "name up to its first '.' (Edge Impulse's rule: wave.01.csv is 'wave'), and these names have no "
+                           f"'label.' prefix; pass --label-from folder to take the folder names{via_folder}, --label NAME, "
+                           "or --label-from name to keep one label per name")
+
+
 def _registry() -> dict[str, Callable[..., ImportResult]]:
     from capture.importers import arduino_csv, edge_impulse, magic_wand
     return {"arduino-csv": arduino_csv.read, "edge-impulse": edge_impulse.read, "magic-wand": magic_wand.read}
@@ -147,8 +181,13 @@ def import_files(fmt: str, sources: list[Path], label: str | None = None, subjec
     reader = _registry()[fmt]
     out = ImportResult()
     sources = [Path(s) for s in sources]
+    label_from = options.get("label_from") or "auto"
+    if label_from not in LABEL_FROM:
+        raise DataError("--label-from", f"{label_from!r} is not one of {', '.join(LABEL_FROM)}")
+    where = sources[0] if len(sources) == 1 else f"{len(sources)} sources"
     if fmt == "edge-impulse" and len(sources) > 1:  # one batch: one notice per decision, not per file
         out = reader(sources, label=label, subject=subject, **options)
+        check_name_labels(out, where, label_from)
         out.warnings += long_take_notices(out.takes)
         return out
     for src in sources:
@@ -165,9 +204,11 @@ def import_files(fmt: str, sources: list[Path], label: str | None = None, subjec
         out.files += r.files or 1
         out.skipped += r.skipped
         out.defaults.update(r.defaults)
+        out.name_labels += r.name_labels
     if not out.takes:
         first = next((w for w in out.warnings if getattr(w, "kind", "") == "skipped"), None)
         raise DataError(sources[0] if len(sources) == 1 else f"{len(sources)} sources",
                         f"nothing imported: {out.skipped} file(s) skipped" + (f"; first: {first}" if first else ""))
+    check_name_labels(out, where, label_from)
     out.warnings += long_take_notices(out.takes)
     return out

@@ -189,13 +189,14 @@ def _gestures(src: Path, s: _Stream, out: ImportResult) -> list[tuple[int, np.nd
     return found
 
 
-def read(src: Path, label: str | None = None, subject: str | None = None, **_options) -> ImportResult:
+def read(src: Path, label: str | None = None, subject: str | None = None, *, label_from: str | None = None,
+         **_options) -> ImportResult:
     src = Path(src)
     if not src.is_file():
         raise DataError(src, "not found; expected a .csv file copied from IMU_Capture.ino's Serial Monitor")
     streams = _parse(src, _read_text(src))
     out = ImportResult(defaults={"sample_rate_hz": RATE_HZ, "board": "Arduino Nano 33 BLE Sense"})
-    name = label_from_name(src, label, out.warnings)
+    name = label_from_name(src, label, out.warnings, label_from=label_from or "auto", suggest=label_from != "folder")
     for s in streams:
         for line0, block in _gestures(src, s, out):
             where = f"#line{line0}" + (f",col{s.col + 1}" if len(streams) > 1 else "")
@@ -206,5 +207,7 @@ def read(src: Path, label: str | None = None, subject: str | None = None, **_opt
             out.takes.append(make_take(name, block, RATE_HZ, meta))
     if not out.takes:
         raise DataError(src, f"no complete gesture of {SAMPLES_PER_GESTURE} rows found")
+    if not label and (label_from or "auto") == "auto":
+        out.name_labels.append((name, src))
     out.files = 1
     return out
