@@ -161,6 +161,15 @@ async def run_capture(url: str, data: Path, plan, *, rate: float | None, quiet: 
         await link.close()
 
 
+def _finite(value: float | None, name: str) -> float | None:
+    """click's FloatRange lets nan and inf through (every comparison with nan is false)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of Hz", param_hint=name)
+    return value
+
+
 def _print_summary(summary) -> None:
     click.echo("\n".join(summary.lines()))
 
@@ -185,7 +194,8 @@ def _print_summary(summary) -> None:
 @click.option("--session", help="session name (recorded in dataset.json)")
 @click.option("--countdown", type=click.FloatRange(0), default=3.0, show_default=True,
               help="seconds of countdown before each take")
-@click.option("--rate", type=float, help="sample rate to set on the board (Hz); for a text sketch: its rate")
+@click.option("--rate", type=click.FloatRange(0, 65535, min_open=True), callback=lambda _c, _p, v: _finite(v, "--rate"),
+              help="sample rate to set on the board (Hz); for a text sketch: its rate")
 @click.option("--max-lost", type=click.IntRange(0), help="re-record a take that lost more frames than this")
 @click.option("--quiet", is_flag=True, help="no countdown or progress bar (summary still printed)")
 def capture_cmd(port: str | None, ble: str | None, url: str | None, label: str, takes: int, seconds: float,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from conftest import DATA  # noqa: F401  (the dataset the training tests use)
 
 
@@ -68,8 +70,6 @@ def test_one_flipped_bit_in_config_json_is_refused_by_export(small_model, tmp_pa
 def test_swapped_labels_are_refused_in_config_json_and_in_labels_txt(small_model, tmp_path):
     import json
 
-    import pytest
-
     from capture.errors import DataError
     from training.model_dir import load_model_dir
 
@@ -88,3 +88,53 @@ def test_swapped_labels_are_refused_in_config_json_and_in_labels_txt(small_model
     with pytest.raises(DataError, match="labels.txt"):
         load_model_dir(m2)
     load_model_dir(small_model.model_dir)  # the untouched folder still loads
+
+
+# ----------------------------------------------------------------------------- item 14: wrong arguments
+
+def _capture(data: Path, *extra: str) -> list[str]:
+    return ["capture", "--url", "virtual://idle?speed=0", "--label", "x", "--takes", "1", "--seconds", "0.2",
+            "--countdown", "0", "--data", str(data), "--quiet", *extra]
+
+
+
+@pytest.mark.parametrize("rate", ["-50", "nan", "inf", "0", "1e9"])
+def test_capture_refuses_a_rate_that_is_not_a_positive_number(tmp_path, capsys, rate):
+    r = Ran(capsys, *_capture(tmp_path / "D", f"--rate={rate}"))
+    assert_user_error(r, "--rate")
+    assert not (tmp_path / "D").exists()
+
+
+@pytest.mark.parametrize("cmd", ["train", "tune"])
+def test_a_negative_seed_is_refused(tmp_path, capsys, cmd):
+    r = Ran(capsys, cmd, str(DATA), "--out", str(tmp_path / "out"), "--seed", "-5")
+    assert_user_error(r, "--seed")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("storage", ["journal:", "journal:/proc/nope/x.log"])
+def test_tune_refuses_an_unusable_journal_storage(tmp_path, capsys, storage):
+    r = Ran(capsys, "tune", str(DATA), "--out", str(tmp_path / "out"), "--no-m4", "--trials", "1", "--storage", storage)
+    assert_user_error(r, "--storage", "journal")
+
+
+def test_tune_m4_with_a_missing_tflm_tree_refuses_instead_of_estimating(tmp_path, capsys):
+    r = Ran(capsys, "tune", str(DATA), "--out", str(tmp_path / "out"), "--m4", "--tflm", str(tmp_path / "nope"),
+            "--trials", "1")
+    assert_user_error(r, "--m4", "nope", "--no-m4")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_regular_file_as_port_is_named_as_such(tmp_path, capsys):
+    f = tmp_path / "afile.txt"
+    f.write_text("not a port\n")
+    r = Ran(capsys, "capture", "--port", str(f), "--label", "x", "--takes", "1", "--data", str(tmp_path / "D"))
+    line = assert_user_error(r, "afile.txt", "regular file", "not a serial port")
+    assert "Serial Monitor" not in line
+
+
+def test_export_data_refuses_a_file_as_out(tmp_path, capsys):
+    f = tmp_path / "afile.txt"
+    f.write_text("mine\n")
+    assert_user_error(Ran(capsys, "export-data", "edge-impulse-json", str(DATA), "--out", str(f)), "afile.txt", "is a file")
+    assert f.read_text() == "mine\n"

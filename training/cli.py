@@ -27,19 +27,26 @@ def check_out_dir(out_dir: Path) -> None:
         raise GestureError(f"--out {out_dir}: cannot write in {probe_dir} ({e.strerror or e})") from None
 
 
-def cost_probe(tflm: str | None):
+def cost_probe(tflm: str | None, *, required: bool = False):
     """The M4 instruction counter for `gesture tune` (training.verify.measure_cost) and one line
     saying how candidates' instructions are obtained; (None, why) when the toolchain, QEMU or a
-    TFLM tree is missing."""
+    TFLM tree is missing. ``required`` (the user typed --m4 or --tflm): a GestureError instead of
+    the quiet fall-back to estimates, since measurement is what was asked for."""
     from training import tflm_tree, verify
 
+    def missing(why: str):
+        if required:
+            raise GestureError(f"--m4: cannot measure on the Cortex-M4 ({why}); pass --no-m4 to estimate the "
+                               "instructions from the layers instead")
+        return None, f"estimated from the model's layers ({why})"
+
     try:
+        tree = tflm_tree.find_tree(tflm)  # first: a wrong --tflm is named whatever else is missing
         verify.check_tools()
-        tree = tflm_tree.find_tree(tflm)
     except GestureError as e:
-        return None, f"estimated from the model's layers ({e})"
+        return missing(str(e))
     if tree is None:
-        return None, f"estimated from the model's layers ({tflm_tree.missing_tree_hint()})"
+        return missing(tflm_tree.missing_tree_hint())
 
     def probe(model_bytes: bytes, cfg) -> int:
         return verify.measure_cost(model_bytes, cfg, tflm=tree)["instructions_per_inference"]
@@ -55,7 +62,7 @@ def register(group: click.Group) -> None:
     @click.option("--split", type=click.Choice(list(SPLITS)), default=None,
                   help="how to hold out test takes (default: the declared test people, else Edge Impulse's testing category, else person when takes record subjects, else random)")
     @click.option("--epochs", type=click.IntRange(1), default=DEFAULTS["epochs"], show_default=True)
-    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
     @click.option("--rate", "rate_hz", type=click.IntRange(1, 1000), default=None,
                   help="model sample rate (Hz; default: from the data, see docs/user-guide.md)")
     @click.option("--window", type=click.IntRange(2, 4096), default=None,
@@ -93,7 +100,7 @@ def register(group: click.Group) -> None:
                   help="epochs of the chosen model's final training")
     @click.option("--timeout", type=click.FloatRange(1), default=480, show_default=True,
                   help="start no new trial after this many seconds (a re-run resumes)")
-    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
     @click.option("--limit-per-label", type=click.IntRange(2), default=None, hidden=True)
     @click.option("--m4/--no-m4", "m4", default=True, show_default=True,
                   help="measure each candidate's instructions on the Cortex-M4 under QEMU (needs the ARM toolchain, "
@@ -101,7 +108,8 @@ def register(group: click.Group) -> None:
     @click.option("--tflm", "tflm", default=None, help="TFLM source tree or tarball for --m4 (default: $GESTURE_TFLM "
                   "or the user cache)")
     @click.option("--quiet", is_flag=True, help="no progress bar (data warnings still shown)")
-    def tune_cmd(data: Path, out_dir: Path, budget_flash: int | None, budget_arena: int | None,
+    @click.pass_context
+    def tune_cmd(ctx: click.Context, data: Path, out_dir: Path, budget_flash: int | None, budget_arena: int | None,
                  budget_instructions: int | None, trials: int, storage: str | None, worker: bool, folds: int,
                  epochs: int, final_epochs: int, timeout: float | None, seed: int, limit_per_label: int | None,
                  m4: bool, tflm: str | None, quiet: bool) -> None:
@@ -109,7 +117,10 @@ def register(group: click.Group) -> None:
         (person-wise CV on the training people, int8 in TFLM), then train the chosen model."""
         from training.tune import tune
 
-        probe, how = cost_probe(tflm) if m4 else (None, "estimated from the model's layers (--no-m4)")
+        if not m4 and tflm is not None:
+            raise GestureError("--tflm is for --m4 (measuring on the Cortex-M4); drop it or drop --no-m4")
+        asked = tflm is not None or ctx.get_parameter_source("m4") == click.core.ParameterSource.COMMANDLINE
+        probe, how = cost_probe(tflm, required=asked) if m4 else (None, "estimated from the model's layers (--no-m4)")
         click.echo(f"instructions per inference: {how}", err=True)
         r = tune(data, out_dir, budget_flash=budget_flash, budget_arena=budget_arena,
                  budget_instructions=budget_instructions, trials=trials, storage=storage, worker=worker,

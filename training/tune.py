@@ -69,9 +69,18 @@ def open_storage(storage: str | None, out: Path):
     if storage.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend
 
-        path = Path(storage[len("journal:"):])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        name = storage[len("journal:"):]
+        if not name:
+            raise GestureError("--storage journal: needs a file, e.g. journal:DIR/study.log")
+        path = Path(name)
+        if path.is_dir():
+            raise GestureError(f"--storage {storage}: {path} is a folder; expected a journal file, e.g. {path}/study.log")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        except OSError as e:
+            raise GestureError(f"--storage {storage}: cannot create the journal file "
+                               f"({e.strerror or e}: {e.filename or path})") from None
     try:
         return optuna.storages.RDBStorage(storage)
     except Exception as e:  # noqa: BLE001 - SQLAlchemy/driver errors: tell the user which URL

@@ -73,6 +73,8 @@ def register(group: click.Group) -> None:
     @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
     def export_data(fmt: str, data_dir: Path, out_dir: Path) -> None:
         """Write a dataset as an Edge Impulse export: training/, testing/, info.labels."""
+        if out_dir.exists() and not out_dir.is_dir():
+            raise GestureError(f"--out {out_dir}: is a file; expected a folder for training/, testing/ and info.labels")
         takes, manifest = read_takes(data_dir)
         paths = exporters.export(takes, fmt, out_dir, manifest)
         n_test = sum(1 for p in paths if p.parent.name == "testing")
