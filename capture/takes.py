@@ -27,7 +27,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from capture.errors import DataError
+from capture.errors import DataError, GestureError
 from capture.fileio import atomic_write_text
 
 ACCEL_CHANNELS = ("ax", "ay", "az")
@@ -326,6 +326,39 @@ def preflight(dataset_dir: str | Path, label: str, need_bytes: int = 0, min_free
     if free < need:
         raise DataError(folder, f"only {free / 2**20:.1f} MiB free on its disk; recording needs at least "
                         f"{need / 2**20:.0f} MiB (free some space or choose another --data folder)")
+
+
+def dataset_around(path: str | Path, datasets: Iterable[str | Path] = ()) -> Path | None:
+    """The dataset folder ``path`` is or lies inside, else None: one of ``datasets`` (the ones a
+    command reads), a folder holding ``dataset.json`` (``path`` or a parent), or ``path`` itself
+    when a sub-folder of it holds takes (a dataset without a manifest; not an Edge Impulse export,
+    which has ``info.labels``).
+
+    Outputs (a tune study, an export) written there would become label folders or stray files of
+    the dataset, so commands refuse such an ``--out`` (:func:`check_not_in_dataset`).
+    """
+    target = Path(path).expanduser().absolute().resolve()
+    for d in datasets:
+        root = Path(d).expanduser().absolute().resolve()
+        if target == root or root in target.parents:
+            return root
+    for folder in (target, *target.parents):
+        if (folder / MANIFEST_NAME).is_file():
+            return folder
+    if target.is_dir() and not (target / "info.labels").is_file():  # an Edge Impulse export is not one
+        for sub in target.iterdir():
+            if sub.is_dir() and not sub.name.startswith(".") and any(
+                    not f.name.startswith(".") for f in sub.glob("*.csv")):
+                return target
+    return None
+
+
+def check_not_in_dataset(path: str | Path, option: str, datasets: Iterable[str | Path] = ()) -> None:
+    """Refuse an output folder that is, or lies inside, a dataset (GestureError naming both)."""
+    root = dataset_around(path, datasets)
+    if root is not None:
+        raise GestureError(f"{option} {path}: inside the dataset {root}; its files would mix with the takes "
+                           f"(choose a folder outside it)")
 
 
 def read_takes(dataset_dir: str | Path) -> tuple[list[Take], dict[str, Any]]:

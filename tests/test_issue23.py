@@ -138,3 +138,45 @@ def test_export_data_refuses_a_file_as_out(tmp_path, capsys):
     f.write_text("mine\n")
     assert_user_error(Ran(capsys, "export-data", "edge-impulse-json", str(DATA), "--out", str(f)), "afile.txt", "is a file")
     assert f.read_text() == "mine\n"
+
+
+# ----------------------------------------------------------------------------- item 11: outputs inside a dataset
+
+def _small_dataset(root: Path) -> Path:
+    import numpy as np
+
+    from capture.takes import Take, save_takes
+
+    save_takes(root, [Take(lab, np.arange(60) * 20.0, 0.5 + np.zeros((60, 3)), meta={"subject": "p"})
+                      for lab in ("a", "b") for _ in range(2)])
+    return root
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("out", [".", "sub", "a/deeper"])
+def test_export_data_refuses_an_out_inside_the_dataset(tmp_path, capsys, out):
+    d = _small_dataset(tmp_path / "data")
+    before = _tree(d)
+    r = Ran(capsys, "export-data", "edge-impulse-csv", str(d), "--out", str(d / out))
+    assert_user_error(r, "--out", "inside the dataset")
+    assert _tree(d) == before
+
+
+def test_export_data_refuses_another_dataset_as_out_but_rewrites_its_own_export(tmp_path, capsys):
+    d = _small_dataset(tmp_path / "data")
+    other = _small_dataset(tmp_path / "other")
+    assert_user_error(Ran(capsys, "export-data", "edge-impulse-csv", str(d), "--out", str(other)), "inside the dataset")
+    for _ in range(2):  # an earlier export (info.labels, training/*.csv) is not a dataset: written again
+        r = Ran(capsys, "export-data", "edge-impulse-csv", str(d), "--out", str(tmp_path / "ei"))
+        assert r.returncode == 0, r.stderr
+
+
+def test_tune_refuses_an_out_inside_the_dataset(tmp_path, capsys):
+    d = _small_dataset(tmp_path / "data")
+    before = _tree(d)
+    r = Ran(capsys, "tune", str(d), "--out", str(d / "tune"), "--no-m4", "--trials", "1")
+    assert_user_error(r, "--out", "inside the dataset")
+    assert _tree(d) == before

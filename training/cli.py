@@ -117,6 +117,9 @@ def register(group: click.Group) -> None:
         (person-wise CV on the training people, int8 in TFLM), then train the chosen model."""
         from training.tune import tune
 
+        from capture.takes import check_not_in_dataset
+
+        check_not_in_dataset(out_dir, "--out", [data])
         if not m4 and tflm is not None:
             raise GestureError("--tflm is for --m4 (measuring on the Cortex-M4); drop it or drop --no-m4")
         asked = tflm is not None or ctx.get_parameter_source("m4") == click.core.ParameterSource.COMMANDLINE

@@ -8,7 +8,7 @@ import click
 
 from capture.errors import GestureError
 from capture.importers import FORMATS, KIND_TITLES, exporters, import_files
-from capture.takes import read_takes, save_takes
+from capture.takes import check_not_in_dataset, read_takes, save_takes
 
 
 def print_notices(warnings: list[str], quiet: bool) -> None:
@@ -75,6 +75,7 @@ def register(group: click.Group) -> None:
         """Write a dataset as an Edge Impulse export: training/, testing/, info.labels."""
         if out_dir.exists() and not out_dir.is_dir():
             raise GestureError(f"--out {out_dir}: is a file; expected a folder for training/, testing/ and info.labels")
+        check_not_in_dataset(out_dir, "--out", [data_dir])
         takes, manifest = read_takes(data_dir)
         paths = exporters.export(takes, fmt, out_dir, manifest)
         n_test = sum(1 for p in paths if p.parent.name == "testing")
