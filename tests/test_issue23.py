@@ -142,13 +142,14 @@ def test_export_data_refuses_a_file_as_out(tmp_path, capsys):
 
 # ----------------------------------------------------------------------------- item 11: outputs inside a dataset
 
-def _small_dataset(root: Path) -> Path:
+def _small_dataset(root: Path, takes: int = 2, seed: int = 0) -> Path:
     import numpy as np
 
     from capture.takes import Take, save_takes
 
-    save_takes(root, [Take(lab, np.arange(60) * 20.0, 0.5 + np.zeros((60, 3)), meta={"subject": "p"})
-                      for lab in ("a", "b") for _ in range(2)])
+    rng = np.random.default_rng(seed)
+    save_takes(root, [Take(lab, np.arange(60) * 20.0, 0.5 + 0.2 * rng.standard_normal((60, 3)), meta={"subject": "p"})
+                      for lab in ("a", "b") for _ in range(takes)])
     return root
 
 
@@ -180,3 +181,34 @@ def test_tune_refuses_an_out_inside_the_dataset(tmp_path, capsys):
     r = Ran(capsys, "tune", str(d), "--out", str(d / "tune"), "--no-m4", "--trials", "1")
     assert_user_error(r, "--out", "inside the dataset")
     assert _tree(d) == before
+
+
+# ----------------------------------------------------------------------------- item 10: warnings on misleading runs
+
+def test_train_warns_when_the_test_set_is_the_training_data(capsys):
+    from training.train import prepare
+
+    p = prepare(DATA, test=DATA, limit_per_label=3, augment=0, quiet=True)
+    err = capsys.readouterr().err
+    assert any("test takes are also training takes" in w and "inflated" in w for w in p.warnings), p.warnings
+    assert "warning: --test" in err
+
+
+def test_train_with_an_independent_test_set_does_not_warn(tmp_path, capsys):
+    from training.train import prepare
+
+    p = prepare(_small_dataset(tmp_path / "d", takes=6), test=_small_dataset(tmp_path / "t", takes=2, seed=1),
+                quiet=True, augment=0)
+    assert not any("also training takes" in w for w in p.warnings), p.warnings
+
+
+def test_train_warns_when_a_hand_chosen_rate_leaves_the_window_a_fraction_of_the_gesture(capsys):
+    from training.train import prepare
+
+    p = prepare(DATA, rate_hz=1000, limit_per_label=3, augment=0, quiet=True)
+    err = capsys.readouterr().err
+    notes = [w for w in p.warnings if "covers" in w]
+    assert notes and "--rate" in notes[0] and "of a" in notes[0], p.warnings
+    assert any("above the data's" in w for w in p.warnings), p.warnings
+    assert "warning: --rate" in err
+    assert not any("covers" in w for w in prepare(DATA, limit_per_label=3, augment=0, quiet=True).warnings)

@@ -326,16 +326,59 @@ def prepare(data: str | Path, *, test: str | Path | None = None, split: str | No
         if extra:
             raise GestureError(f"test set {test} has label(s) {extra} that the training set {data} lacks; the model can only predict {ds.labels}")
         train_takes, test_takes, held, split_name = ds.takes, test_ds.takes, [], f"test set {test}"
+        shared = shared_takes(train_takes, test_takes)
+        if shared:
+            warnings.append(f"--test {test}: {len(shared)} of {len(test_takes)} test takes are also training takes "
+                            f"(the same samples, e.g. {shared[0].path}): the test accuracy will be inflated; test on "
+                            "takes recorded apart (other people or sessions)")
+            print(f"warning: {warnings[-1]}", file=sys.stderr, flush=True)
     else:
         split_name = split or default_split(ds)
         if split_name not in SPLITS:
             raise GestureError(f"unknown --split {split_name!r}; expected {', '.join(SPLITS)}")
         train_takes, test_takes, held = split_takes(ds, split_name, seed)
-    return prepare_takes(ds, train_takes, test_takes, split_name=split_name, held=held, seed=seed,
-                         plan_takes=training_pool(ds, split_name, held) if test is None else ds.takes,
-                         rate_hz=rate_hz, window=window, channels=channels, augment=augment,
-                         limit_per_label=limit_per_label, quiet=quiet, warnings=warnings,
-                         augment_strength=augment_strength)
+    plan_takes = training_pool(ds, split_name, held) if test is None else ds.takes
+    p = prepare_takes(ds, train_takes, test_takes, split_name=split_name, held=held, seed=seed,
+                      plan_takes=plan_takes, rate_hz=rate_hz, window=window, channels=channels, augment=augment,
+                      limit_per_label=limit_per_label, quiet=quiet, warnings=warnings,
+                      augment_strength=augment_strength)
+    if rate_hz or window:  # chosen by hand: say when it cannot fit the gestures (the data's own choice does)
+        for note in plan_notes(p.plan, plan_takes, rate_given=bool(rate_hz), window_given=bool(window)):
+            print(f"warning: {note}", file=sys.stderr, flush=True)
+            p.warnings.append(note)
+    return p
+
+
+def shared_takes(train: list[Take], test: list[Take]) -> list[Take]:
+    """Test takes whose samples are also a training take's (the same folder, or a copy of it)."""
+    import hashlib
+
+    def key(t: Take) -> str:
+        return hashlib.sha256(np.ascontiguousarray(t.values).tobytes()).hexdigest()
+
+    seen = {key(t) for t in train}
+    return [t for t in test if key(t) in seen]
+
+
+def plan_notes(plan: Plan, takes: list[Take], *, rate_given: bool, window_given: bool) -> list[str]:
+    """What is wrong with a hand-chosen --rate/--window for these takes: a rate above the data's
+    (the board's IMU gives no more samples; the model would learn interpolation) and a window that
+    sees less than half of a typical gesture (90th percentile take length)."""
+    from training.plan import gesture_seconds
+
+    notes = []
+    src = plan.source_rate_hz
+    if rate_given and src > 0 and plan.rate_hz > src * 1.05:
+        notes.append(f"--rate {plan.rate_hz} is above the data's {src:g} Hz: the model learns interpolated samples "
+                     "(the data's rate or lower keeps what was measured)")
+    gesture = gesture_seconds(takes, src)
+    span = plan.window / plan.rate_hz
+    if gesture > 0 and span < 0.5 * gesture:
+        given = " and ".join(o for o, g in (("--rate", rate_given), ("--window", window_given)) if g)
+        notes.append(f"{given}: the window of {plan.window} samples at {plan.rate_hz} Hz covers {span:.3g} s of a "
+                     f"{gesture:.2g} s gesture (90th percentile take); lower --rate or raise --window "
+                     "(or leave them to the data)")
+    return notes
 
 
 def prepare_takes(ds: Dataset, train_takes: list[Take], test_takes: list[Take], *, split_name: str,
