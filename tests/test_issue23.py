@@ -212,3 +212,77 @@ def test_train_warns_when_a_hand_chosen_rate_leaves_the_window_a_fraction_of_the
     assert any("above the data's" in w for w in p.warnings), p.warnings
     assert "warning: --rate" in err
     assert not any("covers" in w for w in prepare(DATA, limit_per_label=3, augment=0, quiet=True).warnings)
+
+
+# ----------------------------------------------------------------------------- item 12: dashboard
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_sigterm_to_gesture_dashboard_stops_its_streamlit_child_and_frees_the_port(tmp_path):
+    import os
+    import re
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "gesture_cli", "dashboard", "--url", "virtual://idle?speed=0",
+                             "--port", "0", "--no-browser"], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    kids: list[int] = []
+    try:
+        line = ""
+        for line in proc.stderr:  # type: ignore[union-attr]
+            if line.startswith("dashboard: "):
+                break
+        m = re.search(r":(\d+)/", line)
+        assert m, line
+        port = int(m.group(1))
+        kids = _children(proc.pid)
+        assert kids, "no streamlit child"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) != 0
+        deadline = time.monotonic() + 30  # (a bound for a hung child, not a timing assertion)
+        while any(_alive(k) for k in kids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(k) for k in kids), "streamlit still running after SIGTERM to gesture dashboard"
+        with socket.socket() as s:  # the next start can listen there
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for k in kids:  # on failure: the child this test started, by its pid
+            if _alive(k):
+                os.kill(k, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("url, needle", [("ftp://x", "unknown link"),
+                                         ("virtual://classifier?model=/nope", "/nope"),
+                                         ("virtual://replay?bogus=1", "bogus")])
+def test_dashboard_refuses_a_bad_url_at_the_command_line(capsys, url, needle):
+    r = Ran(capsys, "dashboard", "--url", url, "--port", "0", "--no-browser", "--duration", "0.1")
+    assert_user_error(r, needle)
+    assert "dashboard: http" not in r.stderr
