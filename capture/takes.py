@@ -263,25 +263,40 @@ def save_takes(dataset_dir: str | Path, takes: Iterable[Take], prefix: str = "ta
                defaults: dict[str, Any] | None = None) -> list[Path]:
     """Write takes under ``DIR/label/`` and record their metadata in ``dataset.json``.
 
-    Each take file is written atomically before the manifest is rewritten, so an interruption
-    leaves every finished take on disk (a take missing from the manifest just has no metadata).
+    Each take file is written atomically, then the manifest; if anything fails on the way (a full
+    disk, a read-only folder, Ctrl-C) the takes this call wrote are removed again, so the dataset
+    is as it was and ``dataset.json`` always describes the files (a caller saving one take at a
+    time, like the recorder, keeps every take saved before).
     """
     dataset_dir = Path(dataset_dir)
-    paths = []
+    paths: list[Path] = []
     with dataset_lock(dataset_dir):
         manifest = read_manifest(dataset_dir)
         for k, v in (defaults or {}).items():
             manifest.setdefault(k, v)
         free: dict[str, Iterator[Path]] = {}
-        for take in takes:
-            if take.label not in free:
-                free[take.label] = free_take_paths(dataset_dir, take.label, prefix)
-            p = next(free[take.label])
-            write_take(p, take)
-            if take.meta:
-                manifest["takes"][f"{take.label}/{p.name}"] = take.meta
-            paths.append(p)
-        write_manifest(dataset_dir, manifest)
+        new_folders = []
+        try:
+            for take in takes:
+                if take.label not in free:
+                    free[take.label] = free_take_paths(dataset_dir, take.label, prefix)
+                    if not (dataset_dir / take.label).exists():
+                        new_folders.append(dataset_dir / take.label)
+                p = next(free[take.label])
+                write_take(p, take)
+                paths.append(p)
+                if take.meta:
+                    manifest["takes"][f"{take.label}/{p.name}"] = take.meta
+            write_manifest(dataset_dir, manifest)
+        except BaseException:
+            for p in paths:
+                p.unlink(missing_ok=True)
+            for folder in new_folders:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
+            raise
     return paths
 
 

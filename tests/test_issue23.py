@@ -286,3 +286,177 @@ def test_dashboard_refuses_a_bad_url_at_the_command_line(capsys, url, needle):
     r = Ran(capsys, "dashboard", "--url", url, "--port", "0", "--no-browser", "--duration", "0.1")
     assert_user_error(r, needle)
     assert "dashboard: http" not in r.stderr
+
+
+# ----------------------------------------------------------------------------- item 7: full disk, read-only
+
+def _mount_tmpfs(where: Path, size: str, *extra: str) -> None:
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("a real tiny file system needs root (mount -t tmpfs)")
+    where.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join([f"size={size}", *extra]), "tmpfs", str(where)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real small file system (tmpfs) at tmp_path/disk; ``fill(leave)`` leaves ``leave`` bytes
+    free with a filler file, ``read_only()`` remounts it read-only, ``free()`` removes the filler."""
+    import os
+    import subprocess
+
+    mnt = tmp_path / "disk"
+    _mount_tmpfs(mnt, "4m")
+
+    class Disk:
+        path = mnt
+
+        def fill(self, leave: int) -> None:
+            free = os.statvfs(mnt).f_bavail * os.statvfs(mnt).f_frsize
+            with open(mnt / "filler", "ab") as f:
+                f.write(b"\0" * max(0, free - leave))
+
+        def free(self) -> None:
+            (mnt / "filler").unlink(missing_ok=True)
+
+        def read_only(self) -> None:
+            subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+
+    yield Disk()
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _manifest_matches_files(d: Path) -> None:
+    import json
+
+    manifest = json.loads((d / "dataset.json").read_text())
+    csvs = {str(p.relative_to(d)) for p in d.glob("*/*.csv")}
+    assert set(manifest["takes"]) == csvs
+    assert not [p for p in d.rglob(".*.tmp")]
+
+
+def _ei_export(tmp_path: Path, takes: int) -> Path:
+    """An Edge Impulse export (outside the small disk) of ``takes`` takes per label, to import."""
+    from capture.importers import exporters
+    from capture.takes import read_takes
+
+    src = _small_dataset(tmp_path / "src", takes=takes, seed=3)
+    t, m = read_takes(src)
+    exporters.export(t, "edge-impulse-json", tmp_path / "ei", m)
+    return tmp_path / "ei"
+
+
+def test_import_into_an_existing_dataset_on_a_full_disk_keeps_files_and_manifest_in_step(tiny_disk, tmp_path, capsys):
+    d = _small_dataset(tiny_disk.path / "data")
+    before = _files(d)
+    ei = _ei_export(tmp_path, takes=30)
+    tiny_disk.fill(leave=40_000)  # room for a few takes, not 60
+    r = Ran(capsys, "import", "edge-impulse", str(ei), "--data", str(d), "--quiet")
+    assert_user_error(r, "No space left on device")
+    assert _files(d) == before
+    _manifest_matches_files(d)
+
+
+def test_export_on_a_full_disk_leaves_no_partial_sketch_and_the_next_export_needs_no_force(
+        small_model, tiny_disk, capsys):
+    sketch = tiny_disk.path / "sk"
+    tiny_disk.fill(leave=8_000)
+    r = Ran(capsys, "export", str(small_model.model_dir), "--sketch", str(sketch))
+    assert_user_error(r, "No space left on device", "nothing was changed")
+    assert not sketch.exists() and not list(tiny_disk.path.glob(".sk.*"))
+    tiny_disk.free()
+    r = Ran(capsys, "export", str(small_model.model_dir), "--sketch", str(sketch))
+    assert r.returncode == 0, r.stderr
+    first = _files(sketch)
+    (sketch / "my_notes.txt").write_text("mine\n")
+    tiny_disk.fill(leave=8_000)
+    r = Ran(capsys, "export", str(small_model.model_dir), "--sketch", str(sketch), "--arena", "65536")
+    assert_user_error(r, "No space left on device")
+    assert _files(sketch) == {**first, "my_notes.txt": b"mine\n"}  # the previous sketch, whole
+    tiny_disk.free()
+    assert Ran(capsys, "export", str(small_model.model_dir), "--sketch", str(sketch), "--arena", "65536").returncode == 0
+    assert (sketch / "my_notes.txt").read_text() == "mine\n"  # the user's own file is carried over
+
+
+def test_export_data_on_a_full_disk_writes_nothing(tiny_disk, tmp_path, capsys):
+    d = _small_dataset(tmp_path / "data", takes=30)
+    tiny_disk.fill(leave=40_000)
+    out = tiny_disk.path / "ei"
+    r = Ran(capsys, "export-data", "edge-impulse-json", str(d), "--out", str(out))
+    assert_user_error(r, "No space left on device")
+    assert not out.exists() and not list(tiny_disk.path.glob(".ei.*"))
+
+
+def test_train_on_a_full_disk_is_one_line_and_writes_no_model_folder(tiny_disk, tmp_path, capsys):
+    d = _small_dataset(tmp_path / "data", takes=6)
+    tiny_disk.fill(leave=8_000)
+    out = tiny_disk.path / "model"
+    r = Ran(capsys, "train", str(d), "--out", str(out), "--epochs", "1", "--split", "random", "--quiet")
+    assert_user_error(r, "No space left on device")
+    assert not out.exists() and not list(tiny_disk.path.glob(".model.*"))
+
+
+def test_capture_on_a_disk_that_fills_mid_recording_keeps_the_saved_takes(tmp_path, capsys, monkeypatch):
+    """Targeted monkeypatch (the recorder's preflight wants 20 MiB free, so a real tiny disk stops
+    it before recording): the third take's write raises ENOSPC as a full disk would."""
+    import errno
+
+    import capture.takes as takes_mod
+
+    real = takes_mod.atomic_write_text
+    calls = {"take": 0}
+
+    def write(path, text):
+        if str(path).endswith(".csv"):
+            calls["take"] += 1
+            if calls["take"] == 3:
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, text)
+
+    monkeypatch.setattr(takes_mod, "atomic_write_text", write)
+    d = tmp_path / "D"
+    r = Ran(capsys, *_capture(d)[:6], "5", *_capture(d)[7:])
+    assert_user_error(r, "take 3 could not be saved", "No space left on device", "2 of 5")
+    assert len(list(d.glob("x/*.csv"))) == 2
+    _manifest_matches_files(d)
+
+
+@pytest.mark.parametrize("cmd", ["export", "export-data", "import", "tune"])
+def test_read_only_outputs_are_one_line_errors(small_model, tiny_disk, tmp_path, capsys, cmd):
+    d = _small_dataset(tiny_disk.path / "data")
+    before = _files(tiny_disk.path)
+    tiny_disk.read_only()
+    args = {"export": ["export", str(small_model.model_dir), "--sketch", str(tiny_disk.path / "sk")],
+            "export-data": ["export-data", "edge-impulse-json", str(tmp_path / "src_data"), "--out",
+                            str(tiny_disk.path / "ei")],
+            "import": ["import", "edge-impulse", str(_ei_export(tmp_path, 2)), "--data", str(d), "--quiet"],
+            "tune": ["tune", str(tmp_path / "src_data"), "--out", str(tiny_disk.path / "tune"), "--no-m4",
+                     "--trials", "1"]}[cmd]
+    if cmd in ("export-data", "tune"):
+        _small_dataset(tmp_path / "src_data", takes=6)
+    r = Ran(capsys, *args)
+    assert_user_error(r, "Read-only file system")
+    assert _files(tiny_disk.path) == before
+
+
+def test_write_folder_writes_sub_folders_and_carries_named_files(tmp_path):
+    from capture.fileio import write_folder
+
+    f = tmp_path / "sk"
+    write_folder(f, {"a.h": b"1", "src/tflm/x.cc": b"2"})
+    (f / "mine.txt").write_text("keep")
+    (f / "drop.txt").write_text("drop")
+    write_folder(f, {"a.h": b"3", "src/y.cc": b"4"}, carry=["mine.txt", "a.h"])
+    assert _files(f) == {"a.h": b"3", "src/y.cc": b"4", "mine.txt": b"keep"}
+    with pytest.raises(ValueError):
+        write_folder(f, {"../evil": b""})
+    assert _files(f) == {"a.h": b"3", "src/y.cc": b"4", "mine.txt": b"keep"}

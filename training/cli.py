@@ -9,13 +9,13 @@ from capture.errors import GestureError
 from training.train import DEFAULTS, SPLITS
 
 
-def check_out_dir(out_dir: Path) -> None:
+def check_out_dir(out_dir: Path, what: str = "a MODEL_DIR folder (new or written by gesture train)") -> None:
     """--out must be a folder we can create and write (a file there is refused up front)."""
     import os
     import tempfile
 
     if out_dir.exists() and not out_dir.is_dir():
-        raise GestureError(f"--out {out_dir}: is a file; expected a MODEL_DIR folder (new or written by gesture train)")
+        raise GestureError(f"--out {out_dir}: is a file; expected {what}")
     probe_dir = out_dir if out_dir.is_dir() else next((d for d in out_dir.absolute().parents if d.exists()), Path("/"))
     if not probe_dir.is_dir():
         raise GestureError(f"--out {out_dir}: {probe_dir} is a file, so the folder cannot be created")
@@ -120,6 +120,8 @@ def register(group: click.Group) -> None:
         from capture.takes import check_not_in_dataset
 
         check_not_in_dataset(out_dir, "--out", [data])
+        if storage is None or not worker:
+            check_out_dir(out_dir, "tune's DIR")  # a read-only or full --out: now, not after the trials
         if not m4 and tflm is not None:
             raise GestureError("--tflm is for --m4 (measuring on the Cortex-M4); drop it or drop --no-m4")
         asked = tflm is not None or ctx.get_parameter_source("m4") == click.core.ParameterSource.COMMANDLINE
