@@ -460,3 +460,87 @@ def test_write_folder_writes_sub_folders_and_carries_named_files(tmp_path):
     with pytest.raises(ValueError):
         write_folder(f, {"../evil": b""})
     assert _files(f) == {"a.h": b"3", "src/y.cc": b"4", "mine.txt": b"keep"}
+
+
+# ----------------------------------------------------------------------------- item 13: Ctrl-C while training
+
+def test_ctrl_c_during_fit_stops_after_the_batch_and_is_raised_by_the_kit_not_inside_keras(tmp_path):
+    """The SIGINT lands while Keras runs (here: in a callback, at batch 2 of epoch 1); the fit ends
+    after that batch and KeyboardInterrupt comes from training.progress.check_interrupt, never
+    from inside Keras/TensorFlow (where it once became a TypeError, or was lost)."""
+    import os
+    import signal
+    import traceback
+
+    import keras
+
+    from training.model import build_model
+    from training.progress import interruptible
+    from training.train import fit_model, prepare
+
+    p = prepare(_small_dataset(tmp_path / "d", takes=8), split="random", augment=2, quiet=True)
+    w = p.windows
+    model = build_model(w.cfg.window, len(w.cfg.channels), len(w.cfg.labels))
+    seen = {"batches": 0, "epochs": 0}
+
+    class Kill(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen["batches"] += 1
+            if seen["batches"] == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen["epochs"] += 1
+
+    real_fit = model.fit
+    model.fit = lambda *a, **k: real_fit(*a, **{**k, "callbacks": [*k["callbacks"], Kill()]})
+    with pytest.raises(KeyboardInterrupt) as e, interruptible():
+        fit_model(model, w, epochs=50, batch=4, quiet=True)
+    last = traceback.extract_tb(e.value.__traceback__)[-1]
+    assert last.name == "check_interrupt" and last.filename.endswith("progress.py"), last
+    assert seen["epochs"] <= 1 and seen["batches"] >= 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_ctrl_c_pressed_after_the_last_checkpoint_is_not_swallowed():
+    import os
+    import signal
+
+    from training.progress import interruptible
+
+    with pytest.raises(KeyboardInterrupt), interruptible():
+        os.kill(os.getpid(), signal.SIGINT)  # a flag only: the block goes on ...
+        done = True
+    assert done  # ... and the interrupt is raised when it ends
+
+
+def test_sigint_to_gesture_train_is_exit_130_without_traceback_and_no_model(tmp_path):
+    """A regression guard: the reported failure hit about 1 run in 12, so this passes on the old
+    code most of the time; the test above is the deterministic one."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    d = _small_dataset(tmp_path / "d", takes=8)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for at_epoch in (1, 3):
+        out = tmp_path / f"m{at_epoch}"
+        proc = subprocess.Popen([sys.executable, "-m", "gesture_cli", "train", str(d), "--out", str(out),
+                                 "--epochs", "200", "--split", "random"], cwd=tmp_path, env=env,
+                                stderr=subprocess.PIPE, text=True)
+        err = ""
+        while True:  # tqdm redraws with \r: read characters until the bar shows the epoch
+            ch = proc.stderr.read(1)  # type: ignore[union-attr]
+            if not ch:
+                break
+            err += ch
+            if f"| {at_epoch}/200" in err:
+                proc.send_signal(signal.SIGINT)
+                break
+        rest = proc.communicate(timeout=120)[1]
+        assert proc.returncode == 130, err + rest
+        assert "Traceback" not in rest and {"aborted", "interrupted"} & set(rest.splitlines()), rest
+        assert not out.exists()

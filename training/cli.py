@@ -74,10 +74,12 @@ def register(group: click.Group) -> None:
                   rate_hz: int | None, window: int | None, channels: str, quiet: bool) -> None:
         """Train a classifier, quantize it to int8 and evaluate it as the board runs it."""
         check_out_dir(out_dir)  # before minutes of training, not after
+        from training.progress import interruptible
         from training.train import train
 
-        r = train(data, out_dir, test=test_data, split=split, epochs=epochs, seed=seed, rate_hz=rate_hz,
-                  window=window, channels=channels, quiet=quiet).report
+        with interruptible():  # Ctrl-C stops after the current batch, never inside Keras (see training.progress)
+            r = train(data, out_dir, test=test_data, split=split, epochs=epochs, seed=seed, rate_hz=rate_hz,
+                      window=window, channels=channels, quiet=quiet).report
         click.echo(f"int8 accuracy {r['int8_accuracy']:.1%} (float {r['float_accuracy']:.1%}) on {r['n_test']} test takes; "
                    f"model {r['model_bytes']:,} bytes, arena {r['arena_bytes']:,} bytes; report: {out_dir / 'report.md'}")
 
@@ -127,10 +129,13 @@ def register(group: click.Group) -> None:
         asked = tflm is not None or ctx.get_parameter_source("m4") == click.core.ParameterSource.COMMANDLINE
         probe, how = cost_probe(tflm, required=asked) if m4 else (None, "estimated from the model's layers (--no-m4)")
         click.echo(f"instructions per inference: {how}", err=True)
-        r = tune(data, out_dir, budget_flash=budget_flash, budget_arena=budget_arena,
-                 budget_instructions=budget_instructions, trials=trials, storage=storage, worker=worker,
-                 folds=folds, epochs=epochs, final_epochs=final_epochs, timeout=timeout, seed=seed,
-                 limit_per_label=limit_per_label, quiet=quiet, cost_probe=probe)
+        from training.progress import interruptible
+
+        with interruptible():
+            r = tune(data, out_dir, budget_flash=budget_flash, budget_arena=budget_arena,
+                     budget_instructions=budget_instructions, trials=trials, storage=storage, worker=worker,
+                     folds=folds, epochs=epochs, final_epochs=final_epochs, timeout=timeout, seed=seed,
+                     limit_per_label=limit_per_label, quiet=quiet, cost_probe=probe)
         done = sum(row["state"] == "complete" for row in r.rows)
         if worker:
             click.echo(f"worker done: the study holds {len(r.rows)} finished trial(s), {done} within the budget")

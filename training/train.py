@@ -24,6 +24,7 @@ from training.dataset import Dataset, load_dataset, validate
 from training.model_dir import check_target, write_model_dir
 from training.plan import MAX_SKIPPED_FRACTION, Plan, make_plan
 from training.preprocess import PreprocessConfig, crop_take, motion, normalize, take_counts
+from training.progress import check_interrupt
 
 UNKNOWN_NAMES = ("negative", "unknown", "idle", "none", "other")
 VAL_FRACTION = 0.1
@@ -444,7 +445,7 @@ def fit_model(model, w: Windows, *, epochs: int, batch: int = DEFAULTS["batch"],
     """
     import keras
 
-    from training.progress import EpochProgress
+    from training.progress import EpochProgress, StopOnInterrupt
 
     def inputs(x: np.ndarray) -> np.ndarray:
         z = normalize(x, w.cfg)
@@ -455,8 +456,11 @@ def fit_model(model, w: Windows, *, epochs: int, batch: int = DEFAULTS["batch"],
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     val = (inputs(w.x_val), w.y_val) if len(w.y_val) else None
-    return model.fit(inputs(w.x_fit), w.y_fit, epochs=epochs, batch_size=batch, validation_data=val,
-                     verbose=0, shuffle=True, callbacks=[] if quiet else [EpochProgress(epochs)])
+    check_interrupt()
+    history = model.fit(inputs(w.x_fit), w.y_fit, epochs=epochs, batch_size=batch, validation_data=val, verbose=0,
+                        shuffle=True, callbacks=[StopOnInterrupt(), *([] if quiet else [EpochProgress(epochs)])])
+    check_interrupt()  # a Ctrl-C stopped the fit after a batch: leave here, from the kit's code
+    return history
 
 
 @dataclass
@@ -495,6 +499,7 @@ def fit_and_evaluate(model, w: Windows, *, epochs: int, seed: int = 0, batch: in
     _log(quiet, "converting to full int8 and evaluating in the TFLM interpreter ...")
     t = time.monotonic()
     q = to_int8(model, inputs(w.x_fit), seed=seed)
+    check_interrupt()
     cfg = w.cfg.with_input_quant(q.input_scale, q.input_zero_point)
     timings["convert"] = time.monotonic() - t
     t = time.monotonic()
@@ -622,6 +627,7 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
     report.update(extra_report or {})
     report["timings"] = {k: round(v, 2) for k, v in timings.items()}
     report["train_seconds"] = round(time.monotonic() - t_start, 2)
+    check_interrupt()  # not after a Ctrl-C: the previous model folder stays
     report = write_model_dir(out, tflite=q.tflite, keras=keras_bytes, cfg=cfg, report=report,
                              extra=report_files(report, cm, report["history"]))
     _log(quiet, f"float {report['float_accuracy']:.1%}, int8 (TFLM) {report['int8_accuracy']:.1%}, "
