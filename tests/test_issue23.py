@@ -544,3 +544,50 @@ def test_sigint_to_gesture_train_is_exit_130_without_traceback_and_no_model(tmp_
         assert proc.returncode == 130, err + rest
         assert "Traceback" not in rest and {"aborted", "interrupted"} & set(rest.splitlines()), rest
         assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- item 3: what the kit says
+
+def test_cached_objects_do_not_carry_the_temporary_path_of_the_run_that_compiled_them(tmp_path):
+    """verify compiles the bundle of a temporary export and caches the objects; TFLM's messages
+    (__FILE__) printed from a cached object named the earlier run's temporary folder."""
+    import shutil
+
+    from training import tflm_tree as tt
+
+    if shutil.which("gcc") is None:
+        pytest.skip("needs gcc")
+    objs = tmp_path / "objs"
+    for run in ("gesture-verify-first", "gesture-verify-second"):
+        tree = tmp_path / run / "sketch"
+        (tree / "src").mkdir(parents=True)
+        (tree / "src" / "where.c").write_text('const char *gk_where = __FILE__;\n')
+        out, built = tt.compile_objects(tree, ["src/where.c"], tt.toolchain("host"), ["-std=c11"], [], objs)
+        data = out[0].read_bytes()
+        assert b"gesture-verify-" not in data and str(tmp_path).encode() not in data
+        assert b"src/where.c" in data
+    assert built == 0  # the second run used the first run's object
+
+
+def test_the_split_random_hint_is_not_given_when_the_split_already_is_random(tmp_path):
+    from capture.errors import GestureError
+    from training.train import prepare
+
+    d = _small_dataset(tmp_path / "d", takes=2)
+    with pytest.raises(GestureError, match="training take") as e:
+        prepare(d, split="random", quiet=True, augment=0)
+    assert "--split random" not in str(e.value) and "record more takes" in str(e.value)
+
+
+def test_the_docs_the_sketch_and_tune_say_the_same_thing():
+    from conftest import ROOT
+
+    guide = (ROOT / "docs" / "user-guide.md").read_text()
+    tune_src = (ROOT / "training" / "tune.py").read_text()
+    assert "within 1 percentage point of the\nbest cross-validated accuracy" in guide
+    assert "percentage point of the best" in tune_src and "{SELECT_TOLERANCE:.0%} of the best" not in tune_src
+    # troubleshooting.md: never edit GK_ARENA_SIZE, re-export with --arena; the board's boot message agrees
+    trouble = (ROOT / "docs" / "troubleshooting.md").read_text()
+    model_cpp = (ROOT / "firmware" / "templates" / "gesture_classifier" / "gk_model.cpp.tmpl").read_text()
+    assert "Do not edit `GK_ARENA_SIZE`" in trouble and "--arena BYTES" in trouble
+    assert "raise GK_ARENA_SIZE" not in model_cpp and "--arena BYTES" in model_cpp

@@ -133,11 +133,14 @@ def split_takes(ds: Dataset, split: str, seed: int) -> tuple[list[Take], list[Ta
 
 def _check_split(train: list[Take], test: list[Take], labels: list[str], split: str, n_skipped: int = 0) -> None:
     after = f" and {n_skipped} skipped take(s)" if n_skipped else ""
+    hint = {"random": "record more takes", "person": "record more takes (from more people) or use --split random",
+            "session": "record more takes (in more sessions) or use --split random",
+            "category": "record more takes (in Edge Impulse's training category) or use --split random",
+            }.get(split, "record more takes")
     for label in labels:
         n_train = sum(t.label == label for t in train)
         if n_train < 2:
-            raise GestureError(f"label '{label}' has {n_train} training take(s) after the {split} split{after}; "
-                               "record more takes (from more people for a person split) or use --split random")
+            raise GestureError(f"label '{label}' has {n_train} training take(s) after the {split} split{after}; {hint}")
     if not test:
         raise GestureError(f"the {split} split{after} left no test takes")
 
