@@ -95,6 +95,8 @@ def building_folder(folder: str | Path) -> Iterator[Path]:
     the next build of the same folder removes.
     """
     folder = Path(folder)
+    if folder.is_symlink() and folder.is_dir():
+        folder = folder.resolve()  # replace the folder it names, not the link
     folder.parent.mkdir(parents=True, exist_ok=True)
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{folder} exists and is not a folder")

@@ -591,3 +591,13 @@ def test_the_docs_the_sketch_and_tune_say_the_same_thing():
     model_cpp = (ROOT / "firmware" / "templates" / "gesture_classifier" / "gk_model.cpp.tmpl").read_text()
     assert "Do not edit `GK_ARENA_SIZE`" in trouble and "--arena BYTES" in trouble
     assert "raise GK_ARENA_SIZE" not in model_cpp and "--arena BYTES" in model_cpp
+
+
+def test_write_folder_through_a_symlink_replaces_the_folder_it_names(tmp_path):
+    from capture.fileio import write_folder
+
+    real = tmp_path / "real"
+    write_folder(real, {"a": b"1"})
+    (tmp_path / "link").symlink_to(real)
+    write_folder(tmp_path / "link", {"a": b"2"})
+    assert (tmp_path / "link").is_symlink() and (real / "a").read_bytes() == b"2"
