@@ -7,6 +7,7 @@ happen inside the commands, so ``gesture --help`` and ``gesture devices`` start 
 """
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
@@ -26,6 +27,10 @@ COMMAND_MODULES = (
     "dashboard.cli",  # dashboard
     "dashboard.demo",  # demo (the most downstream package: it runs every step)
 )
+
+
+# OSErrors of the machine, not of the kit: a full disk or quota, a read-only file system, no permission
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES})
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -59,6 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as e:
         e.show()
         return e.exit_code
+    except OSError as e:
+        if e.errno not in WRITE_ERRNOS:
+            raise
+        # the disk filled or the folder is read-only: the kit's writers leave the old file or folder
+        # (capture.fileio), so one line says what and where
+        where = f" ({e.filename})" if e.filename else ""
+        click.echo(f"error: cannot write{where}: {e.strerror or e}", err=True)
+        return 2
     return 0
 
 

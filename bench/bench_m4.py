@@ -13,7 +13,6 @@ Needs the TFLM tree (--tflm, $GESTURE_TFLM or the user cache) and the ARM toolch
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -27,23 +26,18 @@ def baseline_model_dir(name: str, build, out: Path, data: Path, window: int | No
     """A MODEL_DIR for a baseline: the path `gesture train` takes (prepare -> fit -> int8 -> arena)."""
     import keras
 
-    from capture.fileio import atomic_write_bytes, atomic_write_text
     from training.baselines import input_shape
     from training.evaluate import board_arena
-    from training.model_dir import sha256
+    from training.model_dir import write_model_dir
     from training.train import fit_and_evaluate, prepare
 
     p = prepare(data, seed=seed, window=window, quiet=True)
     keras.utils.set_random_seed(seed)
     model = build(p.windows.cfg.window, len(p.windows.cfg.channels), len(p.windows.cfg.labels))
     e = fit_and_evaluate(model, p.windows, epochs=epochs, seed=seed, quiet=True, input_shape=input_shape(model))
-    out.mkdir(parents=True)
-    atomic_write_bytes(out / "model.tflite", e.int8.tflite)
-    atomic_write_text(out / "config.json", e.cfg.to_json())
     # the baselines' convolutions are small; the CMSIS-NN scratch allowance of the default is kept
-    report = {"model": name, "dataset": str(data), "arena_bytes": e.arena, "arena_board_bytes": board_arena(e.arena, 2048),
-              "model_sha256": sha256(e.int8.tflite)}
-    atomic_write_text(out / "report.json", json.dumps(report))
+    report = {"model": name, "dataset": str(data), "arena_bytes": e.arena, "arena_board_bytes": board_arena(e.arena, 2048)}
+    write_model_dir(out, tflite=e.int8.tflite, keras=b"", cfg=e.cfg, report=report, extra={})  # the sha256 recorded
     return out
 
 

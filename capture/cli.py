@@ -7,7 +7,6 @@ saved take and exits with status 2; Ctrl-C and SIGTERM report the partial take a
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
 from pathlib import Path
 
@@ -45,20 +44,39 @@ def firmware_files() -> dict[str, str]:
     }
 
 
-def write_firmware(out: Path) -> list[Path]:
-    """Write the sketch's generated headers to ``out``; a folder elsewhere also gets the sketch."""
-    from capture.fileio import atomic_write_text
-
-    out = Path(out)
-    written = []
-    for name, text in firmware_files().items():
-        atomic_write_text(out / name, text)
-        written.append(out / name)
+def firmware_folder_files(out: Path) -> dict[str, bytes]:
+    """What ``gesture firmware`` writes into ``out``: the generated headers, plus the .ino elsewhere."""
+    files = {name: text.encode("utf-8") for name, text in firmware_files().items()}
     if out.resolve() != capture_sketch_dir().resolve():
         # the Arduino IDE wants the .ino named like its folder
-        ino = out / f"{out.name}.ino"
-        shutil.copyfile(capture_sketch_dir() / "capture.ino", ino)
-        written.append(ino)
+        files[f"{out.name}.ino"] = (capture_sketch_dir() / "capture.ino").read_bytes()
+    return files
+
+
+def write_firmware(out: Path, *, force: bool = False) -> list[Path]:
+    """Write the sketch's generated headers to ``out``; a folder elsewhere also gets the sketch.
+
+    A file already there with other content (an edited .ino, another sketch's header) is not
+    overwritten unless ``force``: the same rule as ``gesture export --force``. Rewriting identical
+    files (running the command twice) and refreshing the kit's own ``firmware/capture`` are fine.
+    """
+    from capture.fileio import atomic_write_bytes
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise GestureError(f"{out} exists and is not a folder")
+    files = firmware_folder_files(out)
+    own = out.resolve() == capture_sketch_dir().resolve()
+    if not force and not own:
+        changed = [name for name, data in files.items() if (out / name).exists() and
+                   (not (out / name).is_file() or (out / name).read_bytes() != data)]
+        if changed:
+            raise GestureError(f"{out} already holds {', '.join(changed)} with other content; choose another "
+                               "folder or pass --force to overwrite")
+    written = []
+    for name, data in files.items():
+        atomic_write_bytes(out / name, data)
+        written.append(out / name)
     return written
 
 
@@ -69,14 +87,15 @@ DEFAULT_SKETCH = Path("gesture_capture")  # in the caller's working directory, n
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_SKETCH, show_default=True,
               help="sketch folder to write, relative to the current directory (it gets the .ino, named after "
                    "the folder); `--out firmware/capture` in a source checkout refreshes the repository's copy")
-def firmware_cmd(out: Path) -> None:
+@click.option("--force", is_flag=True, help="overwrite files in --out that hold something else (e.g. an edited .ino)")
+def firmware_cmd(out: Path, force: bool) -> None:
     """Write the capture sketch (generated protocol header, version, frame encoder, .ino) to a folder.
 
     Then open the folder in the Arduino IDE (or `arduino-cli compile --fqbn arduino:mbed_nano:nano33ble`).
     For a Nano 33 BLE Sense Rev2, define GK_BOARD_REV2 (see firmware/capture/README.md).
     """
     out = Path.cwd() / out.expanduser()  # the user's directory: an installed kit's own tree is not theirs
-    for path in write_firmware(out):
+    for path in write_firmware(out, force=force):
         click.echo(f"wrote {path}")
 
 
@@ -142,6 +161,15 @@ async def run_capture(url: str, data: Path, plan, *, rate: float | None, quiet: 
         await link.close()
 
 
+def _finite(value: float | None, name: str) -> float | None:
+    """click's FloatRange lets nan and inf through (every comparison with nan is false)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of Hz", param_hint=name)
+    return value
+
+
 def _print_summary(summary) -> None:
     click.echo("\n".join(summary.lines()))
 
@@ -166,7 +194,8 @@ def _print_summary(summary) -> None:
 @click.option("--session", help="session name (recorded in dataset.json)")
 @click.option("--countdown", type=click.FloatRange(0), default=3.0, show_default=True,
               help="seconds of countdown before each take")
-@click.option("--rate", type=float, help="sample rate to set on the board (Hz); for a text sketch: its rate")
+@click.option("--rate", type=click.FloatRange(0, 65535, min_open=True), callback=lambda _c, _p, v: _finite(v, "--rate"),
+              help="sample rate to set on the board (Hz); for a text sketch: its rate")
 @click.option("--max-lost", type=click.IntRange(0), help="re-record a take that lost more frames than this")
 @click.option("--quiet", is_flag=True, help="no countdown or progress bar (summary still printed)")
 def capture_cmd(port: str | None, ble: str | None, url: str | None, label: str, takes: int, seconds: float,

@@ -7,12 +7,14 @@ the next write of the same folder.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Iterable, Iterator
 
 
 def _current_umask() -> int:
@@ -75,14 +77,26 @@ def stale_temporaries(folder: Path) -> list[Path]:
     return sorted(folder.parent.glob(f".{folder.name}.*.tmp"))
 
 
-def write_folder(folder: str | Path, files: dict[str, bytes]) -> None:
-    """Replace ``folder`` by a folder holding exactly ``files`` (name -> content), as a whole.
+def _check_relative(name: str) -> tuple[str, ...]:
+    parts = tuple(name.split("/"))
+    if any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+        raise ValueError(f"{name!r}: a relative file name inside the folder (no '', '.', '..' or hidden parts)")
+    return parts
 
-    The files are written into a hidden sibling and fsynced; then the sibling takes the folder's
-    place in one rename (an atomic exchange when the folder exists), so a kill at any moment leaves
-    the old folder or the new one, never a mix.
+
+@contextlib.contextmanager
+def building_folder(folder: str | Path) -> Iterator[Path]:
+    """Build a folder's new content in a hidden sibling, then put it in ``folder``'s place at once.
+
+    ``with building_folder(out) as tmp:`` write everything into ``tmp``; on a normal exit the
+    files are fsynced and ``tmp`` takes the folder's place in one rename (an atomic exchange when
+    the folder exists; the old content is then removed); on any exception (a full disk, Ctrl-C)
+    ``tmp`` is removed and ``folder`` is as it was. A kill leaves a ``.NAME.*.tmp`` sibling that
+    the next build of the same folder removes.
     """
     folder = Path(folder)
+    if folder.is_symlink() and folder.is_dir():
+        folder = folder.resolve()  # replace the folder it names, not the link
     folder.parent.mkdir(parents=True, exist_ok=True)
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{folder} exists and is not a folder")
@@ -91,15 +105,17 @@ def write_folder(folder: str | Path, files: dict[str, bytes]) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     try:
         os.chmod(tmp, 0o777 & ~_UMASK)
-        for name, data in files.items():
-            if "/" in name or name.startswith("."):
-                raise ValueError(f"{name!r}: a folder file name, not a path")
-            with open(tmp / name, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp / name, 0o666 & ~_UMASK)
-        _fsync_dir(tmp)
+        yield tmp
+        for d, _dirs, names in os.walk(tmp):
+            for name in names:
+                path = Path(d) / name
+                if not path.is_symlink():
+                    fd = os.open(path, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+            _fsync_dir(Path(d))
         if folder.is_dir() and _exchange(tmp, folder):
             shutil.rmtree(tmp)  # now holds the old folder
         elif folder.is_dir():
@@ -114,6 +130,38 @@ def write_folder(folder: str | Path, files: dict[str, bytes]) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_folder(folder: str | Path, files: dict[str, bytes], *, carry: Iterable[str] = ()) -> None:
+    """Replace ``folder`` by a folder holding exactly ``files`` (relative name -> content), as a whole.
+
+    Names may hold sub-folders (``src/tflm/x.cc``). ``carry``: relative names of files already in
+    ``folder`` to keep in the new one (hard-linked, else copied), e.g. a user's own files beside
+    a generated sketch. The files are written into a hidden sibling and fsynced; then the sibling
+    takes the folder's place in one rename (see :func:`building_folder`), so a kill or a full disk
+    at any moment leaves the old folder or the new one, never a mix.
+    """
+    folder = Path(folder)
+    checked = {name: _check_relative(name) for name in files}
+    with building_folder(folder) as tmp:
+        for name in carry:
+            if name in files:
+                continue
+            src, dst = folder / name, tmp / name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_symlink():
+                os.symlink(os.readlink(src), dst)
+                continue
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+        for name, data in files.items():
+            path = tmp.joinpath(*checked[name])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(data)
+            os.chmod(path, 0o666 & ~_UMASK)
 
 
 def _fsync_dir(path: Path) -> None:

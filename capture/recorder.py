@@ -379,7 +379,12 @@ class Recorder:
                               f"({in_a_row} of at most {MAX_DISCARDS_IN_A_ROW} in a row)")
                     continue
                 in_a_row = 0
-                path = save_takes(self.data_dir, [take])[0]
+                try:
+                    path = save_takes(self.data_dir, [take])[0]
+                except OSError as e:  # a full disk, the folder made read-only meanwhile: keep what is saved
+                    s.error = (f"take {i} could not be saved in {self.data_dir} ({e.strerror or e}); "
+                               f"{s.takes_saved} of {self.plan.takes} takes saved there")
+                    break
                 s.takes_saved += 1
                 s.paths.append(path)
                 s.samples += take.n

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from capture.errors import DataError
+from capture.errors import DataError, GestureError
 from capture.fileio import atomic_write_text
 
 ACCEL_CHANNELS = ("ax", "ay", "az")
@@ -296,31 +296,45 @@ def save_takes(dataset_dir: str | Path, takes: Iterable[Take], prefix: str = "ta
     """Write takes under ``DIR/label/`` and record their metadata in ``dataset.json``.
 
     Every take is checked and formatted before the first file is written (a bad take refuses the
-    whole batch, leaving the dataset as it was). Each take file is written atomically before the
-    manifest is rewritten, so an interruption leaves every finished take on disk (a take missing
-    from the manifest just has no metadata).
+    whole batch, leaving the dataset as it was). Each take file is written atomically, then the
+    manifest; if anything fails on the way (a full disk, a read-only folder, Ctrl-C) the takes this
+    call wrote are removed again, so the dataset is as it was and ``dataset.json`` always describes
+    the files (a caller saving one take at a time, like the recorder, keeps every take saved before).
     """
     dataset_dir = Path(dataset_dir)
     takes = list(takes)
     for take in takes:  # labels and contents first: a bad take refuses the batch before any file is written
         check_label(take.label)
     texts = [take_to_csv(take) for take in takes]
-    paths = []
+    paths: list[Path] = []
     with dataset_lock(dataset_dir):
         manifest = read_manifest(dataset_dir)
         for k, v in (defaults or {}).items():
             manifest.setdefault(k, v)
         free: dict[str, Iterator[Path]] = {}
-        for take, text in zip(takes, texts):
-            if take.label not in free:
-                free[take.label] = free_take_paths(dataset_dir, take.label, prefix)
-            p = next(free[take.label])
-            atomic_write_text(p, text)
-            take.path = p
-            if take.meta:
-                manifest["takes"][f"{take.label}/{p.name}"] = take.meta
-            paths.append(p)
-        write_manifest(dataset_dir, manifest)
+        new_folders = []
+        try:
+            for take, text in zip(takes, texts):
+                if take.label not in free:
+                    free[take.label] = free_take_paths(dataset_dir, take.label, prefix)
+                    if not (dataset_dir / take.label).exists():
+                        new_folders.append(dataset_dir / take.label)
+                p = next(free[take.label])
+                atomic_write_text(p, text)
+                take.path = p
+                paths.append(p)
+                if take.meta:
+                    manifest["takes"][f"{take.label}/{p.name}"] = take.meta
+            write_manifest(dataset_dir, manifest)
+        except BaseException:
+            for p in paths:
+                p.unlink(missing_ok=True)
+            for folder in new_folders:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
+            raise
     return paths
 
 
@@ -386,6 +400,39 @@ def check_label_folder(folder: Path) -> str:
            else "must be letters, digits, '_' or '-' (ASCII)")
     raise DataError(folder, f"label {name!r} (the folder's name) {why}: it names the model's output and a C++ "
                             f"string in the sketch; rename the folder{hint}")
+
+
+def dataset_around(path: str | Path, datasets: Iterable[str | Path] = ()) -> Path | None:
+    """The dataset folder ``path`` is or lies inside, else None: one of ``datasets`` (the ones a
+    command reads), a folder holding ``dataset.json`` (``path`` or a parent), or ``path`` itself
+    when a sub-folder of it holds takes (a dataset without a manifest; not an Edge Impulse export,
+    which has ``info.labels``).
+
+    Outputs (a tune study, an export) written there would become label folders or stray files of
+    the dataset, so commands refuse such an ``--out`` (:func:`check_not_in_dataset`).
+    """
+    target = Path(path).expanduser().absolute().resolve()
+    for d in datasets:
+        root = Path(d).expanduser().absolute().resolve()
+        if target == root or root in target.parents:
+            return root
+    for folder in (target, *target.parents):
+        if (folder / MANIFEST_NAME).is_file():
+            return folder
+    if target.is_dir() and not (target / "info.labels").is_file():  # an Edge Impulse export is not one
+        for sub in target.iterdir():
+            if sub.is_dir() and not sub.name.startswith(".") and any(
+                    not f.name.startswith(".") for f in sub.glob("*.csv")):
+                return target
+    return None
+
+
+def check_not_in_dataset(path: str | Path, option: str, datasets: Iterable[str | Path] = ()) -> None:
+    """Refuse an output folder that is, or lies inside, a dataset (GestureError naming both)."""
+    root = dataset_around(path, datasets)
+    if root is not None:
+        raise GestureError(f"{option} {path}: inside the dataset {root}; its files would mix with the takes "
+                           f"(choose a folder outside it)")
 
 
 def read_takes(dataset_dir: str | Path) -> tuple[list[Take], dict[str, Any]]:

@@ -101,7 +101,8 @@ def status_box(link: LinkThread) -> None:
     if s.state is LinkState.CONNECTED:
         info = s.info
         st.success(f"Connected to {md_escape(s.target)}")
-        if s.address and s.address != s.target:
+        if s.address and s.address != s.target and not s.address.startswith("virtual:"):
+            # (a virtual board's "address" names its kind: `--ble virtual:classifier` would not connect)
             # a name accepts any device advertising it: the address names this one
             st.caption(f"address {md_escape(s.address)} · pin this board with "
                        f"`gesture dashboard --ble {s.address.replace('`', '')}`")

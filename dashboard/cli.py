@@ -26,7 +26,7 @@ def register(group: click.Group) -> None:
     def dashboard(ble: str | None, simulate: bool, url: str | None, model_dir: Path | None, data_dir: Path | None,
                   port: int, address: str, no_browser: bool, duration: float | None) -> None:
         """Watch live predictions: gesture dashboard [--ble NAME_OR_ADDRESS | --simulate [--model MODEL_DIR]]."""
-        from dashboard.server import DashboardServer, watch
+        from dashboard.server import DashboardServer, check_link, watch
 
         if simulate and model_dir is None:
             if not (DEFAULT_MODEL / "model.tflite").is_file():
@@ -35,6 +35,8 @@ def register(group: click.Group) -> None:
             model_dir = DEFAULT_MODEL
         server = DashboardServer(simulate=simulate, model_dir=model_dir, data_dir=data_dir, ble=ble, url=url,
                                  port=port, address=address)
+        if url:
+            check_link(server.url_target)  # here, not only in the page's sidebar
         link = server.url_target or (f"ble://{ble}" if ble else "none (scan from the page)")
         no_ble = None if server.url_target else bluetooth_unavailable()
         page = server.start()

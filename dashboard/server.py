@@ -75,6 +75,22 @@ def _trained_on(model_dir: Path) -> Path | None:
     return path if path.is_dir() else None
 
 
+def check_link(url: str) -> None:
+    """Refuse at the command line a link URL the page could only fail on (in its sidebar): an unknown
+    scheme, or a virtual board whose parameters or folders are wrong (``model=/nope``). The
+    virtual board's source is built once here for that (cheap; the page builds its own)."""
+    from capture.transport import SCHEMES, split_url
+
+    scheme, rest = split_url(url)
+    if scheme not in SCHEMES:
+        raise GestureError(f"--url {url}: unknown link {scheme}://; expected "
+                           + ", ".join(f"{s}://" for s in sorted(SCHEMES)) + " or a serial port")
+    if scheme == "virtual" and not rest.startswith("firmware"):
+        from capture.virtual.url import source_from_url
+
+        source_from_url(url)
+
+
 class DashboardServer:
     """``start()`` -> URL; ``wait(seconds or None)``; ``stop()``. Also a context manager.
 
@@ -121,6 +137,7 @@ class DashboardServer:
         self.proc: subprocess.Popen | None = None
         self.url: str | None = None
         self._log = None
+        self._old_handlers: dict = {}
 
     def app_args(self) -> list[str]:
         args: list[str] = []
@@ -146,8 +163,33 @@ class DashboardServer:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> str:
+        """Start Streamlit and wait until it serves; the child never outlives this process: a
+        failure or an interrupt while starting stops it, and SIGTERM/SIGHUP to this process (the
+        main thread's) become SystemExit, so the ``finally`` of :func:`watch` stops it too."""
         if self.proc is not None:
             raise GestureError("dashboard server already started")
+        self._exit_on_signals()
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _exit_on_signals(self) -> None:
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def exit_(signum, _frame) -> None:
+            raise SystemExit(128 + signum)
+
+        self._old_handlers = {}
+        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None and signal.getsignal(sig) in (signal.SIG_DFL, None):
+                self._old_handlers[sig] = signal.signal(sig, exit_)
+
+    def _start(self) -> str:
         if self.port == 0:
             self.port = free_port(self.address)
         busy = _port_busy(self.address, self.port)
@@ -206,6 +248,9 @@ class DashboardServer:
         return self.proc.pid if self.proc is not None else None
 
     def stop(self, timeout: float = 10.0) -> None:
+        for sig, old in getattr(self, "_old_handlers", {}).items():
+            signal.signal(sig, old)
+        self._old_handlers = {}
         proc = self.proc
         if proc is not None and proc.poll() is None:
             try:

@@ -169,6 +169,8 @@ def fake_model_dir(root: Path, labels: list[str], window: int = 50, rate: int = 
               "arena_bytes": 4321, "arena_board_bytes": 5000, "confusion_matrix": cm,
               "per_class": {l: {"precision": 0.83, "recall": 0.83, "support": 6} for l in labels},
               "window": window, "model_rate_hz": rate, "model_sha256": sha256(tflite)}
+    (root / "labels.txt").write_text("\n".join(labels) + "\n")
+    report["files_sha256"] = {name: sha256((root / name).read_bytes()) for name in ("config.json", "labels.txt")}
     (root / "report.json").write_text(json.dumps(report))
     return root
 

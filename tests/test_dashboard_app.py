@@ -230,3 +230,13 @@ def test_page_shows_the_device_address_so_the_user_can_pin_it(monkeypatch, hub):
     at, _ = page(monkeypatch)
     run_until(at, lambda a: any("pin this board" in c for c in texts(a.sidebar.caption)), "address caption")
     assert any("gesture dashboard --ble AA:BB:CC:DD:EE:FF" in c for c in texts(at.sidebar.caption))
+
+
+def test_page_does_not_suggest_pinning_a_virtual_board_by_its_kind(monkeypatch, hub):
+    """A virtual board's transport address is e.g. ``virtual:classifier``; `--ble virtual:classifier` fails."""
+    import dashboard_fakes
+
+    monkeypatch.setattr(dashboard_fakes.FakeTransport, "address", "virtual:classifier", raising=False)
+    at, target = page(monkeypatch)
+    run_until(at, lambda a: any(f"Connected to {md_escape(target)}" in s for s in texts(a.sidebar.success)), "connected")
+    assert not any("pin this board" in c or "virtual:classifier" in c for c in texts(at.sidebar.caption))

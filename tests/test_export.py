@@ -170,8 +170,8 @@ def test_bad_names_boards_and_model_dirs(small_model, tmp_path):
     with pytest.raises(DataError, match="model.tflite: not found"):
         export_sketch(tmp_path, tmp_path / "s")
     m = _copy_model(small_model.model_dir, tmp_path / "noreport")
-    sha = json.loads((m / "report.json").read_text())["model_sha256"]
-    (m / "report.json").write_text(json.dumps({"model_sha256": sha}))
+    old = json.loads((m / "report.json").read_text())
+    (m / "report.json").write_text(json.dumps({k: old[k] for k in ("model_sha256", "files_sha256")}))
     with pytest.raises(DataError, match="arena_board_bytes"):
         export_sketch(m, tmp_path / "s")
 

@@ -102,6 +102,7 @@ def test_stalled_central_never_overflows_the_lsm9ds1_fifo(sketches, tflm_tree):
 
 def _with_labels(small_model, tmp_path, length: int):
     """A copy of the small model whose label names are ``length`` characters long (same count)."""
+    import hashlib
     import json
     import shutil
 
@@ -110,6 +111,11 @@ def _with_labels(small_model, tmp_path, length: int):
     cfg = json.loads((d / "config.json").read_text())
     cfg["labels"] = [(name + "_" * length)[:length] for name in cfg["labels"]]
     (d / "config.json").write_text(json.dumps(cfg))
+    (d / "labels.txt").write_text("\n".join(cfg["labels"]) + "\n")
+    report = json.loads((d / "report.json").read_text())  # as if trained so: the changed files' sha256 recorded
+    report["files_sha256"].update({n: hashlib.sha256((d / n).read_bytes()).hexdigest()
+                                   for n in ("config.json", "labels.txt")})
+    (d / "report.json").write_text(json.dumps(report))
     return d, cfg["labels"]
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from capture import protocol as p
 from capture.boards import Board, get_board
 from capture.errors import DataError, GestureError
-from capture.fileio import atomic_write_bytes, atomic_write_text
+from capture.fileio import write_folder
 from capture.resources import classifier_template_dir, common_dir
 from training import tflm_tree
 from training.codegen_preprocess import GENERATED, config_header
@@ -292,14 +292,16 @@ def _previous_export(sketch_dir: Path) -> dict:
         return {}
 
 
-def _keep_edits(sketch_dir: Path, previous: dict, files: dict[str, bytes]) -> list[str]:
+def _keep_edits(sketch_dir: Path, previous: dict, files: dict[str, bytes]) -> tuple[dict[str, bytes], list[str]]:
     """Back up generated files edited by hand since the last export; say so (never a silent revert).
 
     The last export recorded each file's sha256; a file that no longer matches was edited. Its
     edited copy is kept as ``NAME.edited`` (Arduino compiles only .ino/.c/.cpp/.h/.S, so the
-    backup is not built) before the export writes the generated one.
+    backup is not built) beside the generated one the export writes. Returns the backups to
+    write (name -> content) and the notes.
     """
     recorded = previous.get("sha256") if isinstance(previous.get("sha256"), dict) else {}
+    backups: dict[str, bytes] = {}
     notes = []
     for fname, data in files.items():
         path = sketch_dir / fname
@@ -308,10 +310,21 @@ def _keep_edits(sketch_dir: Path, previous: dict, files: dict[str, bytes]) -> li
             continue
         old = path.read_bytes()
         if hashlib.sha256(old).hexdigest() != want and old != data:
-            atomic_write_bytes(path.with_name(fname + ".edited"), old)
+            backups[fname + ".edited"] = old
             notes.append(f"{path} was edited by hand since the last export: kept as {fname}.edited and regenerated "
                          "(put overrides in export options such as --arena, not in generated files)")
-    return notes
+    return backups, notes
+
+
+def _folder_files(folder: Path) -> list[str]:
+    """Every file under ``folder`` (relative, '/'-separated), without interrupted writes' temporaries."""
+    if not folder.is_dir():
+        return []
+    out = []
+    for path in folder.rglob("*"):
+        if (path.is_file() or path.is_symlink()) and not (path.name.startswith(".") and path.name.endswith(".tmp")):
+            out.append(path.relative_to(folder).as_posix())
+    return sorted(out)
 
 
 def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str = "nano33ble",
@@ -386,28 +399,27 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
                 "arena_bytes": arena, "arena_override": arena_bytes, "ops": ops, "tflm": info, "budget": result.budget,
                 "flash_estimate": budget.flash_total, "ram_estimate": budget.ram_total}
 
-    sketch_dir.mkdir(parents=True, exist_ok=True)
-    old = sketch_dir / MANIFEST
-    stale: list[str] = []
-    if old.is_file():
+    old_files: list[str] = []
+    if (sketch_dir / MANIFEST).is_file():
         try:
-            stale = [f for f in json.loads(old.read_text()).get("files", []) if f not in files and f != MANIFEST]
-        except (json.JSONDecodeError, AttributeError):
-            stale = []
+            old_files = [f for f in json.loads((sketch_dir / MANIFEST).read_text()).get("files", []) if isinstance(f, str)]
+        except (json.JSONDecodeError, AttributeError, OSError):
+            old_files = []
     encoded = {f: c if isinstance(c, bytes) else c.encode("utf-8") for f, c in files.items()}
     manifest["sha256"] = {f: hashlib.sha256(d).hexdigest() for f, d in encoded.items()}  # to see later hand edits
-    notes += _keep_edits(sketch_dir, previous, encoded)
-    result.notes = notes
-    for fname, data in encoded.items():
-        atomic_write_bytes(sketch_dir / fname, data)
-    for f in stale:  # e.g. the old .ino after the folder was renamed, or a bundle no longer wanted
-        ours = "/" not in f or f.startswith(tflm_tree.BUNDLE_DIR + "/")
-        if ours and ".." not in Path(f).parts and (sketch_dir / f).is_file():
-            (sketch_dir / f).unlink()
-    if not any(f.startswith(tflm_tree.BUNDLE_DIR + "/") for f in files) and (sketch_dir / tflm_tree.BUNDLE_DIR).is_dir():
-        for d in sorted((sketch_dir / tflm_tree.BUNDLE_DIR).rglob("*"), reverse=True):  # now-empty folders
-            if d.is_dir() and not any(d.iterdir()):
-                d.rmdir()
-    atomic_write_text(sketch_dir / MANIFEST, json.dumps(manifest, indent=1) + "\n")  # last: marks a complete export
+    edited, notes_edited = _keep_edits(sketch_dir, previous, encoded)
+    result.notes = notes + notes_edited
+    encoded.update(edited)
+    encoded[MANIFEST] = (json.dumps(manifest, indent=1) + "\n").encode("utf-8")
+    # the folder is replaced as a whole (hidden sibling, then one rename): a full disk or a kill
+    # leaves the previous sketch, never part of a new one without export.json. Files the previous
+    # export generated and this one does not are dropped; anything else in the folder (the user's
+    # own files, earlier .edited backups) is carried over.
+    carry = [rel for rel in _folder_files(sketch_dir) if rel not in encoded and rel not in old_files]
+    try:
+        write_folder(sketch_dir, encoded, carry=carry)
+    except OSError as e:
+        raise GestureError(f"{sketch_dir}: cannot write the sketch ({e.strerror or e}"
+                           f"{': ' + str(e.filename) if e.filename else ''}); nothing was changed there") from None
     return result
 

@@ -5,7 +5,12 @@ read it, all through :func:`load_model_dir`. Written as a whole (``capture.filei
 hidden sibling, then one rename), so a kill mid-write leaves the previous model folder as it was,
 never a new model.tflite beside an old config.json. Read checked: the model bytes must match the
 ``model_sha256`` the trainer recorded, parse as a TFLite flatbuffer, and have one output per label
-and the input the config describes; otherwise a DataError names the file and what is wrong.
+and the input the config describes; every other file the trainer wrote (config.json, labels.txt,
+model.keras) must match its sha256 in report.json's ``files_sha256`` (one flipped bit in a
+normalization mean, or two labels swapped, would otherwise pass every structural check and make a
+sketch that classifies wrongly); labels.txt must list config.json's labels. Otherwise a DataError
+names the file and what is wrong. (report.json is the record itself: ``gesture verify`` adds its
+measurements to it.)
 
     model.tflite   the int8 model (exact bytes the sketch embeds)
     model.keras    the float model (for inspection and further training)
@@ -30,6 +35,8 @@ KERAS_FILE = "model.keras"
 LABELS_FILE = "labels.txt"
 REPORT_FILE = "report.json"
 # every file a model folder may hold: a folder with anything else is not overwritten
+# files whose sha256 report.json records (besides model.tflite's model_sha256) and load_model_dir checks
+CHECKED_FILES = (CONFIG_NAME, LABELS_FILE, KERAS_FILE)
 KNOWN_FILES = frozenset({MODEL_FILE, KERAS_FILE, CONFIG_NAME, LABELS_FILE, REPORT_FILE, "report.md",
                          "confusion.png", "training.png"})
 
@@ -58,10 +65,11 @@ def write_model_dir(out: str | Path, *, tflite: bytes, keras: bytes, cfg: Prepro
     ``extra`` holds the human-readable files (report.md, PNGs) rendered from the same report.
     """
     out = check_target(out)
-    report = dict(report, model_sha256=sha256(tflite), model_bytes=len(tflite))
     files = {MODEL_FILE: tflite, KERAS_FILE: keras, CONFIG_NAME: cfg.to_json().encode(),
-             LABELS_FILE: ("\n".join(cfg.labels) + "\n").encode(),
-             REPORT_FILE: (json.dumps(report, indent=1) + "\n").encode(), **extra}
+             LABELS_FILE: ("\n".join(cfg.labels) + "\n").encode()}
+    report = dict(report, model_sha256=sha256(tflite), model_bytes=len(tflite),
+                  files_sha256={name: sha256(files[name]) for name in CHECKED_FILES})
+    files = {**files, REPORT_FILE: (json.dumps(report, indent=1) + "\n").encode(), **extra}
     unknown = set(files) - KNOWN_FILES
     if unknown:
         raise ValueError(f"not model folder files: {sorted(unknown)} (add them to KNOWN_FILES)")
@@ -135,7 +143,37 @@ def load_model_dir(model_dir: str | Path) -> tuple[PreprocessConfig, bytes, dict
     if int(np.prod(shape_in)) != cfg.window * len(cfg.channels):
         raise DataError(path, f"input shape {list(shape_in)} does not hold config.json's window {cfg.window} x "
                         f"{len(cfg.channels)} channels: model and config are from different runs")
+    if rpath.is_file():
+        _check_files(model_dir, report)
+    lpath = model_dir / LABELS_FILE
+    if lpath.is_file() and lpath.read_text(encoding="utf-8", errors="replace").splitlines() != list(cfg.labels):
+        raise DataError(lpath, f"does not list config.json's labels {cfg.labels} in that order: the model folder "
+                        "was changed or damaged; re-run `gesture train`")
     return cfg, tflite, report
+
+
+def _check_files(model_dir: Path, report: dict) -> None:
+    """Every file report.json's ``files_sha256`` records must still have that sha256.
+
+    A recorded file that is absent is let pass (config.json is required anyway): a model copied
+    without model.keras or labels.txt still exports; a changed one is refused.
+    """
+    rpath = model_dir / REPORT_FILE
+    recorded = report.get("files_sha256")
+    if not isinstance(recorded, dict) or not all(isinstance(recorded.get(n), str) for n in (CONFIG_NAME, LABELS_FILE)):
+        raise DataError(rpath, f"missing 'files_sha256' for {CONFIG_NAME} and {LABELS_FILE} (written by `gesture "
+                        "train` since every file of the model folder is checked); re-run `gesture train`",
+                        field="files_sha256")
+    for name, want in sorted(recorded.items()):
+        if name not in CHECKED_FILES:
+            continue
+        path = model_dir / name
+        if not path.is_file():
+            continue
+        got = sha256(path.read_bytes())
+        if got != want:
+            raise DataError(path, f"sha256 {got[:16]}… does not match report.json's files_sha256 {str(want)[:16]}…: "
+                            "the file was changed or damaged since `gesture train` wrote it; re-run `gesture train`")
 
 
 def default_data_dir(report: dict) -> Path | None:

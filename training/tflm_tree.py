@@ -674,7 +674,9 @@ def compile_objects(tree: Path, sources: list[str], tc: Toolchain, flags_c: list
     def one(rel: str) -> tuple[Path, bool]:
         src = tree / rel
         is_c = rel.endswith(".c")
-        cmd_flags = flags_c if is_c else flags_cxx
+        # __FILE__ (TFLM's error messages) and debug info name files relative to the tree: an object
+        # cached by one run (a temporary sketch folder) must not print that run's gone path in another
+        cmd_flags = [*(flags_c if is_c else flags_cxx), f"-ffile-prefix-map={tree}/="]
         portable = [f.replace(str(tree), "<tree>") for f in cmd_flags]  # the tree's location is not content
         key = hashlib.sha256("\0".join([cid, salt, *portable, rel]).encode() + src.read_bytes()).hexdigest()[:20]
         obj = obj_dir / f"{Path(rel).stem}-{key}.o"

@@ -24,6 +24,7 @@ from training.dataset import Dataset, load_dataset, validate
 from training.model_dir import check_target, write_model_dir
 from training.plan import MAX_SKIPPED_FRACTION, Plan, make_plan
 from training.preprocess import PreprocessConfig, crop_take, motion, normalize, take_counts
+from training.progress import check_interrupt
 
 UNKNOWN_NAMES = ("negative", "unknown", "idle", "none", "other")
 VAL_FRACTION = 0.1
@@ -132,11 +133,14 @@ def split_takes(ds: Dataset, split: str, seed: int) -> tuple[list[Take], list[Ta
 
 def _check_split(train: list[Take], test: list[Take], labels: list[str], split: str, n_skipped: int = 0) -> None:
     after = f" and {n_skipped} skipped take(s)" if n_skipped else ""
+    hint = {"random": "record more takes", "person": "record more takes (from more people) or use --split random",
+            "session": "record more takes (in more sessions) or use --split random",
+            "category": "record more takes (in Edge Impulse's training category) or use --split random",
+            }.get(split, "record more takes")
     for label in labels:
         n_train = sum(t.label == label for t in train)
         if n_train < 2:
-            raise GestureError(f"label '{label}' has {n_train} training take(s) after the {split} split{after}; "
-                               "record more takes (from more people for a person split) or use --split random")
+            raise GestureError(f"label '{label}' has {n_train} training take(s) after the {split} split{after}; {hint}")
     if not test:
         raise GestureError(f"the {split} split{after} left no test takes")
 
@@ -338,18 +342,60 @@ def prepare(data: str | Path, *, test: str | Path | None = None, split: str | No
             print(f"warning: {msg}", file=sys.stderr, flush=True)
             warnings.append(msg)
         train_takes, held, split_name = ds.takes, [], f"test set {test}"
+        shared = shared_takes(train_takes, test_takes)
+        if shared:
+            warnings.append(f"--test {test}: {len(shared)} of {len(test_takes)} test takes are also training takes "
+                            f"(the same samples, e.g. {shared[0].path}): the test accuracy will be inflated; test on "
+                            "takes recorded apart (other people or sessions)")
+            print(f"warning: {warnings[-1]}", file=sys.stderr, flush=True)
     else:
         split_name = split or default_split(ds)
         if split_name not in SPLITS:
             raise GestureError(f"unknown --split {split_name!r}; expected {', '.join(SPLITS)}")
         train_takes, test_takes, held = split_takes(ds, split_name, seed)
-    prepared = prepare_takes(ds, train_takes, test_takes, split_name=split_name, held=held, seed=seed,
-                             plan_takes=training_pool(ds, split_name, held) if test is None else ds.takes,
-                             rate_hz=rate_hz, window=window, channels=channels, augment=augment,
-                             limit_per_label=limit_per_label, quiet=quiet, warnings=warnings,
-                             augment_strength=augment_strength)
-    prepared.unscored = unscored
-    return prepared
+    plan_takes = training_pool(ds, split_name, held) if test is None else ds.takes
+    p = prepare_takes(ds, train_takes, test_takes, split_name=split_name, held=held, seed=seed,
+                      plan_takes=plan_takes, rate_hz=rate_hz, window=window, channels=channels, augment=augment,
+                      limit_per_label=limit_per_label, quiet=quiet, warnings=warnings,
+                      augment_strength=augment_strength)
+    if rate_hz or window:  # chosen by hand: say when it cannot fit the gestures (the data's own choice does)
+        for note in plan_notes(p.plan, plan_takes, rate_given=bool(rate_hz), window_given=bool(window)):
+            print(f"warning: {note}", file=sys.stderr, flush=True)
+            p.warnings.append(note)
+    p.unscored = unscored
+    return p
+
+
+def shared_takes(train: list[Take], test: list[Take]) -> list[Take]:
+    """Test takes whose samples are also a training take's (the same folder, or a copy of it)."""
+    import hashlib
+
+    def key(t: Take) -> str:
+        return hashlib.sha256(np.ascontiguousarray(t.values).tobytes()).hexdigest()
+
+    seen = {key(t) for t in train}
+    return [t for t in test if key(t) in seen]
+
+
+def plan_notes(plan: Plan, takes: list[Take], *, rate_given: bool, window_given: bool) -> list[str]:
+    """What is wrong with a hand-chosen --rate/--window for these takes: a rate above the data's
+    (the board's IMU gives no more samples; the model would learn interpolation) and a window that
+    sees less than half of a typical gesture (90th percentile take length)."""
+    from training.plan import gesture_seconds
+
+    notes = []
+    src = plan.source_rate_hz
+    if rate_given and src > 0 and plan.rate_hz > src * 1.05:
+        notes.append(f"--rate {plan.rate_hz} is above the data's {src:g} Hz: the model learns interpolated samples "
+                     "(the data's rate or lower keeps what was measured)")
+    gesture = gesture_seconds(takes, src)
+    span = plan.window / plan.rate_hz
+    if gesture > 0 and span < 0.5 * gesture:
+        given = " and ".join(o for o, g in (("--rate", rate_given), ("--window", window_given)) if g)
+        notes.append(f"{given}: the window of {plan.window} samples at {plan.rate_hz} Hz covers {span:.3g} s of a "
+                     f"{gesture:.2g} s gesture (90th percentile take); lower --rate or raise --window "
+                     "(or leave them to the data)")
+    return notes
 
 
 def prepare_takes(ds: Dataset, train_takes: list[Take], test_takes: list[Take], *, split_name: str,
@@ -415,7 +461,7 @@ def fit_model(model, w: Windows, *, epochs: int, batch: int = DEFAULTS["batch"],
     """
     import keras
 
-    from training.progress import EpochProgress
+    from training.progress import EpochProgress, StopOnInterrupt
 
     def inputs(x: np.ndarray) -> np.ndarray:
         z = normalize(x, w.cfg)
@@ -426,8 +472,11 @@ def fit_model(model, w: Windows, *, epochs: int, batch: int = DEFAULTS["batch"],
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     val = (inputs(w.x_val), w.y_val) if len(w.y_val) else None
-    return model.fit(inputs(w.x_fit), w.y_fit, epochs=epochs, batch_size=batch, validation_data=val,
-                     verbose=0, shuffle=True, callbacks=[] if quiet else [EpochProgress(epochs)])
+    check_interrupt()
+    history = model.fit(inputs(w.x_fit), w.y_fit, epochs=epochs, batch_size=batch, validation_data=val, verbose=0,
+                        shuffle=True, callbacks=[StopOnInterrupt(), *([] if quiet else [EpochProgress(epochs)])])
+    check_interrupt()  # a Ctrl-C stopped the fit after a batch: leave here, from the kit's code
+    return history
 
 
 @dataclass
@@ -466,6 +515,7 @@ def fit_and_evaluate(model, w: Windows, *, epochs: int, seed: int = 0, batch: in
     _log(quiet, "converting to full int8 and evaluating in the TFLM interpreter ...")
     t = time.monotonic()
     q = to_int8(model, inputs(w.x_fit), seed=seed)
+    check_interrupt()
     cfg = w.cfg.with_input_quant(q.input_scale, q.input_zero_point)
     timings["convert"] = time.monotonic() - t
     t = time.monotonic()
@@ -597,6 +647,7 @@ def train(data: str | Path, out: str | Path, *, test: str | Path | None = None, 
     report.update(extra_report or {})
     report["timings"] = {k: round(v, 2) for k, v in timings.items()}
     report["train_seconds"] = round(time.monotonic() - t_start, 2)
+    check_interrupt()  # not after a Ctrl-C: the previous model folder stays
     report = write_model_dir(out, tflite=q.tflite, keras=keras_bytes, cfg=cfg, report=report,
                              extra=report_files(report, cm, report["history"]))
     _log(quiet, f"float {report['float_accuracy']:.1%}, int8 (TFLM) {report['int8_accuracy']:.1%}, "

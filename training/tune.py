@@ -58,7 +58,7 @@ DEFAULT_TIMEOUT_S = 480.0  # no new trial after 8 min: search + final training w
 DEFAULT_FOLDS = 3
 TRIAL_EPOCHS = 8  # per fold; the chosen model is then trained with gesture train's epochs
 BUDGET = {"flash": 64 * 1024, "arena": 8 * 1024, "instructions": 200_000}
-SELECT_TOLERANCE = 0.01  # pick the cheapest candidate within this of the best CV accuracy
+SELECT_TOLERANCE = 0.01  # pick the cheapest candidate within this of the best CV accuracy (1 percentage point)
 CANDIDATE_RATES = (10, 12, 16, 20, 25, 32, 40, 50, 64, 80, 100, 119)
 
 
@@ -128,9 +128,18 @@ def open_storage(storage: str | None, out: Path):
     if storage.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend
 
-        path = Path(storage[len("journal:"):])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        name = storage[len("journal:"):]
+        if not name:
+            raise GestureError("--storage journal: needs a file, e.g. journal:DIR/study.log")
+        path = Path(name)
+        if path.is_dir():
+            raise GestureError(f"--storage {storage}: {path} is a folder; expected a journal file, e.g. {path}/study.log")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        except OSError as e:
+            raise GestureError(f"--storage {storage}: cannot create the journal file "
+                               f"({e.strerror or e}: {e.filename or path})") from None
     missing = _missing_driver(storage)
     if missing:
         raise GestureError(f"--storage {storage.split('://', 1)[0]}://…: the database driver is not installed; "
@@ -554,7 +563,8 @@ def _write_report(out: Path, rows: list[dict[str, Any]], chosen: dict[str, Any],
              f"instructions per inference. Rates searched: {space['rates']} Hz; channels {space['channels']}.", "",
              f"**Chosen: trial {chosen['trial']}** ({_describe(chosen)}): cross-validated int8 accuracy "
              f"{chosen['cv_accuracy']:.1%}, {chosen['model_bytes']:,} bytes, arena {chosen['arena_bytes']:,} bytes, "
-             f"{chosen['instructions']:,} instructions (the cheapest within {SELECT_TOLERANCE:.0%} of the best). "
+             f"{chosen['instructions']:,} instructions (the cheapest within {SELECT_TOLERANCE * 100:g} percentage point of the best "
+             "cross-validated accuracy). "
              "Its final model and test-people accuracy: [model/report.md](model/report.md).", "",
              "![Pareto front](pareto.png)", "",
              "| trial | Pareto | CV int8 acc | folds | candidate | model bytes | arena | MACs | instructions |",

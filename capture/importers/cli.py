@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 from capture.errors import GestureError
+from capture.fileio import building_folder
 from capture.importers import FORMATS, KIND_TITLES, Notice, exporters, import_files
-from capture.takes import Take, is_take_file, read_takes, save_takes
+from capture.takes import Take, check_not_in_dataset, is_take_file, read_takes, save_takes
 
 
 def print_notices(warnings: list[str], quiet: bool) -> None:
@@ -82,8 +83,19 @@ def register(group: click.Group) -> None:
     @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
     def export_data(fmt: str, data_dir: Path, out_dir: Path) -> None:
         """Write a dataset as an Edge Impulse export: training/, testing/, info.labels."""
+        if out_dir.exists() and not out_dir.is_dir():
+            raise GestureError(f"--out {out_dir}: is a file; expected a folder for training/, testing/ and info.labels")
+        check_not_in_dataset(out_dir, "--out", [data_dir])
+        if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "info.labels").is_file():
+            raise GestureError(f"--out {out_dir}: holds files that are not an earlier export (no info.labels); "
+                               "choose an empty or new folder")
         takes, manifest = read_takes(data_dir)
-        paths = exporters.export(takes, fmt, out_dir, manifest)
+        try:  # the export replaces the folder as a whole: a full disk leaves the previous one as it was
+            with building_folder(out_dir) as tmp:
+                paths = exporters.export(takes, fmt, tmp, manifest)
+        except OSError as e:
+            raise GestureError(f"--out {out_dir}: cannot write the export ({e.strerror or e}); nothing was "
+                               "changed there") from None
         n_test = sum(1 for p in paths if p.parent.name == "testing")
         click.echo(f"wrote {len(paths)} files to {out_dir} ({len(paths) - n_test} training, {n_test} testing) and info.labels")
 

@@ -70,6 +70,10 @@ class SerialTransport(Transport):
             if not os.path.exists(self.port) and not self.port.upper().startswith("COM"):
                 raise GestureError(f"serial port {self.port} not found; is the board plugged in? "
                                    "`gesture devices` lists the ports and boards it can see") from None
+            if os.path.exists(self.port) and not _is_char_device(self.port):
+                kind = "a folder" if os.path.isdir(self.port) else "a regular file"
+                raise GestureError(f"--port {self.port} is {kind}, not a serial port (a device such as "
+                                   "/dev/ttyACM0 or COM3); `gesture devices` lists the ports") from None
             raise GestureError(f"cannot open serial port {self.port}: {e} "
                                "(is another program, e.g. the Serial Monitor, using it?)") from None
         self._ser.reset_input_buffer()  # bytes queued before we listened are stale
@@ -250,3 +254,13 @@ def open_url(url: str, **options: object) -> SerialTransport:
     from capture.transport import split_url
 
     return SerialTransport(split_url(url)[1], **options)  # type: ignore[arg-type]
+
+
+def _is_char_device(path: str) -> bool:
+    """A serial port is a character device (a tty, a pty); a regular file or a folder is not."""
+    import stat
+
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False
