@@ -13,7 +13,7 @@ import ast
 from tests.conftest import ROOT
 
 CORE = {"capture", "capture.errors", "capture.protocol", "capture.takes", "capture.boards", "capture.device_info",
-        "capture.fileio", "capture.units", "capture.resources", "training", "training.preprocess",
+        "capture.fileio", "capture.units", "capture.resources", "training", "training.preprocess", "training.postprocess",
         "training.model_dir", "training.tflm_ops"}
 TOP_EXTRA = {"gesture_cli", "capture.cli", "capture.device_cli", "capture.importers.cli", "capture.virtual.cli",
              "training.cli", "training.data_cli", "training.export_cli"}

@@ -36,6 +36,7 @@ from training import tflm_tree
 from training.codegen_preprocess import GENERATED, config_header
 from training.evaluate import ALIGN
 from training.model_dir import load_model_dir
+from training.postprocess import MAX_AVERAGE
 from training.preprocess import PreprocessConfig
 from training.tflm_ops import RESOLVER_METHODS, check_supported, model_ops
 
@@ -102,8 +103,9 @@ def ring_buffer_bytes(cfg: PreprocessConfig, imu_rate_hz: float = p.DEFAULT_RATE
     window_copy = w * c * 2
     model_io = w * c + n
     smoother = max(1, cfg.smoothing) * n + 8
+    detector = MAX_AVERAGE * (n + 1) + 32  # gk_detect.h: fixed history + state
     raw = p.samples_per_frame(imu_rate_hz) * 6 * 2
-    return live + window_copy + model_io + smoother + raw
+    return live + window_copy + model_io + smoother + detector + raw
 
 
 def estimate_budget(model_bytes: int, ops: list[str], arena_bytes: int, cfg: PreprocessConfig, board: Board,
@@ -365,7 +367,7 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     files["gesture_protocol.h"] = p.c_header()
     for common in ("gk_frame.h", "gk_link.h", b.imu_header):
         files[common] = (common_dir() / common).read_text()
-    for static in ("gk_preprocess.h", "gk_format.h", "gk_model.h"):
+    for static in ("gk_preprocess.h", "gk_detect.h", "gk_format.h", "gk_model.h"):
         files[static] = (classifier_template_dir() / static).read_text()
     files["gk_model.cpp"] = model_cpp(ops, source, bundled=tree is not None)
     info = None
