@@ -66,6 +66,12 @@ def format_prediction_line(labels: list[str], prediction: p.Prediction) -> str:
     return f"{name} {percent(prediction.confidence)}% | {scores}"
 
 
+def format_event_line(labels: list[str], event: p.Event) -> str:
+    """The Serial line the sketch prints when its post-processor fires, e.g. ``EVENT wing 87%``."""
+    name = labels[event.class_index] if event.class_index < len(labels) else "unknown"
+    return f"EVENT {name} {percent(event.score)}%"
+
+
 # ----------------------------------------------------------------------------- streaming stages
 
 class Resampler:
@@ -272,4 +278,6 @@ class ClassifierSource:
                 # the completing sample's time as a receiver reconstructs it from this IMU event
                 t = t_us + int(round((r.imu_index - first) * 1e6 / self.rate_hz))
                 yield t, p.FrameType.PREDICTION, p.encode_prediction(r.prediction)
+                if r.event is not None:
+                    yield t, p.FrameType.EVENT, p.encode_event(p.Event(*r.event))
             first += len(counts)
