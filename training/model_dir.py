@@ -12,6 +12,8 @@ and the input the config describes; otherwise a DataError names the file and wha
     config.json    PreprocessConfig: labels, window, rates, normalization, quantization
     labels.txt     one label per line
     report.json    figures of the run, incl. model_sha256, arena sizes; report.md + PNGs for people
+    calibration.json/.png   `gesture calibrate`: the post-processor sweep on continuous recordings
+                   (its chosen setting is config.json's `detector`)
 """
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ LABELS_FILE = "labels.txt"
 REPORT_FILE = "report.json"
 # every file a model folder may hold: a folder with anything else is not overwritten
 KNOWN_FILES = frozenset({MODEL_FILE, KERAS_FILE, CONFIG_NAME, LABELS_FILE, REPORT_FILE, "report.md",
-                         "confusion.png", "training.png"})
+                         "confusion.png", "training.png",
+                         "calibration.json", "calibration.png"})  # `gesture calibrate` (training/calibrate.py)
 
 
 def sha256(data: bytes) -> str:

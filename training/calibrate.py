@@ -1,0 +1,295 @@
+"""``gesture calibrate``: choose the post-processor's setting on continuous recordings.
+
+Each stream (capture/streams.py) is replayed once through exactly what the board runs
+(training/board_sim.BoardPipeline: the integer resampler and live window, the int8 model in the
+TFLM interpreter), keeping every candidate window's scores. The post-processor
+(training/postprocess.py) is then evaluated for a grid of settings (threshold, averaging window,
+minimum count, suppression) with its fast path, which gives exactly the board's events.
+
+Scoring (stated in every report as ``tolerance``):
+
+* a detection of an event's label from ``before_ms`` before its onset to ``after_ms`` after its
+  end (end = onset + ``default_length_ms`` when the recording marked no end) is a **hit**; the
+  first hit gives the **latency** (detection time - onset); later ones are duplicates (reported,
+  not counted as false);
+* every other detection is a **false activation** (also a wrong label during a gesture);
+* **false_activations_per_hour** = false activations / the hours of stream *outside* the events'
+  tolerance windows; **false_rejection_rate** = events without a hit / events.
+
+The operating point: the setting with the lowest false rejection rate among those reaching
+``target_fa_per_hour`` (ties: fewer false activations, then lower median latency, then the
+shorter average); when none reaches it, the lowest false activation rate. It is written into the
+model folder's config.json (``detector``) with calibration.json and calibration.png beside it.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from capture import protocol as p
+from capture.errors import DataError
+from capture.fileio import atomic_write_bytes, atomic_write_text
+from capture.streams import Stream, read_stream
+from training.board_sim import BoardPipeline
+from training.model_dir import load_model_dir
+from training.postprocess import DetectorConfig, SweepStream, detector_config, preset, steps, unknown_index
+from training.preprocess import CONFIG_NAME, PreprocessConfig
+
+CALIBRATION_JSON = "calibration.json"
+CALIBRATION_PNG = "calibration.png"
+BLOCK = 4096  # IMU samples pushed at once
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    before_ms: float = 500.0
+    after_ms: float = 1500.0
+    default_length_ms: float = 2500.0
+
+    def window(self, onset_ms: float, end_ms: float | None) -> tuple[float, float]:
+        end = end_ms if end_ms is not None else onset_ms + self.default_length_ms
+        return onset_ms - self.before_ms, end + self.after_ms
+
+
+@dataclass
+class Replay:
+    """One stream through the board: each candidate window's time and scores (None = idle)."""
+
+    stream: Stream
+    times_ms: np.ndarray
+    sweep: SweepStream
+    records: list[np.ndarray | None] = field(repr=False, default_factory=list)
+
+
+def replay(cfg: PreprocessConfig, model_bytes: bytes, stream: Stream) -> Replay:
+    pipe = BoardPipeline(cfg, model_bytes, stream.rate_hz, imu_channels=stream.channels)
+    counts = p.units_to_counts(stream.values)
+    times, records = [], []
+    for k in range(0, len(counts), BLOCK):
+        for r in pipe.push(counts[k:k + BLOCK]):
+            times.append(float(stream.t_ms[r.imu_index]))
+            records.append(None if r.output_int8 is None else (np.asarray(r.output_int8, np.int16) + 128).astype(np.uint8))
+    return Replay(stream, np.asarray(times), SweepStream(records, len(cfg.labels), unknown_index(cfg)), records)
+
+
+def score(replays: list[Replay], det: DetectorConfig, labels: list[str], tol: Tolerance) -> dict[str, Any]:
+    """FA/h, FRR, latency, per label, for one setting over all replays (see the module docstring)."""
+    fa = dup = n_events = missed = 0
+    latencies: list[float] = []
+    per = {lab: {"events": 0, "missed": 0, "false_activations": 0} for lab in labels}
+    background_ms = 0.0
+    for rp in replays:
+        spans = [(*tol.window(e.onset_ms, e.end_ms), e) for e in rp.stream.events]
+        dur = rp.stream.duration_s * 1000.0
+        covered, last = 0.0, -np.inf  # union length of the tolerance windows inside the stream
+        for a, b, _ in sorted(spans, key=lambda s: s[0]):
+            a, b = max(a, 0.0, last), min(b, dur)
+            covered += max(0.0, b - a)
+            last = max(last, b)
+        background_ms += max(0.0, dur - covered)
+        hit: dict[int, float] = {}
+        for i, cls, _score in rp.sweep.events(det):
+            t = float(rp.times_ms[i])
+            match = [k for k, (a, b, e) in enumerate(spans) if a <= t <= b and e.label == labels[cls]]
+            if match:
+                k = min(match, key=lambda k: (k in hit, spans[k][2].onset_ms))
+                if k in hit:
+                    dup += 1
+                else:
+                    hit[k] = t - spans[k][2].onset_ms
+                continue
+            fa += 1
+            per[labels[cls]]["false_activations"] += 1
+        for k, (_, _, e) in enumerate(spans):
+            per.setdefault(e.label, {"events": 0, "missed": 0, "false_activations": 0})
+            per[e.label]["events"] += 1
+            n_events += 1
+            if k in hit:
+                latencies.append(hit[k])
+            else:
+                missed += 1
+                per[e.label]["missed"] += 1
+    hours = background_ms / 3.6e6
+    for row in per.values():
+        row["false_rejection_rate"] = row["missed"] / row["events"] if row["events"] else None
+        row["false_activations_per_hour"] = row["false_activations"] / hours if hours else None
+    lat = np.asarray(latencies)
+    return {
+        "detector": det.to_dict(),
+        "false_activations": fa,
+        "false_activations_per_hour": fa / hours if hours else None,
+        "false_rejection_rate": missed / n_events if n_events else None,
+        "events": n_events, "missed": missed, "duplicates": dup,
+        "latency_ms_median": float(np.median(lat)) if len(lat) else None,
+        "latency_ms_p90": float(np.percentile(lat, 90)) if len(lat) else None,
+        "per_label": per,
+    }
+
+
+def grid(cfg: PreprocessConfig) -> list[DetectorConfig]:
+    """The settings ``gesture calibrate`` sweeps (candidate windows at cfg's rate)."""
+    thresholds = (102, 128, 153, 170, 187, 204, 217, 230, 242, 250)
+    averages = sorted({1, 2, 3, 4, 6, 8, steps(1000, cfg)} - {0})
+    suppressions = sorted({0, steps(500, cfg), steps(1000, cfg), steps(1500, cfg), steps(2500, cfg)})
+    out = []
+    for a, t, m, s in itertools.product(averages, thresholds, (1, 2, 3, 5), suppressions):
+        if m <= a:
+            out.append(DetectorConfig(a, t, m, s))
+    return out
+
+
+def _key(r: dict[str, Any]) -> tuple:
+    d = r["detector"]
+    return (r["false_rejection_rate"], r["false_activations_per_hour"], r["latency_ms_median"] or 0.0, d["average"],
+            -d["threshold"])
+
+
+def choose(results: list[dict[str, Any]], target: float) -> dict[str, Any]:
+    ok = [r for r in results if r["false_activations_per_hour"] is not None and r["false_activations_per_hour"] <= target]
+    if ok:
+        return min(ok, key=_key)
+    return min(results, key=lambda r: (r["false_activations_per_hour"] or 0.0,) + _key(r))
+
+
+def pareto(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Settings no other beats on both FA/h and FRR, by FA/h."""
+    pts = sorted(results, key=lambda r: (r["false_activations_per_hour"], r["false_rejection_rate"]))
+    front, best = [], np.inf
+    for r in pts:
+        if r["false_rejection_rate"] < best:
+            front.append(r)
+            best = r["false_rejection_rate"]
+    return front
+
+
+def plot(results: list[dict[str, Any]], marks: dict[str, dict[str, Any]], target: float) -> bytes:
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    x = [r["false_activations_per_hour"] for r in results]
+    y = [100 * r["false_rejection_rate"] for r in results]
+    ax.scatter(x, y, s=6, color="#bbbbbb", label="swept settings")
+    front = pareto(results)
+    ax.step([r["false_activations_per_hour"] for r in front], [100 * r["false_rejection_rate"] for r in front],
+            where="post", color="#1f77b4", label="trade-off (Pareto front)")
+    for (name, r), m in zip(marks.items(), ("o", "s", "^", "D", "*")):
+        ax.scatter([r["false_activations_per_hour"]], [100 * r["false_rejection_rate"]], marker=m, s=60, label=name,
+                   zorder=3)
+    ax.axvline(target, color="#d62728", lw=0.8, ls="--", label=f"target {target:g} FA/h")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel("false activations per hour")
+    ax.set_ylabel("false rejection rate (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def calibrate(model_dir: str | Path, streams: list[Path], *, target_fa_per_hour: float = 1.0,
+              tolerance: Tolerance = Tolerance(), write: bool = True,
+              settings: list[DetectorConfig] | None = None) -> dict[str, Any]:
+    """Replay ``streams``, sweep, choose; write the setting into ``model_dir`` unless ``write`` is False."""
+    model_dir = Path(model_dir)
+    cfg, model_bytes, _report = load_model_dir(model_dir)
+    loaded = [read_stream(s) for s in streams]
+    events = sum(len(s.events) for s in loaded)
+    unknown = sorted({e.label for s in loaded for e in s.events} - set(cfg.labels))
+    if unknown:
+        raise DataError(loaded[0].path, f"events with label(s) {unknown} that the model ({cfg.labels}) does not know")
+    if cfg.unknown_label and any(e.label == cfg.unknown_label for s in loaded for e in s.events):
+        raise DataError(loaded[0].path, f"events labelled '{cfg.unknown_label}' (the no-gesture class): "
+                        "mark only gestures; idle time needs no events")
+    replays = [replay(cfg, model_bytes, s) for s in loaded]
+    labels = list(cfg.labels)
+    before = score(replays, detector_config(cfg), labels, tolerance)
+    presets = {name: score(replays, preset(name, cfg), labels, tolerance) for name in ("default", "micro_speech", "magic_wand")}
+    results = [score(replays, d, labels, tolerance) for d in (settings or grid(cfg))]
+    results = [r for r in results if r["false_activations_per_hour"] is not None]
+    if not results:
+        raise DataError(loaded[0].path, "the streams have no time outside their events; record idle time too")
+    if events == 0:
+        # only negatives: nothing to reject, so the sweep would pick the most sensitive setting
+        raise DataError(loaded[0].path, "no events marked in any stream: calibration needs gestures to trade "
+                        "false activations against missed gestures (add a stream with prompted gestures)")
+    chosen = choose(results, target_fa_per_hour)
+    det = DetectorConfig.from_dict(chosen["detector"])
+    hours = sum(s.duration_s for s in loaded) / 3600.0
+    out = {
+        "model_dir": str(model_dir),
+        "streams": [str(s.path) for s in loaded],
+        "hours": hours,
+        "events": events,
+        "candidate_rate_hz": cfg.model_rate_hz / cfg.stride,
+        "tolerance": {"before_ms": tolerance.before_ms, "after_ms": tolerance.after_ms,
+                      "default_length_ms": tolerance.default_length_ms,
+                      "rule": "a detection of the event's label from before_ms before its onset to after_ms after its end "
+                              "(onset + default_length_ms when unmarked) is a hit; every other detection is a false activation"},
+        "target_fa_per_hour": target_fa_per_hour,
+        "target_met": chosen["false_activations_per_hour"] <= target_fa_per_hour,
+        "false_activations_per_hour": chosen["false_activations_per_hour"],
+        "false_rejection_rate": chosen["false_rejection_rate"],
+        "chosen": chosen,
+        "chosen_description": det.describe(cfg),
+        "before": before,
+        "presets": presets,
+        "swept": len(results),
+        "curve": [{"detector": r["detector"], "false_activations_per_hour": r["false_activations_per_hour"],
+                   "false_rejection_rate": r["false_rejection_rate"], "latency_ms_median": r["latency_ms_median"]}
+                  for r in pareto(results)],
+    }
+    if write:
+        png = plot(results, {"before": before, "micro_speech": presets["micro_speech"],
+                             "magic_wand": presets["magic_wand"], "calibrated": chosen}, target_fa_per_hour)
+        write_calibration(model_dir, cfg, det, out, png)
+    return out
+
+
+def write_calibration(model_dir: Path, cfg: PreprocessConfig, det: DetectorConfig, result: dict[str, Any], png: bytes) -> None:
+    """config.json with the chosen ``detector`` (atomic), calibration.json and calibration.png."""
+    from dataclasses import replace
+
+    atomic_write_bytes(model_dir / CALIBRATION_PNG, png)
+    atomic_write_text(model_dir / CALIBRATION_JSON, json.dumps(result, indent=1) + "\n")
+    atomic_write_text(model_dir / CONFIG_NAME, replace(cfg, detector=det.to_dict()).to_json())
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f} %"
+
+
+def _fah(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.1f}"
+
+
+def _ms(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.0f} ms"
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The text `gesture calibrate` prints."""
+    tol = result["tolerance"]
+    lines = [f"{len(result['streams'])} stream(s), {result['hours']:.2f} h, {result['events']} events; "
+             f"hit = the event's label from {tol['before_ms']:.0f} ms before its onset to {tol['after_ms']:.0f} ms after "
+             f"its end; {result['swept']} settings swept",
+             f"{'setting':<14} {'FA/h':>8} {'FRR':>8} {'latency (median)':>17}"]
+    rows = [("before", result["before"]), *result["presets"].items(), ("calibrated", result["chosen"])]
+    for name, r in rows:
+        lines.append(f"{name:<14} {_fah(r['false_activations_per_hour']):>8} {_pct(r['false_rejection_rate']):>8} "
+                     f"{_ms(r['latency_ms_median']):>17}")
+    lines.append(f"calibrated: {result['chosen_description']}"
+                 + ("" if result["target_met"] else f" (no setting reaches {result['target_fa_per_hour']:g} FA/h: the lowest was chosen)"))
+    per = result["chosen"]["per_label"]
+    lines.append("per label: " + ", ".join(
+        f"{k} FRR {_pct(v['false_rejection_rate'])} FA/h {_fah(v['false_activations_per_hour'])}" for k, v in per.items()))
+    return "\n".join(lines)
