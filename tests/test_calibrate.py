@@ -152,3 +152,11 @@ def test_calibrate_refuses_streams_without_events_or_with_unknown_labels(small_m
     assert main(["calibrate", str(small_model.model_dir), str(tmp_path / "s"), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "jump" in err and len(err.strip().splitlines()) == 1
+
+
+def test_gesture_data_summarises_streams(streams, capsys):
+    assert main(["data", str(streams)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("2 continuous recording(s)") and "gestures" in out and "idle" in out
+    assert main(["data", str(streams / "idle")]) == 0
+    assert "none (negative streams)" in capsys.readouterr().out

@@ -9,7 +9,9 @@ minimum count, suppression) with its fast path, which gives exactly the board's 
 Scoring (stated in every report as ``tolerance``):
 
 * a detection of an event's label from ``before_ms`` before its onset to ``after_ms`` after its
-  end (end = onset + ``default_length_ms`` when the recording marked no end) is a **hit**; the
+  end (end = onset + ``default_length_ms`` when the recording marked no end) is a **hit**
+  (``after_ms`` defaults to the model's window duration: until then a window still holds part
+  of the gesture, so a detection there is the gesture's, late, not a false one); the
   first hit gives the **latency** (detection time - onset); later ones are duplicates (reported,
   not counted as false);
 * every other detection is a **false activation** (also a wrong label during a gesture);
@@ -133,11 +135,11 @@ def score(replays: list[Replay], det: DetectorConfig, labels: list[str], tol: To
 
 def grid(cfg: PreprocessConfig) -> list[DetectorConfig]:
     """The settings ``gesture calibrate`` sweeps (candidate windows at cfg's rate)."""
-    thresholds = (102, 128, 153, 170, 187, 204, 217, 230, 242, 250)
-    averages = sorted({1, 2, 3, 4, 6, 8, steps(1000, cfg)} - {0})
-    suppressions = sorted({0, steps(500, cfg), steps(1000, cfg), steps(1500, cfg), steps(2500, cfg)})
+    thresholds = (102, 128, 153, 170, 187, 204, 217, 230, 242, 248, 252, 254, 255)
+    averages = sorted({1, 2, 3, 4, 6, 8, steps(1000, cfg), steps(2000, cfg)} - {0})
+    suppressions = sorted({0, steps(500, cfg), steps(1000, cfg), steps(1500, cfg), steps(2500, cfg), steps(5000, cfg)})
     out = []
-    for a, t, m, s in itertools.product(averages, thresholds, (1, 2, 3, 5), suppressions):
+    for a, t, m, s in itertools.product(averages, thresholds, (1, 2, 3, 5, 8), suppressions):
         if m <= a:
             out.append(DetectorConfig(a, t, m, s))
     return out
@@ -196,12 +198,19 @@ def plot(results: list[dict[str, Any]], marks: dict[str, dict[str, Any]], target
     return buf.getvalue()
 
 
+def default_tolerance(cfg: PreprocessConfig, before_ms: float = 500.0, after_ms: float | None = None) -> Tolerance:
+    """The scoring windows: ``after_ms`` defaults to one model window (cfg.window at cfg.model_rate_hz)."""
+    return Tolerance(before_ms=before_ms,
+                     after_ms=after_ms if after_ms is not None else 1000.0 * cfg.window / cfg.model_rate_hz)
+
+
 def calibrate(model_dir: str | Path, streams: list[Path], *, target_fa_per_hour: float = 1.0,
-              tolerance: Tolerance = Tolerance(), write: bool = True,
+              tolerance: Tolerance | None = None, write: bool = True,
               settings: list[DetectorConfig] | None = None) -> dict[str, Any]:
     """Replay ``streams``, sweep, choose; write the setting into ``model_dir`` unless ``write`` is False."""
     model_dir = Path(model_dir)
     cfg, model_bytes, _report = load_model_dir(model_dir)
+    tolerance = tolerance or default_tolerance(cfg)
     loaded = [read_stream(s) for s in streams]
     events = sum(len(s.events) for s in loaded)
     unknown = sorted({e.label for s in loaded for e in s.events} - set(cfg.labels))
