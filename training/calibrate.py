@@ -86,7 +86,7 @@ def score(replays: list[Replay], det: DetectorConfig, labels: list[str], tol: To
     per = {lab: {"events": 0, "missed": 0, "false_activations": 0} for lab in labels}
     background_ms = 0.0
     for rp in replays:
-        spans = [(*tol.window(e.onset_ms, e.end_ms), e) for e in rp.stream.events]
+        spans = sorted(((*tol.window(e.onset_ms, e.end_ms), e) for e in rp.stream.events), key=lambda s: s[0])
         dur = rp.stream.duration_s * 1000.0
         covered, last = 0.0, -np.inf  # union length of the tolerance windows inside the stream
         for a, b, _ in sorted(spans, key=lambda s: s[0]):
@@ -95,9 +95,12 @@ def score(replays: list[Replay], det: DetectorConfig, labels: list[str], tol: To
             last = max(last, b)
         background_ms += max(0.0, dur - covered)
         hit: dict[int, float] = {}
+        starts = np.array([a for a, _, _ in spans]) if spans else np.zeros(0)
+        reach = max((b - a for a, b, _ in spans), default=0.0)  # spans starting this far back may hold t
         for i, cls, _score in rp.sweep.events(det):
             t = float(rp.times_ms[i])
-            match = [k for k, (a, b, e) in enumerate(spans) if a <= t <= b and e.label == labels[cls]]
+            lo, hi = int(np.searchsorted(starts, t - reach, "left")), int(np.searchsorted(starts, t, "right"))
+            match = [k for k in range(lo, hi) if spans[k][1] >= t and spans[k][2].label == labels[cls]]
             if match:
                 k = min(match, key=lambda k: (k in hit, spans[k][2].onset_ms))
                 if k in hit:
