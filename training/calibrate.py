@@ -20,7 +20,8 @@ Scoring (stated in every report as ``tolerance``):
 
 The operating point: the setting with the lowest false rejection rate among those reaching
 ``target_fa_per_hour`` (ties: fewer false activations, then lower median latency, then the
-shorter average); when none reaches it, the lowest false activation rate. It is written into the
+shorter average); when none reaches it, the fewest false activations among settings missing at
+most ``max_frr`` (5 %) of the gestures (see :func:`choose`). It is written into the
 model folder's config.json (``detector``) with calibration.json and calibration.png beside it.
 """
 from __future__ import annotations
@@ -154,11 +155,18 @@ def _key(r: dict[str, Any]) -> tuple:
             -d["threshold"])
 
 
-def choose(results: list[dict[str, Any]], target: float) -> dict[str, Any]:
-    ok = [r for r in results if r["false_activations_per_hour"] is not None and r["false_activations_per_hour"] <= target]
+def choose(results: list[dict[str, Any]], target: float, max_frr: float = 0.05) -> dict[str, Any]:
+    """The operating point: the lowest FRR among settings reaching ``target`` FA/h; if none does,
+    the fewest false activations among settings that still miss at most ``max_frr`` of the
+    gestures; if none does either, the lowest FRR (a setting that rejects everything is never
+    chosen just because it has no false activations)."""
+    ok = [r for r in results if r["false_activations_per_hour"] <= target]
     if ok:
         return min(ok, key=_key)
-    return min(results, key=lambda r: (r["false_activations_per_hour"] or 0.0,) + _key(r))
+    usable = [r for r in results if r["false_rejection_rate"] <= max_frr]
+    if usable:
+        return min(usable, key=lambda r: (r["false_activations_per_hour"],) + _key(r))
+    return min(results, key=_key)
 
 
 def pareto(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -207,7 +215,7 @@ def default_tolerance(cfg: PreprocessConfig, before_ms: float = 500.0, after_ms:
                      after_ms=after_ms if after_ms is not None else 1000.0 * cfg.window / cfg.model_rate_hz)
 
 
-def calibrate(model_dir: str | Path, streams: list[Path], *, target_fa_per_hour: float = 1.0,
+def calibrate(model_dir: str | Path, streams: list[Path], *, target_fa_per_hour: float = 1.0, max_frr: float = 0.05,
               tolerance: Tolerance | None = None, write: bool = True,
               settings: list[DetectorConfig] | None = None) -> dict[str, Any]:
     """Replay ``streams``, sweep, choose; write the setting into ``model_dir`` unless ``write`` is False."""
@@ -234,7 +242,7 @@ def calibrate(model_dir: str | Path, streams: list[Path], *, target_fa_per_hour:
         # only negatives: nothing to reject, so the sweep would pick the most sensitive setting
         raise DataError(loaded[0].path, "no events marked in any stream: calibration needs gestures to trade "
                         "false activations against missed gestures (add a stream with prompted gestures)")
-    chosen = choose(results, target_fa_per_hour)
+    chosen = choose(results, target_fa_per_hour, max_frr)
     det = DetectorConfig.from_dict(chosen["detector"])
     hours = sum(s.duration_s for s in loaded) / 3600.0
     out = {
@@ -248,6 +256,7 @@ def calibrate(model_dir: str | Path, streams: list[Path], *, target_fa_per_hour:
                       "rule": "a detection of the event's label from before_ms before its onset to after_ms after its end "
                               "(onset + default_length_ms when unmarked) is a hit; every other detection is a false activation"},
         "target_fa_per_hour": target_fa_per_hour,
+        "max_frr": max_frr,
         "target_met": chosen["false_activations_per_hour"] <= target_fa_per_hour,
         "false_activations_per_hour": chosen["false_activations_per_hour"],
         "false_rejection_rate": chosen["false_rejection_rate"],
@@ -300,7 +309,8 @@ def summary(result: dict[str, Any]) -> str:
         lines.append(f"{name:<14} {_fah(r['false_activations_per_hour']):>8} {_pct(r['false_rejection_rate']):>8} "
                      f"{_ms(r['latency_ms_median']):>17}")
     lines.append(f"calibrated: {result['chosen_description']}"
-                 + ("" if result["target_met"] else f" (no setting reaches {result['target_fa_per_hour']:g} FA/h: the lowest was chosen)"))
+                 + ("" if result["target_met"] else f" (no setting reaches {result['target_fa_per_hour']:g} FA/h: the fewest "
+                                                   f"false activations at FRR <= {100 * result['max_frr']:g} % was chosen)"))
     per = result["chosen"]["per_label"]
     lines.append("per label: " + ", ".join(
         f"{k} FRR {_pct(v['false_rejection_rate'])} FA/h {_fah(v['false_activations_per_hour'])}" for k, v in per.items()))

@@ -13,6 +13,8 @@ def register(group: click.Group) -> None:
     @click.argument("streams", nargs=-1, required=True, type=click.Path(path_type=Path))
     @click.option("--target-fa-per-hour", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
                   help="false activations per hour the chosen setting may not exceed")
+    @click.option("--max-frr", type=click.FloatRange(0.0, 1.0), default=0.05, show_default=True,
+                  help="when no setting reaches the target: the fewest false activations at most this false rejection rate")
     @click.option("--tolerance-ms", type=click.FloatRange(min=0.0), default=500.0, show_default=True,
                   help="a detection this much before an event's onset still counts as a hit")
     @click.option("--after-ms", type=click.FloatRange(min=0.0), default=None,
@@ -21,7 +23,7 @@ def register(group: click.Group) -> None:
     @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
                   help="also write the figures to this JSON file")
     @click.option("--dry-run", is_flag=True, help="report only; leave the model folder unchanged")
-    def calibrate_cmd(model_dir: Path, streams: tuple[Path, ...], target_fa_per_hour: float, tolerance_ms: float,
+    def calibrate_cmd(model_dir: Path, streams: tuple[Path, ...], target_fa_per_hour: float, max_frr: float, tolerance_ms: float,
                       after_ms: float | None, json_path: Path | None, dry_run: bool) -> None:
         """Replay continuous recordings (STREAM folders, or folders holding them) through what the board
         runs, sweep the post-processor (threshold, averaging window, minimum count, suppression), report
@@ -34,7 +36,7 @@ def register(group: click.Group) -> None:
 
         paths = find_streams(streams)
         cfg, _, _ = load_model_dir(model_dir)
-        result = calibrate(model_dir, paths, target_fa_per_hour=target_fa_per_hour,
+        result = calibrate(model_dir, paths, target_fa_per_hour=target_fa_per_hour, max_frr=max_frr,
                            tolerance=default_tolerance(cfg, tolerance_ms, after_ms), write=not dry_run)
         click.echo(summary(result))
         if json_path is not None:
