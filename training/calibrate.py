@@ -43,7 +43,7 @@ from training.model_dir import load_model_dir
 from training.postprocess import DetectorConfig, SweepStream, detector_config, preset, steps, unknown_index
 from training.preprocess import CONFIG_NAME, PreprocessConfig
 
-CALIBRATION_JSON = "calibration.json"
+CALIBRATION_JSON = "calibration.json"  # both in model_dir.CALIBRATION_FILES
 CALIBRATION_PNG = "calibration.png"
 BLOCK = 4096  # IMU samples pushed at once
 

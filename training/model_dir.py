@@ -33,9 +33,9 @@ KERAS_FILE = "model.keras"
 LABELS_FILE = "labels.txt"
 REPORT_FILE = "report.json"
 # every file a model folder may hold: a folder with anything else is not overwritten
+CALIBRATION_FILES = frozenset({"calibration.json", "calibration.png"})  # `gesture calibrate` adds them
 KNOWN_FILES = frozenset({MODEL_FILE, KERAS_FILE, CONFIG_NAME, LABELS_FILE, REPORT_FILE, "report.md",
-                         "confusion.png", "training.png",
-                         "calibration.json", "calibration.png"})  # `gesture calibrate` (training/calibrate.py)
+                         "confusion.png", "training.png"}) | CALIBRATION_FILES
 
 
 def sha256(data: bytes) -> str:
