@@ -167,6 +167,9 @@ def main() -> int:
     hours = sum(s.duration_s for s in streams) / 3600
     n_events = sum(len(s.events) for s in streams)
     bg_h = background_hours(streams, tol)
+    trained_note = f"; continuous negatives in training: {', '.join(trained)}" if trained else \
+        "; no continuous negative recording in training"
+    print(f"## Always-on: false activations per hour and false rejections (`gesture calibrate`{trained_note})\n")
     print(f"Evaluation streams: {len(streams)}, {hours * 60:.1f} min, {n_events} gesture events "
           f"(hits: the event's label from {tol.before_ms:.0f} ms before its onset to {tol.after_ms:.0f} ms after its end). "
           f"Model: {cfg.model_rate_hz} Hz, window {cfg.window}, stride {cfg.stride} ({cfg.model_rate_hz / cfg.stride:g} candidate windows/s).\n")
