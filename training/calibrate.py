@@ -313,5 +313,6 @@ def summary(result: dict[str, Any]) -> str:
                                                    f"false activations at FRR <= {100 * result['max_frr']:g} % was chosen)"))
     per = result["chosen"]["per_label"]
     lines.append("per label: " + ", ".join(
-        f"{k} FRR {_pct(v['false_rejection_rate'])} FA/h {_fah(v['false_activations_per_hour'])}" for k, v in per.items()))
+        f"{k} FRR {_pct(v['false_rejection_rate'])} FA/h {_fah(v['false_activations_per_hour'])}" for k, v in per.items()
+        if v["events"] or v["false_activations"]))
     return "\n".join(lines)
