@@ -18,10 +18,10 @@ Scoring (stated in every report as ``tolerance``):
 * **false_activations_per_hour** = false activations / the hours of stream *outside* the events'
   tolerance windows; **false_rejection_rate** = events without a hit / events.
 
-The operating point: the setting with the lowest false rejection rate among those reaching
-``target_fa_per_hour`` (ties: fewer false activations, then lower median latency, then the
-shorter average); when none reaches it, the fewest false activations among settings missing at
-most ``max_frr`` (5 %) of the gestures (see :func:`choose`). It is written into the
+The operating point (:func:`choose`): among the settings missing at most ``max_frr`` (5 %) of the
+gestures, the lowest false rejection rate of those reaching ``target_fa_per_hour`` (ties: fewer
+false activations, then lower median latency, then the shorter average); when none reaches it,
+the fewest false activations. It is written into the
 model folder's config.json (``detector``) with calibration.json and calibration.png beside it.
 """
 from __future__ import annotations
@@ -156,17 +156,17 @@ def _key(r: dict[str, Any]) -> tuple:
 
 
 def choose(results: list[dict[str, Any]], target: float, max_frr: float = 0.05) -> dict[str, Any]:
-    """The operating point: the lowest FRR among settings reaching ``target`` FA/h; if none does,
-    the fewest false activations among settings that still miss at most ``max_frr`` of the
-    gestures; if none does either, the lowest FRR (a setting that rejects everything is never
-    chosen just because it has no false activations)."""
-    ok = [r for r in results if r["false_activations_per_hour"] <= target]
+    """The operating point. Only settings missing at most ``max_frr`` of the gestures are usable
+    (a setting that rejects everything has no false activations, and is useless); among them, the
+    lowest FRR of those reaching ``target`` FA/h, else the fewest false activations. With no usable
+    setting at all, the lowest FRR."""
+    usable = [r for r in results if r["false_rejection_rate"] <= max_frr]
+    if not usable:
+        return min(results, key=_key)
+    ok = [r for r in usable if r["false_activations_per_hour"] <= target]
     if ok:
         return min(ok, key=_key)
-    usable = [r for r in results if r["false_rejection_rate"] <= max_frr]
-    if usable:
-        return min(usable, key=lambda r: (r["false_activations_per_hour"],) + _key(r))
-    return min(results, key=_key)
+    return min(usable, key=lambda r: (r["false_activations_per_hour"],) + _key(r))
 
 
 def pareto(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -257,7 +257,7 @@ def calibrate(model_dir: str | Path, streams: list[Path], *, target_fa_per_hour:
                               "(onset + default_length_ms when unmarked) is a hit; every other detection is a false activation"},
         "target_fa_per_hour": target_fa_per_hour,
         "max_frr": max_frr,
-        "target_met": chosen["false_activations_per_hour"] <= target_fa_per_hour,
+        "target_met": chosen["false_activations_per_hour"] <= target_fa_per_hour and chosen["false_rejection_rate"] <= max_frr,
         "false_activations_per_hour": chosen["false_activations_per_hour"],
         "false_rejection_rate": chosen["false_rejection_rate"],
         "chosen": chosen,
@@ -309,8 +309,8 @@ def summary(result: dict[str, Any]) -> str:
         lines.append(f"{name:<14} {_fah(r['false_activations_per_hour']):>8} {_pct(r['false_rejection_rate']):>8} "
                      f"{_ms(r['latency_ms_median']):>17}")
     lines.append(f"calibrated: {result['chosen_description']}"
-                 + ("" if result["target_met"] else f" (no setting reaches {result['target_fa_per_hour']:g} FA/h: the fewest "
-                                                   f"false activations at FRR <= {100 * result['max_frr']:g} % was chosen)"))
+                 + ("" if result["target_met"] else f" (no setting reaches {result['target_fa_per_hour']:g} FA/h at FRR <= "
+                                                   f"{100 * result['max_frr']:g} %: the fewest false activations there was chosen)"))
     per = result["chosen"]["per_label"]
     lines.append("per label: " + ", ".join(
         f"{k} FRR {_pct(v['false_rejection_rate'])} FA/h {_fah(v['false_activations_per_hour'])}" for k, v in per.items()

@@ -14,7 +14,8 @@ def register(group: click.Group) -> None:
     @click.option("--target-fa-per-hour", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
                   help="false activations per hour the chosen setting may not exceed")
     @click.option("--max-frr", type=click.FloatRange(0.0, 1.0), default=0.05, show_default=True,
-                  help="when no setting reaches the target: the fewest false activations at most this false rejection rate")
+                  help="the most missed gestures (false rejection rate) the chosen setting may have; within it, the "
+                       "target is met if any setting can, else the fewest false activations are chosen")
     @click.option("--tolerance-ms", type=click.FloatRange(min=0.0), default=500.0, show_default=True,
                   help="a detection this much before an event's onset still counts as a hit")
     @click.option("--after-ms", type=click.FloatRange(min=0.0), default=None,
