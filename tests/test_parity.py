@@ -1,7 +1,7 @@
 """Parity: the exported sketch's C++ gives Python's bytes, and its model bytes give training's scores.
 
-The sketch's portable C++ (gk_preprocess.h + gk_format.h + gk_frame.h with the generated
-gk_config.h) is compiled with g++ -Wall -Wextra -Werror into a host driver
+The sketch's portable C++ (gk_preprocess.h + gk_detect.h + gk_format.h + gk_frame.h with the
+generated gk_config.h) is compiled with g++ -Wall -Wextra -Werror into a host driver
 (tests/parity_driver.cpp) and fed real takes from
 data/magic_wand: as whole takes (training's crop_take), and as one continuous 119 Hz stream of
 int16 counts, as the board's IMU delivers them (the live rule).

@@ -36,7 +36,7 @@ from training import tflm_tree
 from training.codegen_preprocess import GENERATED, config_header
 from training.evaluate import ALIGN
 from training.model_dir import load_model_dir
-from training.postprocess import MAX_AVERAGE
+from training.postprocess import MAX_AVERAGE, detector_config
 from training.preprocess import PreprocessConfig
 from training.tflm_ops import RESOLVER_METHODS, check_supported, model_ops
 
@@ -244,6 +244,7 @@ def readme(cfg: PreprocessConfig, board: Board, budget: Budget, ops: list[str], 
         "RAM_MAX": f"{board.ram_bytes:,}", "RAM_PCT": f"{100 * budget.ram_total / board.ram_bytes:.0f}",
         "FLASH_ROWS": flash_rows, "RAM_ROWS": ram_rows, "TFLM_SECTION": tflm_section(tflm),
         "SERVICE_UUID": p.SERVICE_UUID, "PREDICTION_UUID": p.PREDICTION_CHAR_UUID, "IMU_UUID": p.IMU_CHAR_UUID,
+        "EVENT_UUID": p.EVENT_CHAR_UUID, "DETECTOR": detector_config(cfg).describe(cfg),
         "BLE_NAME": p.BLE_LOCAL_NAME, "SKETCH_PATH": sketch_path or sketch_name, "EXAMPLE_LINE": example_line(list(cfg.labels)),
     })
 
