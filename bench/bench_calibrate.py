@@ -81,6 +81,63 @@ def build_streams(out: Path, takes: list, bgs: list[np.ndarray], seed: int) -> l
     return paths
 
 
+def print_row(name: str, r: dict, cfg) -> None:
+    from training.postprocess import DetectorConfig
+
+    d = DetectorConfig(**r["detector"])
+    per = ", ".join(f"{k} {100 * v['false_rejection_rate']:.0f} % / {v['false_activations']}"
+                    for k, v in r["per_label"].items() if v["false_rejection_rate"] is not None)
+    lat = "n/a" if r["latency_ms_median"] is None else f"{r['latency_ms_median']:.0f} / {r['latency_ms_p90']:.0f} ms"
+    print(f"| {name} | {d.describe(cfg)} | {r['false_activations']} | {r['false_activations_per_hour']:.1f} | "
+          f"{100 * r['false_rejection_rate']:.1f} % | {lat} | {per} |")
+
+
+def mine_and_retrain(work: Path, data: Path, model: Path, sets: dict, args, tol) -> dict:
+    """The dashboard loop, offline: false activations -> negative takes -> retrain -> recalibrate."""
+    import shutil
+
+    from capture.streams import read_stream
+    from capture.takes import Take, save_takes
+    from training.calibrate import calibrate, default_tolerance, replay, score
+    from training.model_dir import load_model_dir
+    from training.postprocess import DetectorConfig, preset
+    from training.train import train
+
+    cfg, model_bytes, _ = load_model_dir(model)
+    mined_data, mined_model = work / "magic_wand_mined", work / "model_mined"
+    if not (mined_model / "model.tflite").is_file():
+        cal_streams = [read_stream(p) for p in sets["cal"]]
+        reps = [replay(cfg, model_bytes, s) for s in cal_streams]
+        false: list = []
+        score(reps, preset("default", cfg), list(cfg.labels), tol, false_times=false)
+        win_ms = 1000.0 * cfg.window / cfg.model_rate_hz
+        takes = []
+        for k, t, cls in false:
+            s = cal_streams[k]
+            keep = (s.t_ms > t - win_ms) & (s.t_ms <= t)
+            takes.append(Take(cfg.unknown_label or "negative", s.t_ms[keep] - s.t_ms[keep][0], s.values[keep], s.channels,
+                              meta={"subject": "mined", "source": f"false activation {cfg.labels[cls]} at {s.path.name}:{t:.0f}ms",
+                                    "rate_hz": s.rate_hz}))
+        log(f"mined {len(takes)} false activations of the default setting on the calibration streams as negative takes")
+        if mined_data.exists():
+            shutil.rmtree(mined_data)
+        shutil.copytree(data, mined_data)
+        save_takes(mined_data, takes, prefix="mined")
+        log(f"retraining ({args.epochs} epochs) into {mined_model}")
+        train(mined_data, mined_model, epochs=args.epochs, seed=0, quiet=True)
+    cfg2, model2, _ = load_model_dir(mined_model)
+    tol = default_tolerance(cfg2)  # its own window (the retrained plan may choose another)
+    cal = calibrate(mined_model, sets["cal"], target_fa_per_hour=args.target, tolerance=tol, write=True)
+    reps = [replay(cfg2, model2, read_stream(p)) for p in sets["eval"]]
+    labels = list(cfg2.labels)
+    return {
+        "mined: default (uncalibrated)": score(reps, preset("default", cfg2), labels, tol),
+        "mined: micro_speech rule": score(reps, preset("micro_speech", cfg2), labels, tol),
+        f"mined: calibrated (target {args.target:g} FA/h on cal.)": score(reps, DetectorConfig(**cal["chosen"]["detector"]),
+                                                                            labels, tol),
+    }
+
+
 def background_hours(streams: list, tol) -> float:
     """Hours outside the events' tolerance windows (the FA/h denominator of training.calibrate.score)."""
     total = 0.0
@@ -101,6 +158,10 @@ def main() -> int:
     ap.add_argument("--target", type=float, default=1.0, help="FA/h target of the calibration")
     ap.add_argument("--work", type=Path, default=None, help="keep the dataset, model and streams here")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--mine", action="store_true",
+                    help="then the loop a user runs with the dashboard: every false activation of the default "
+                         "setting on the calibration streams becomes a negative take (the model's window ending "
+                         "at it), retrain, calibrate again, measure again")
     ap.add_argument("--train-negatives", default="",
                     help="continuous negative recordings to put in the training set instead (e.g. negative_2,negative_4); "
                          "the streams use only the others")
@@ -176,15 +237,21 @@ def main() -> int:
     print("| post-processor | setting | FA | FA/h | FRR | latency median / p90 | per label: FRR / FA |")
     print("|---|---|---:|---:|---:|---:|---|")
     for name, r in rows.items():
-        d = DetectorConfig(**r["detector"])
-        per = ", ".join(f"{k} {100 * v['false_rejection_rate']:.0f} % / {v['false_activations']}"
-                        for k, v in r["per_label"].items() if v["false_rejection_rate"] is not None)
-        lat = "n/a" if r["latency_ms_median"] is None else f"{r['latency_ms_median']:.0f} / {r['latency_ms_p90']:.0f} ms"
-        print(f"| {name} | {d.describe(cfg)} | {r['false_activations']} | {r['false_activations_per_hour']:.1f} | "
-              f"{100 * r['false_rejection_rate']:.1f} % | {lat} | {per} |")
+        print_row(name, r, cfg)
     if bg_h:
         print(f"\nHours outside the events' tolerance windows: {bg_h:.3f} h, so one false activation is "
               f"{1 / bg_h:.1f} FA/h; 0 false activations would bound the rate below {3 / bg_h:.0f} FA/h (95 %).")
+    if args.mine:
+        mined = mine_and_retrain(work, data, model, sets, args, tol)
+        rows.update(mined)
+        print("\nAfter mining: the default model retrained with the false activations of its default setting on the "
+              "calibration streams as negative takes (the dashboard's 'mark as false activation'), then calibrated "
+              "again on the calibration streams; measured on the same evaluation streams:\n")
+        print("| post-processor | setting | FA | FA/h | FRR | latency median / p90 | per label: FRR / FA |")
+        print("|---|---|---:|---:|---:|---:|---|")
+        cfg2 = load_model_dir(work / "model_mined")[0]
+        for name, r in mined.items():
+            print_row(name, r, cfg2)
     if args.json:
         args.json.write_text(json.dumps({"calibration": cal, "evaluation": rows, "hours": hours, "events": n_events},
                                         indent=1, default=str) + "\n")

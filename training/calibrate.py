@@ -80,13 +80,15 @@ def replay(cfg: PreprocessConfig, model_bytes: bytes, stream: Stream) -> Replay:
     return Replay(stream, np.asarray(times), SweepStream(records, len(cfg.labels), unknown_index(cfg)), records)
 
 
-def score(replays: list[Replay], det: DetectorConfig, labels: list[str], tol: Tolerance) -> dict[str, Any]:
-    """FA/h, FRR, latency, per label, for one setting over all replays (see the module docstring)."""
+def score(replays: list[Replay], det: DetectorConfig, labels: list[str], tol: Tolerance,
+          false_times: list[tuple[int, float, int]] | None = None) -> dict[str, Any]:
+    """FA/h, FRR, latency, per label, for one setting over all replays (see the module docstring).
+    ``false_times`` collects (replay index, stream time in ms, class) of every false activation."""
     fa = dup = n_events = missed = 0
     latencies: list[float] = []
     per = {lab: {"events": 0, "missed": 0, "false_activations": 0} for lab in labels}
     background_ms = 0.0
-    for rp in replays:
+    for n_rp, rp in enumerate(replays):
         spans = sorted(((*tol.window(e.onset_ms, e.end_ms), e) for e in rp.stream.events), key=lambda s: s[0])
         dur = rp.stream.duration_s * 1000.0
         covered, last = 0.0, -np.inf  # union length of the tolerance windows inside the stream
@@ -111,6 +113,8 @@ def score(replays: list[Replay], det: DetectorConfig, labels: list[str], tol: To
                 continue
             fa += 1
             per[labels[cls]]["false_activations"] += 1
+            if false_times is not None:
+                false_times.append((n_rp, t, cls))
         for k, (_, _, e) in enumerate(spans):
             per.setdefault(e.label, {"events": 0, "missed": 0, "false_activations": 0})
             per[e.label]["events"] += 1
