@@ -23,23 +23,26 @@ def streams(tmp_path_factory):
     """Two small streams built like the benchmark's: real gesture takes placed into real negative
     recordings (the dataset's negative takes joined end to end), and one negative-only stream."""
     ds = load_dataset(DATA)
-    neg = [t for t in ds.takes if t.label == "negative"][:24]
-    gestures = [t for t in ds.takes if t.label != "negative"]
+    first = next(t for t in ds.takes if t.label == "negative")
+    rate, channels = round(first.rate_hz, 2), tuple(first.channels)  # the dataset's own (bundled or simulated)
+    same = [t for t in ds.takes if tuple(t.channels) == channels and abs(t.rate_hz - rate) < 0.01 * rate]
+    neg = [t for t in same if t.label == "negative"][:60]
+    gestures = [t for t in same if t.label != "negative"]
     rng = np.random.default_rng(0)
     picks = [gestures[i] for i in rng.choice(len(gestures), 10, replace=False)]
-    rate = 25.0
-    bg = np.vstack([t.values for t in neg[:16]])
+    cut = len(neg) * 3 // 4
+    bg = np.vstack([t.values for t in neg[:cut]])
     values, events, placed = compose_stream(bg, [(t.label, t.values) for t in picks], rate, gap_s=(4.0, 6.0), seed=1)
     d = tmp_path_factory.mktemp("streams")
-    write_stream(d / "gestures", values, rate, ("ax", "ay", "az"), events, chunk_s=20.0)
-    write_stream(d / "idle", np.vstack([t.values for t in neg[16:]]), rate, ("ax", "ay", "az"), [], chunk_s=20.0)
+    write_stream(d / "gestures", values, rate, channels, events, chunk_s=20.0)
+    write_stream(d / "idle", np.vstack([t.values for t in neg[cut:]]), rate, channels, [], chunk_s=20.0)
     assert placed == len(events) >= 5
     return d
 
 
 def test_stream_folder_round_trip_and_summary(streams):
     s = read_stream(streams / "gestures")
-    assert s.rate_hz == 25 and s.channels == ("ax", "ay", "az") and len(s.events) >= 5
+    assert s.rate_hz > 0 and s.channels[:3] == ("ax", "ay", "az") and len(s.events) >= 5
     assert len(list((streams / "gestures").glob("chunk_*.csv"))) == int(np.ceil(s.duration_s / 20.0))
     assert np.all(np.diff(s.t_ms) > 0) and s.events == sorted(s.events, key=lambda e: e.onset_ms)
     assert all(e.end_ms is not None and e.end_ms > e.onset_ms for e in s.events)
