@@ -203,6 +203,7 @@ def plot(results: list[dict[str, Any]], marks: dict[str, dict[str, Any]], target
                    zorder=3)
     ax.axvline(target, color="#d62728", lw=0.8, ls="--", label=f"target {target:g} FA/h")
     ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(left=0.0)  # FA/h is never negative: no empty mirrored half
     ax.set_xlabel("false activations per hour")
     ax.set_ylabel("false rejection rate (%)")
     ax.grid(alpha=0.3)
