@@ -29,6 +29,7 @@ BENCHES = [
     ("bench_ble.py", ["--seconds", "5"], ["--seconds", "2"]),
     ("bench_parity.py", [], ["--takes", "20"]),
     ("bench_m4.py", [], ["--epochs", "3", "--stream", "5"]),
+    ("bench_calibrate.py", [], ["--epochs", "4"]),
     ("bench_dashboard.py", [], ["--seconds", "20"]),
 ]
 

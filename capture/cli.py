@@ -126,9 +126,26 @@ async def _set_rate(link, rate: float, timeout: float = 3.0) -> None:
         raise GestureError(f"the board did not confirm --rate {rate:g} within {timeout:g} s") from None
 
 
-async def run_capture(url: str, data: Path, plan, *, rate: float | None, quiet: bool):
-    """Open the link, record, close; returns the recorder's Summary (raises GestureError on failure)."""
-    from capture.recorder import Recorder
+def _read_marks(loop, recorder) -> None:
+    """--mark-keys: each line typed on stdin marks an event now (its text is the label; an empty
+    line repeats the last prompted label). A daemon thread: input() blocks."""
+    import threading
+
+    def run() -> None:
+        while True:
+            try:
+                line = input()
+            except (EOFError, OSError, ValueError):
+                return
+            loop.call_soon_threadsafe(recorder.mark, line.strip())
+
+    threading.Thread(target=run, daemon=True, name="gesture-marks").start()
+
+
+async def run_capture(url: str, data: Path, plan, *, rate: float | None, quiet: bool, mark_keys: bool = False):
+    """Open the link, record, close; returns the recorder's Summary (raises GestureError on failure).
+    ``plan`` is a RecordPlan (takes) or a ContinuousPlan (one stream folder at ``data``)."""
+    from capture.recorder import ContinuousPlan, ContinuousRecorder, Recorder
     from capture.transport import open_transport
 
     opts = {"text_rate": rate} if not url.startswith(("ble://", "virtual://")) else {}
@@ -151,7 +168,12 @@ async def run_capture(url: str, data: Path, plan, *, rate: float | None, quiet: 
             click.echo(f"board address {address}: pin this board with --ble {address}", err=True)
         if rate is not None and info.get("mode") != "text" and float(info.get("rate", 0)) != rate:
             await _set_rate(link, rate)
-        recorder = Recorder(link, data, plan, quiet=quiet)
+        if isinstance(plan, ContinuousPlan):
+            recorder: Recorder = ContinuousRecorder(link, data, plan, quiet=quiet)
+            if mark_keys:
+                _read_marks(loop, recorder)
+        else:
+            recorder = Recorder(link, data, plan, quiet=quiet)
         try:
             return await recorder.run()
         except asyncio.CancelledError:
@@ -179,7 +201,7 @@ def _print_summary(summary) -> None:
 @click.option("--ble", "ble", metavar="NAME_OR_ADDRESS",
               help="Bluetooth LE board name or address (an address accepts only that board)")
 @click.option("--url", help="any link URL (serial:///dev/..., ble://NAME, virtual://replay?...)")
-@click.option("--label", required=True, help="gesture label: the takes go to DATA/LABEL/")
+@click.option("--label", help="gesture label: the takes go to DATA/LABEL/ (not with --continuous)")
 @click.option("--takes", type=click.IntRange(1), default=10, show_default=True, help="takes to record")
 @click.option("--seconds", type=click.FloatRange(0, 3600, min_open=True), default=2.0, show_default=True, help="length of each take")
 @click.option("--trigger", is_flag=True, help="start each take on motion instead of after a countdown")
@@ -198,22 +220,58 @@ def _print_summary(summary) -> None:
               help="sample rate to set on the board (Hz); for a text sketch: its rate")
 @click.option("--max-lost", type=click.IntRange(0), help="re-record a take that lost more frames than this")
 @click.option("--quiet", is_flag=True, help="no countdown or progress bar (summary still printed)")
-def capture_cmd(port: str | None, ble: str | None, url: str | None, label: str, takes: int, seconds: float,
+@click.option("--continuous", is_flag=True,
+              help="record one long stream into the new folder --data (chunked, crash-safe; data/README.md) "
+                   "for `gesture calibrate`, instead of takes")
+@click.option("--minutes", type=float, default=60.0, show_default=True, help="--continuous: length of the stream")
+@click.option("--prompt", "prompt", default="", metavar="LABEL,...",
+              help="--continuous: prompt these gestures at random times and mark each (none: an idle stream)")
+@click.option("--prompt-every", default="20,40", show_default=True, metavar="MIN,MAX",
+              help="--continuous: seconds between prompts, drawn uniformly")
+@click.option("--mark-keys", is_flag=True,
+              help="--continuous: type a label and Enter to mark a gesture yourself (Enter alone: the last prompted one)")
+@click.option("--chunk-seconds", type=float, default=60.0, show_default=True,
+              help="--continuous: seconds per chunk file (a crash loses at most one chunk)")
+@click.option("--seed", type=int, default=None, help="--continuous: seed of the prompt times and labels")
+def capture_cmd(port: str | None, ble: str | None, url: str | None, label: str | None, takes: int, seconds: float,
                 trigger: bool, threshold: float, pre_trigger: float, trigger_timeout: float, data: Path, subject: str | None,
                 session: str | None, countdown: float, rate: float | None, max_lost: int | None,
-                quiet: bool) -> None:
+                quiet: bool, continuous: bool, minutes: float, prompt: str, prompt_every: str, mark_keys: bool,
+                chunk_seconds: float, seed: int | None) -> None:
     """Record labelled takes from a board (or a virtual board) into a dataset folder.
 
     Each take is saved the moment it ends (atomic write), so an unplugged cable or a crash keeps
     every take already recorded. Timestamps come from the board's clock; lost frames are counted
     and leave a gap, never interpolated.
     """
-    from capture.recorder import RecordPlan
+    from capture.recorder import ContinuousPlan, RecordPlan
 
     given = [x for x in (port, ble, url) if x]
     if len(given) != 1:
         raise GestureError("give exactly one of --port PORT, --ble NAME_OR_ADDRESS or --url URL")
     link_url = url or (f"ble://{ble}" if ble else port)
+    if continuous:
+        if label:
+            raise GestureError("--label is for takes; with --continuous use --prompt LABEL,... (or --mark-keys)")
+        try:
+            lo, hi = (float(v) for v in prompt_every.split(","))
+        except ValueError:
+            raise GestureError(f"--prompt-every {prompt_every!r}: expected MIN,MAX seconds, e.g. 20,40") from None
+        cplan = ContinuousPlan(minutes=minutes, prompt=tuple(x.strip() for x in prompt.split(",") if x.strip()),
+                               prompt_gap_s=(lo, hi), chunk_s=chunk_seconds, seed=seed, subject=subject, session=session)
+        cplan.check()
+        summary = asyncio.run(run_capture(link_url, data, cplan, rate=rate, quiet=quiet, mark_keys=mark_keys))  # type: ignore[arg-type]
+        from capture.streams import read_stream
+
+        st = read_stream(data)
+        click.echo(f"stream {data}: {st.duration_s / 60:.2f} min, {len(st.events)} events; "
+                   f"`gesture data {data}` summarises it, `gesture calibrate MODEL_DIR {data}` uses it")
+        click.echo("\n".join(summary.lines()[1:]))  # no "takes saved"
+        if summary.error:
+            raise GestureError(summary.error)
+        return
+    if not label:
+        raise GestureError("--label LABEL is required (the takes go to DATA/LABEL/)")
     if link_url.startswith("virtual://"):
         from capture.virtual.url import for_label
         link_url = for_label(link_url, label)

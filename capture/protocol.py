@@ -25,6 +25,8 @@ Payloads:
 * ``INFO``: ASCII ``key=value`` pairs joined by ``;`` (see :func:`encode_info`).
 * ``PREDICTION``: ``u8 class`` (``UNKNOWN_CLASS`` when rejected), ``u8 confidence`` (0-255 =
   probability * 255), ``u8 n``, then ``n`` u8 per-class scores (probability * 255).
+* ``EVENT``: ``u8 class, u8 score``: the board's post-processor (training/postprocess.py) fired
+  for ``class`` with mean score ``score`` (0-255); at most one per PREDICTION, right after it.
 * ``CONTROL`` (host to device): ``u8 command, u32 argument``.
 * ``LOG``: ASCII text (boot messages, errors), for humans.
 
@@ -68,6 +70,7 @@ IMU_CHAR_UUID = "5f7c0002-8a3e-4c1b-9d2a-6e0b4f3a9c11"
 INFO_CHAR_UUID = "5f7c0003-8a3e-4c1b-9d2a-6e0b4f3a9c11"
 CONTROL_CHAR_UUID = "5f7c0004-8a3e-4c1b-9d2a-6e0b4f3a9c11"
 PREDICTION_CHAR_UUID = "5f7c0005-8a3e-4c1b-9d2a-6e0b4f3a9c11"
+EVENT_CHAR_UUID = "5f7c0006-8a3e-4c1b-9d2a-6e0b4f3a9c11"
 BLE_NOTIFY_HEADER = struct.Struct("<HI")  # seq, t_us
 ATT_OVERHEAD = 3  # bytes of an ATT notification that are not payload (opcode + handle)
 # ATT MTU the sketches size IMU notifications for: 23 is the BLE minimum, which every central
@@ -81,6 +84,7 @@ class FrameType(enum.IntEnum):
     PREDICTION = 0x03
     CONTROL = 0x04
     LOG = 0x05
+    EVENT = 0x06
 
 
 class Command(enum.IntEnum):
@@ -93,6 +97,7 @@ class Command(enum.IntEnum):
 CONTROL_PAYLOAD = struct.Struct("<BI")
 IMU_PAYLOAD_HEADER = struct.Struct("<BB")  # channels, count
 PREDICTION_PAYLOAD_HEADER = struct.Struct("<BBB")  # class, confidence, n
+EVENT_PAYLOAD = struct.Struct("<BB")  # class, score
 
 
 def crc16_ccitt(data: bytes, crc: int = 0xFFFF) -> int:
@@ -212,6 +217,23 @@ def decode_prediction(payload: bytes) -> Prediction:
     return Prediction(cls, conf, tuple(payload[PREDICTION_PAYLOAD_HEADER.size:]))
 
 
+@dataclass(frozen=True)
+class Event:
+    class_index: int  # the label the post-processor detected
+    score: int  # 0..255, its mean score over the averaging window
+
+
+def encode_event(e: Event) -> bytes:
+    return EVENT_PAYLOAD.pack(e.class_index, e.score)
+
+
+def decode_event(payload: bytes) -> Event:
+    if len(payload) != EVENT_PAYLOAD.size:
+        raise ValueError(f"EVENT payload must be {EVENT_PAYLOAD.size} bytes, got {len(payload)}")
+    cls, score = EVENT_PAYLOAD.unpack(payload)
+    return Event(cls, score)
+
+
 def encode_control(cmd: int, arg: int = 0) -> bytes:
     return CONTROL_PAYLOAD.pack(int(cmd), arg)
 
@@ -231,7 +253,8 @@ def check_payload(ftype: int, payload: bytes) -> None:
     one place instead of failing later in whoever reads it.
     """
     decoder = {FrameType.IMU: decode_imu, FrameType.PREDICTION: decode_prediction,
-               FrameType.CONTROL: decode_control, FrameType.INFO: decode_info}.get(ftype)  # type: ignore[call-overload]
+               FrameType.CONTROL: decode_control, FrameType.INFO: decode_info,
+               FrameType.EVENT: decode_event}.get(ftype)  # type: ignore[call-overload]
     if decoder is not None:
         decoder(payload)
 
@@ -336,6 +359,7 @@ def c_header() -> str:
         f"#define GK_INFO_CHAR_UUID \"{INFO_CHAR_UUID}\"",
         f"#define GK_CONTROL_CHAR_UUID \"{CONTROL_CHAR_UUID}\"",
         f"#define GK_PREDICTION_CHAR_UUID \"{PREDICTION_CHAR_UUID}\"",
+        f"#define GK_EVENT_CHAR_UUID \"{EVENT_CHAR_UUID}\"",
         f"#define GK_BLE_NOTIFY_HEADER_SIZE {BLE_NOTIFY_HEADER.size}",
         f"#define GK_ATT_OVERHEAD {ATT_OVERHEAD}",
         f"#define GK_BLE_NOTIFY_MTU {BLE_NOTIFY_MTU}",

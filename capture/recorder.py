@@ -419,3 +419,130 @@ class Recorder:
         st = self.link.stats
         s.frames_lost, s.crc_errors, s.garbage_bytes = st.frames_lost, st.crc_errors, st.garbage_bytes
         s.measured_rate_hz = self._rate_num / self._rate_den * 1e6 if self._rate_den else 0.0
+
+
+# ----------------------------------------------------------------------------- continuous recording
+
+@dataclass
+class ContinuousPlan:
+    """What ``gesture capture --continuous`` records: one long stream, gesture events marked."""
+
+    minutes: float
+    prompt: tuple[str, ...] = ()  # labels to prompt at random times ("do `wing` now"); () = none
+    prompt_gap_s: tuple[float, float] = (20.0, 40.0)  # seconds between prompts, uniform
+    chunk_s: float = 60.0
+    seed: int | None = None
+    subject: str | None = None
+    session: str | None = None
+
+    def check(self) -> None:
+        if not (math.isfinite(self.minutes) and 0 < self.minutes <= 24 * 60):
+            raise GestureError(f"--minutes {self.minutes:g}: expected more than 0 and at most 1440 (24 h)")
+        for label in self.prompt:
+            check_label(label, "--prompt")
+        lo, hi = self.prompt_gap_s
+        if not (0 < lo <= hi):
+            raise GestureError(f"--prompt-every {lo:g}..{hi:g}: expected 0 < min <= max seconds")
+        if not (1.0 <= self.chunk_s <= 3600):
+            raise GestureError(f"chunk length {self.chunk_s:g} s: expected 1..3600")
+
+
+class ContinuousRecorder(Recorder):
+    """Records one stream folder (capture/streams.py) from an opened transport.
+
+    Samples are written in whole chunks of ``plan.chunk_s`` seconds (atomic), events.csv is
+    rewritten after each mark, so a crash or a pulled cable keeps everything but the chunk being
+    filled; a lost link or Ctrl-C also writes that last partial chunk. Event onsets are device
+    time (stream time = board clock since the first sample): a prompt is marked at the latest
+    sample when it is shown, a key mark (:meth:`mark`) at the latest sample when it arrives.
+    """
+
+    def __init__(self, link: Transport, folder: str | Path, plan: ContinuousPlan, *, quiet: bool = False,
+                 echo: Callable[[str], None] | None = None) -> None:
+        plan.check()
+        super().__init__(link, folder, RecordPlan(label="stream", takes=1), quiet=quiet, echo=echo)
+        self.cplan = plan
+        self.folder = Path(folder)
+        self.writer = None
+        self.events = 0
+        self._marks: asyncio.Queue[str] = asyncio.Queue()
+        self._now_ms = 0.0
+
+    def mark(self, label: str) -> None:
+        """Mark ``label`` now (call from the event loop; the key reader uses call_soon_threadsafe)."""
+        self._marks.put_nowait(label)
+
+    async def run(self) -> Summary:
+        import random
+
+        from capture.streams import StreamWriter
+
+        s = self.summary
+        plan = self.cplan
+        rng = random.Random(plan.seed)
+        import shutil
+
+        nbytes = int(plan.minutes * 60 * self.rate * (8 + 9 * len(self.channels)))  # CSV row ~ 9 chars/cell
+        meta: dict[str, object] = {
+            "source": "device:" + "/".join(self.link.info.get(k, "?") for k in ("board", "sensor", "fw")),
+            "recorded": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "prompted": list(plan.prompt),
+        }
+        if plan.subject:
+            meta["subject"] = plan.subject
+        if plan.session:
+            meta["session"] = plan.session
+        try:
+            self.writer = writer = StreamWriter(self.folder, self.rate, self.channels, chunk_s=plan.chunk_s, meta=meta)
+        except OSError as e:
+            raise GestureError(f"{self.folder}: cannot write there: {e.strerror or e}; choose another --data folder") from None
+        free = shutil.disk_usage(self.folder).free
+        if free < nbytes + 20 * 2**20:
+            raise GestureError(f"{self.folder}: only {free / 2**20:.1f} MiB free; {plan.minutes:g} min need about "
+                               f"{nbytes / 2**20 + 20:.0f} MiB (free some space or record fewer --minutes)")
+        t0: int | None = None
+        end_ms = plan.minutes * 60_000.0
+        next_prompt = rng.uniform(*plan.prompt_gap_s) * 1000.0 if plan.prompt else math.inf
+        last_label: str | None = None
+        if not self.quiet:
+            self.echo(f"recording {plan.minutes:g} min into {self.folder}"
+                      + (f"; do the prompted gesture when asked ({', '.join(plan.prompt)})" if plan.prompt else
+                         "; go about ordinary life (a negative stream)"))
+        try:
+            await self.link.send(p.Command.START)
+            while self._now_ms < end_ms:
+                t, c = await self._samples()
+                if not len(t):
+                    continue
+                if t0 is None:
+                    t0 = int(t[0])
+                t_ms = (t - t0) / 1000.0
+                writer.add(p.counts_to_units(c[:, :len(self.channels)]), t_ms)
+                self._now_ms = writer.last_t_ms
+                s.samples = writer.n_samples
+                while not self._marks.empty():
+                    label = self._marks.get_nowait() or last_label
+                    if label:
+                        writer.mark(label, self._now_ms)
+                        self.events += 1
+                        if not self.quiet:
+                            self.echo(f"marked {label} at {self._now_ms / 1000:.1f} s")
+                if self._now_ms >= next_prompt:
+                    last_label = rng.choice(plan.prompt)
+                    writer.mark(last_label, self._now_ms)
+                    self.events += 1
+                    next_prompt = self._now_ms + rng.uniform(*plan.prompt_gap_s) * 1000.0
+                    if not self.quiet:
+                        self.echo(f">>> do `{last_label}` now ({self._now_ms / 60000:.1f} of {plan.minutes:g} min)")
+        except _Lost as e:
+            s.error = f"{e}; {writer.n_samples / self.rate / 60:.1f} min and {self.events} events kept in {self.folder}"
+        finally:
+            writer.close()
+            self._finish()
+        return s
+
+    def lines(self) -> list[str]:
+        w = self.writer
+        n = w.n_samples if w is not None else 0
+        return [f"stream {self.folder}: {n / self.rate / 60:.2f} min, {n} samples, {self.events} events, "
+                f"{w.n_chunks if w is not None else 0} chunks", *self.summary.lines()[1:]]

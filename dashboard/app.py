@@ -26,7 +26,7 @@ from capture.errors import GestureError
 from capture.transport import as_url
 from dashboard import charts
 from dashboard.buffers import PredictionEvent
-from dashboard.correction import save_window, window_take
+from dashboard.correction import negative_label, save_window, window_take
 from dashboard.escape import md_escape
 from dashboard.link import LinkState, LinkThread
 from dashboard.model_info import ModelInfo, load_model_info
@@ -278,6 +278,48 @@ def save_panel(link: LinkThread, labels: list[str], model: ModelInfo | None, dat
         st.success(md_escape(st.session_state["saved"]))
 
 
+@st.fragment(run_every=SAVE_REFRESH_S)
+def events_panel(link: LinkThread, labels: list[str], model: ModelInfo | None, data_dir: Path | None) -> None:
+    """The board's detected gestures (EVENT notifications), the false-activation counter, and one
+    click to save a false activation's window as a negative take."""
+    snap = link.buffers.snapshot(last=0)
+    st.markdown("**Detected gestures** (the board's post-processor: what an always-on user feels)")
+    m = st.columns(3)
+    m[0].metric("events", f"{snap.n_events}", help="EVENT notifications this connection")
+    m[1].metric("false activations", f"{snap.false_activations}", help="events you marked as false below")
+    last = snap.events[-1] if snap.events else None
+    m[2].metric("last event", charts.label_of(last.class_index, labels) if last else "–")
+    if snap.events:
+        rows = [f"#{e.index} {charts.label_of(e.class_index, labels)} {e.confidence:.0%}"
+                + (" (false)" if e.index in snap.marked else "") for e in list(snap.events)[-8:]]
+        st.text(" · ".join(reversed(rows)))  # plain text: labels come from the board
+    elif link.status.state is LinkState.CONNECTED:
+        st.caption("No events yet (a sketch exported before the post-processor sends none).")
+    neg = negative_label(labels, model.unknown_label if model is not None else None)
+    reason = None
+    if last is None:
+        reason = "no event yet"
+    elif last.index in snap.marked:
+        reason = "the last event is already marked"
+    elif data_dir is None or model is None:
+        reason = "start the dashboard with --model MODEL_DIR (and --data DIR)"
+    elif snap.raw_samples == 0:
+        reason = "the board does not stream raw IMU samples, so there is no window to save"
+    clicked = st.button(f"Mark last event as a false activation (save its window as '{neg}')", key="mark_false",
+                        disabled=reason is not None, help=reason)
+    if clicked and last is not None and model is not None and data_dir is not None:
+        try:
+            take = window_take(link.buffers, last, neg, model.window_s,
+                               predicted=charts.label_of(last.class_index, labels), subject=_default_subject())
+            path = save_window(data_dir, take)
+            link.buffers.mark_false(last.index)
+            st.session_state["marked"] = f"Marked #{last.index} false; saved {take.n} samples as {neg!r}: {path}"
+        except GestureError as e:
+            st.error(md_escape(e))
+    if st.session_state.get("marked"):
+        st.success(md_escape(st.session_state["marked"]))
+
+
 def _default_subject() -> str:
     try:
         return getpass.getuser()
@@ -352,6 +394,8 @@ def main() -> None:
         # a fragment made here because its refresh period comes from the script arguments
         st.fragment(run_every=args.refresh)(live_prediction)(link, labels)
         live_history(link, labels)
+        st.divider()
+        events_panel(link, labels, model, data_dir)
         st.divider()
         save_panel(link, labels, model, data_dir)
     with about:

@@ -42,6 +42,18 @@ class PredictionEvent:
 
 
 @dataclass(frozen=True)
+class DetectionEvent:
+    """One EVENT notification: the board's post-processor detected a gesture."""
+
+    seq: int
+    device_us: int
+    class_index: int
+    confidence: float  # 0..1, the post-processor's mean score
+    received: float
+    index: int = 0  # running number since the buffers were created
+
+
+@dataclass(frozen=True)
 class RawWindow:
     """A copy of raw IMU samples: per-sample device time and int16 counts (n, channels)."""
 
@@ -69,6 +81,10 @@ class LiveSnapshot:
     decode_errors: int
     last_received: float | None  # wall clock of the newest notification of any type
     logs: tuple[str, ...] = field(default_factory=tuple)
+    events: tuple[DetectionEvent, ...] = ()  # the board's detected gestures, newest last
+    n_events: int = 0  # detected since the connection started
+    false_activations: int = 0  # of those, marked false by the user (this connection)
+    marked: frozenset[int] = frozenset()  # indices of the events marked false
 
     @property
     def latest(self) -> PredictionEvent | None:
@@ -92,6 +108,10 @@ class LiveBuffers:
         self._arrivals: deque[tuple[float, bool]] = deque(maxlen=20_000)  # (monotonic, is_prediction)
         self._logs: deque[str] = deque(maxlen=max_logs)
         self._counts: Counter[int] = Counter()
+        self._events: deque[DetectionEvent] = deque(maxlen=200)
+        self._n_events = 0  # this connection
+        self._n_events_total = 0
+        self._marked: set[int] = set()  # event indices marked as false activations (this connection)
         self._n_predictions = 0
         self._n_imu = 0
         self._decode_errors = 0
@@ -110,6 +130,8 @@ class LiveBuffers:
             self._raw.clear()
             self._raw_samples = 0
             self._counts.clear()
+            self._n_events = 0
+            self._marked.clear()
             self._clock = DeviceClock()
             if rate_hz:
                 self.rate_hz = float(rate_hz)
@@ -125,6 +147,24 @@ class LiveBuffers:
             self._n_predictions += 1
             self._arrived(True, received)
             return ev
+
+    def add_event(self, seq: int, t_us: int, event: p.Event, received: float) -> DetectionEvent:
+        with self._lock:
+            ev = DetectionEvent(seq=seq, device_us=self._clock(t_us), class_index=event.class_index,
+                                confidence=event.score / 255.0, received=received, index=self._n_events_total)
+            self._events.append(ev)
+            self._n_events += 1
+            self._n_events_total += 1
+            self._last_received = received
+            return ev
+
+    def mark_false(self, index: int) -> bool:
+        """The user says event ``index`` was a false activation; False if it is not held (or already marked)."""
+        with self._lock:
+            if index in self._marked or not any(e.index == index for e in self._events):
+                return False
+            self._marked.add(index)
+            return True
 
     def add_imu(self, t_us: int, counts: np.ndarray, received: float) -> None:
         with self._lock:
@@ -173,7 +213,9 @@ class LiveBuffers:
                 predictions=preds, counts=dict(self._counts), n_predictions=self._n_predictions,
                 n_imu=self._n_imu, notifications_per_s=n_all / self.RATE_WINDOW_S,
                 predictions_per_s=n_pred / self.RATE_WINDOW_S, raw_samples=self._raw_samples,
-                decode_errors=self._decode_errors, last_received=self._last_received, logs=tuple(self._logs))
+                decode_errors=self._decode_errors, last_received=self._last_received, logs=tuple(self._logs),
+                events=tuple(self._events), n_events=self._n_events, false_activations=len(self._marked),
+                marked=frozenset(self._marked))
 
     def raw(self, seconds: float | None = None, end_us: int | None = None) -> RawWindow:
         """Raw samples of the last ``seconds`` (all held if None), ending at device time ``end_us``

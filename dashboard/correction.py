@@ -1,7 +1,8 @@
 """Closing the loop: turn the window behind a wrong prediction into a labelled take.
 
 When the board mislabels a gesture, the user picks the right label and one click stores the raw
-samples the model had just looked at as a take in the dataset (``capture.takes.save_takes``:
+samples the model had just looked at as a take in the dataset; when it detects a gesture nobody
+made (a false activation: an EVENT), one click stores that window as a negative take (``capture.takes.save_takes``:
 atomic file write, then the manifest), so the next ``gesture train`` learns from the mistake.
 The window is anchored at the prediction's device time, not at the click, because the click
 comes seconds after the gesture.
@@ -15,12 +16,12 @@ import numpy as np
 from capture import protocol as p
 from capture.errors import GestureError
 from capture.takes import ACCEL_CHANNELS, GYRO_CHANNELS, Take, check_label, save_takes
-from dashboard.buffers import LiveBuffers, PredictionEvent
+from dashboard.buffers import DetectionEvent, LiveBuffers, PredictionEvent
 
 MIN_COVERAGE = 0.9  # refuse a window with less than 90 % of the model's span of samples
 
 
-def window_take(buffers: LiveBuffers, prediction: PredictionEvent, label: str, window_s: float,
+def window_take(buffers: LiveBuffers, prediction: PredictionEvent | DetectionEvent, label: str, window_s: float,
                 predicted: str, subject: str | None = None) -> Take:
     """The raw samples of the ``window_s`` seconds ending at ``prediction``, as a Take in g / deg/s."""
     check_label(label)
@@ -40,6 +41,11 @@ def window_take(buffers: LiveBuffers, prediction: PredictionEvent, label: str, w
     if subject:
         meta["subject"] = subject
     return Take(label=label, t_ms=t_ms, values=p.counts_to_units(raw.counts), channels=channels, meta=meta)
+
+
+def negative_label(labels: list[str], unknown_label: str | None) -> str:
+    """The label a false activation is saved under: the model's "no gesture" class, else 'negative'."""
+    return unknown_label if unknown_label in labels else "negative"
 
 
 def save_window(data_dir: str | Path, take: Take) -> Path:

@@ -263,6 +263,8 @@ class LinkThread:
                 self.buffers.add_prediction(msg.seq, msg.t_us, p.decode_prediction(msg.payload), received)
             elif msg.type == p.FrameType.IMU:
                 self.buffers.add_imu(msg.t_us, p.decode_imu(msg.payload), received)
+            elif msg.type == p.FrameType.EVENT:
+                self.buffers.add_event(msg.seq, msg.t_us, p.decode_event(msg.payload), received)
             elif msg.type == p.FrameType.INFO:
                 with self._lock:
                     self._status = replace(self._status, info=p.decode_info(msg.payload))

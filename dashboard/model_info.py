@@ -20,6 +20,7 @@ class ModelInfo:
     model_bytes: int
     report: dict[str, Any] = field(default_factory=dict)
     dataset: Path | None = None  # the dataset it was trained on, if that folder exists
+    unknown_label: str | None = None  # the "no gesture" class: false activations are saved under it
 
     @property
     def confusion_png(self) -> Path | None:
@@ -47,4 +48,5 @@ def load_model_info(model_dir: str | Path) -> ModelInfo:
         dataset = None  # moved or deleted: "save as take" then needs --data DIR
     return ModelInfo(model_dir=model_dir, labels=list(cfg.labels), window_s=cfg.window / float(cfg.model_rate_hz),
                      model_bytes=int(report.get("model_bytes", len(tflite))), report=report,
-                     dataset=dataset if dataset is not None and dataset.is_dir() else None)
+                     dataset=dataset if dataset is not None and dataset.is_dir() else None,
+                     unknown_label=cfg.unknown_label)

@@ -12,10 +12,16 @@
 //   parity_driver smooth    stdin: {i32 m} then m x {u8 kind (1 idle, 2 scores), GK_N_LABELS int8}
 //                           stdout: per record the PREDICTION payload (gk_frame.h) then
 //                                   {u16 length, the Serial line (gk_format.h)}
+//   parity_driver detect [AVERAGE THRESHOLD MIN_COUNT SUPPRESSION]
+//                           stdin: as smooth; stdout: per record {u8 fired, u8 class, u8 score}
+//                           (gk_detect.h; the setting from argv, else gk_config.h's GK_DETECT_*)
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "gk_config.h"
+#include "gk_detect.h"
 #include "gk_format.h"
 #include "gk_frame.h"
 #include "gk_preprocess.h"
@@ -99,11 +105,33 @@ int run_smooth() {
   return 0;
 }
 
+int run_detect(gk::Detector& detector) {
+  int32_t m = 0;
+  if (!read_exact(&m, sizeof(m)) || m < 0) return 2;
+  for (int32_t i = 0; i < m; ++i) {
+    uint8_t kind = 0;
+    int8_t scores_in[GK_N_LABELS];
+    if (!read_exact(&kind, 1) || !read_exact(scores_in, sizeof(scores_in))) return 2;
+    uint8_t out[3] = {0, 0, 0};
+    out[0] = detector.push(kind == 1 ? 0 : scores_in, &out[1], &out[2]) ? 1 : 0;
+    write_all(out, 3);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 6 && strcmp(argv[1], "detect") == 0) {
+    static gk::Detector detector(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), static_cast<uint32_t>(atol(argv[5])));
+    return run_detect(detector);
+  }
+  if (argc == 2 && strcmp(argv[1], "detect") == 0) {
+    static gk::Detector detector;
+    return run_detect(detector);
+  }
   if (argc != 2) {
-    fprintf(stderr, "usage: %s crop|live|smooth < input > output\n", argv[0]);
+    fprintf(stderr, "usage: %s crop|live|smooth|detect [AVERAGE THRESHOLD MIN_COUNT SUPPRESSION] < input > output\n", argv[0]);
     return 2;
   }
   if (strcmp(argv[1], "crop") == 0) return run_crop();

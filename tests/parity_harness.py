@@ -24,8 +24,8 @@ def build_host_driver(sketch_dir: str | Path, out: str | Path, compiler: str = "
     return out
 
 
-def _run(exe: Path, mode: str, data: bytes) -> bytes:
-    proc = subprocess.run([str(exe), mode], input=data, capture_output=True)
+def _run(exe: Path, mode: str, data: bytes, args: tuple[str, ...] = ()) -> bytes:
+    proc = subprocess.run([str(exe), mode, *args], input=data, capture_output=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{exe} {mode} exited {proc.returncode}: {proc.stderr.decode(errors='replace')}")
     return proc.stdout
@@ -81,3 +81,15 @@ def host_smooth(exe: Path, records: list[np.ndarray | None], n_labels: int) -> l
         res.append((payload, out[i + 2:i + 2 + n].decode("ascii")))
         i += 2 + n
     return res
+
+
+def host_detect(exe: Path, records: list[np.ndarray | None], n_labels: int,
+                setting: tuple[int, int, int, int] | None = None) -> list[tuple[int, int, int]]:
+    """C++ gk::Detector over candidate windows (None = idle; else the int8 model output):
+    (candidate index, class, score) per event. ``setting`` = (average, threshold, min_count,
+    suppression), else the sketch's generated GK_DETECT_* setting."""
+    buf = struct.pack("<i", len(records)) + b"".join(
+        (b"\x01" + bytes(n_labels)) if r is None else (b"\x02" + np.asarray(r, np.int8).tobytes()) for r in records)
+    out = _run(exe, "detect", buf, tuple(str(v) for v in setting) if setting else ())
+    rows = np.frombuffer(out, dtype=np.uint8).reshape(-1, 3)
+    return [(i, int(c), int(s)) for i, (f, c, s) in enumerate(rows) if f]

@@ -13,10 +13,10 @@ import ast
 from tests.conftest import ROOT
 
 CORE = {"capture", "capture.errors", "capture.protocol", "capture.takes", "capture.boards", "capture.device_info",
-        "capture.fileio", "capture.units", "capture.resources", "training", "training.preprocess",
+        "capture.fileio", "capture.units", "capture.resources", "capture.streams", "training", "training.preprocess", "training.postprocess",
         "training.model_dir", "training.tflm_ops"}
 TOP_EXTRA = {"gesture_cli", "capture.cli", "capture.device_cli", "capture.importers.cli", "capture.virtual.cli",
-             "training.cli", "training.data_cli", "training.export_cli"}
+             "training.cli", "training.data_cli", "training.export_cli", "training.calibrate_cli"}
 # layer -> layers it may import
 ALLOWED = {
     "core": {"core"},
@@ -33,7 +33,7 @@ def layer(module: str) -> str:
         return "core"
     if module in TOP_EXTRA or module.startswith("dashboard"):
         return "top"
-    if module.startswith("capture.virtual") or module in ("training.board_sim", "training.verify"):
+    if module.startswith("capture.virtual") or module in ("training.board_sim", "training.verify", "training.calibrate"):
         return "simulation"
     if module.startswith(("capture.transport", "capture.decoder", "capture.textlines", "capture.recorder",
                           "capture.importers")):

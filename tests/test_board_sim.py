@@ -97,7 +97,20 @@ def test_info_and_event_order(run, small_model):
     assert p.decode_info(p.encode_info(info))["labels"] == ",".join(small_model.config.labels)
     times = [t for t, _, _ in events]
     assert times == sorted(times)
-    assert {ft for _, ft, _ in events} == {p.FrameType.IMU, p.FrameType.PREDICTION}
+    assert {ft for _, ft, _ in events} <= {p.FrameType.IMU, p.FrameType.PREDICTION, p.FrameType.EVENT}
+    assert {p.FrameType.IMU, p.FrameType.PREDICTION} <= {ft for _, ft, _ in events}
+    # an EVENT follows its PREDICTION at the same device time: the post-processor's output for it
+    for k, (t, ft, pl) in enumerate(events):
+        if ft == p.FrameType.EVENT:
+            assert events[k - 1][1] == p.FrameType.PREDICTION and events[k - 1][0] == t
+
+
+def test_events_are_the_post_processor_on_the_board_pipeline(run, small_model):
+    src, events = run
+    stream = np.vstack([p.decode_imu(pl) for _, ft, pl in events if ft == p.FrameType.IMU])
+    pipe = BoardPipeline(small_model.config, (small_model.model_dir / "model.tflite").read_bytes(), 119)
+    want = [p.Event(*r.event) for r in pipe.push(stream) if r.event is not None]
+    assert [p.decode_event(pl) for _, ft, pl in events if ft == p.FrameType.EVENT] == want
 
 
 def test_raw_imu_is_the_replayed_stream_batched_like_the_firmware(run):
@@ -144,7 +157,7 @@ def test_truth_spans_cover_the_replayed_takes(run):
 def test_looping_source_is_lazy_and_raw_imu_can_be_off(small_model):
     src = ClassifierSource(small_model.model_dir, DATA, loop=True, raw_imu=False, seed=5)
     first = list(itertools.islice(src.events(), 40))
-    assert len(first) == 40 and {ft for _, ft, _ in first} == {p.FrameType.PREDICTION}
+    assert len(first) == 40 and {ft for _, ft, _ in first} <= {p.FrameType.PREDICTION, p.FrameType.EVENT}
 
 
 def test_default_dataset_comes_from_the_report(small_model):

@@ -240,3 +240,26 @@ def test_page_does_not_suggest_pinning_a_virtual_board_by_its_kind(monkeypatch, 
     at, target = page(monkeypatch)
     run_until(at, lambda a: any(f"Connected to {md_escape(target)}" in s for s in texts(a.sidebar.success)), "connected")
     assert not any("pin this board" in c or "virtual:classifier" in c for c in texts(at.sidebar.caption))
+
+
+def test_events_counter_and_mark_false_activation_saves_a_negative_take(monkeypatch, hub, tmp_path):
+    model = fake_model_dir(tmp_path / "model", LABELS, window=50, rate=25)  # a 2 s window
+    data = tmp_path / "data"
+    at, _ = page(monkeypatch, "--model", str(model), "--data", str(data))
+    at.run()
+    assert at.button(key="mark_false").disabled  # no event yet
+    t = hub.wait_connected()
+    counts = imu_stream(400)
+    emit_imu(t, counts, 100.0)
+    t.emit(p.FrameType.EVENT, 0, 1_990_000, p.encode_event(p.Event(3, 230)))  # wing at sample 199
+    t.emit(p.FrameType.EVENT, 1, 3_490_000, p.encode_event(p.Event(1, 210)))  # ring at sample 349
+    run_until(at, lambda a: metric(a, "events") == "2" and not a.button(key="mark_false").disabled, "two events")
+    assert metric(a := at, "last event") == "ring" and metric(a, "false activations") == "0"
+    at.button(key="mark_false").click().run()
+    saved = data / "negative" / "dash_0001.csv"
+    assert any(md_escape(saved) in s for s in texts(at.success)), texts(at.success) + texts(at.error)
+    take = read_take(saved)
+    assert take.n == 200 and np.array_equal(p.units_to_counts(take.values), counts[150:350])
+    assert read_manifest(data)["takes"]["negative/dash_0001.csv"]["predicted"] == "ring"
+    run_until(at, lambda a: metric(a, "false activations") == "1" and a.button(key="mark_false").disabled,
+              "the counter counts the marked event")

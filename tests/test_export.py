@@ -19,7 +19,7 @@ from training.export import GENERATED, export_sketch, parse_model_data
 from training.preprocess import PreprocessConfig, resample_step
 from training.tflm_ops import RESOLVER_METHODS, model_ops
 
-PORTABLE_HEADERS = ("gesture_protocol.h", "gk_config.h", "gk_frame.h", "gk_preprocess.h", "gk_format.h", "gk_model.h",
+PORTABLE_HEADERS = ("gesture_protocol.h", "gk_config.h", "gk_frame.h", "gk_preprocess.h", "gk_detect.h", "gk_format.h", "gk_model.h",
                     "model_data.h")
 
 
@@ -40,7 +40,7 @@ def _copy_model(src: Path, dst: Path) -> Path:
 def test_sketch_has_every_file_and_marks_generated_ones(sketch, small_model):
     names = sorted(f.name for f in sketch.iterdir())
     assert names == sorted(["gesture_classifier.ino", "model_data.h", "model_data.cpp", "gk_config.h", "gk_model.h",
-                            "gk_model.cpp", "gk_preprocess.h", "gk_format.h", "gk_frame.h", "gk_link.h", "gk_imu_lsm9ds1.h",
+                            "gk_model.cpp", "gk_preprocess.h", "gk_detect.h", "gk_format.h", "gk_frame.h", "gk_link.h", "gk_imu_lsm9ds1.h",
                             "gesture_protocol.h",
                             "README.md", "export.json"])
     for f in ("gesture_classifier.ino", "model_data.h", "model_data.cpp", "gk_config.h", "gk_model.cpp", "README.md"):
@@ -207,7 +207,7 @@ def test_cli_export(small_model, tmp_path, capsys):
     assert main(["export", str(small_model.model_dir), "--sketch", str(tmp_path / "cli_sketch"),
                  "--board", "nano33ble_rev2"]) == 0
     cap = capsys.readouterr()
-    assert "cli_sketch (14 files, no TFLM bundled, board nano33ble_rev2)" in cap.out and "flash" in cap.out
+    assert "cli_sketch (15 files, no TFLM bundled, board nano33ble_rev2)" in cap.out and "flash" in cap.out
     # without a tree: the sketch is written and one line says what is missing and how to add it
     warning = [line for line in cap.err.splitlines() if line.startswith("warning:")]
     assert len(warning) == 1 and "no TFLM source tree" in warning[0] and "gesture tflm fetch" in warning[0]

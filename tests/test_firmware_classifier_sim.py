@@ -2,8 +2,8 @@
 training.tflm_tree), against the Python pipeline (training/board_sim.py), both boards.
 
 The sketch reads the replayed IMU through its IMU header (LSM9DS1 FIFO / BMI270 data-ready),
-runs gk_preprocess + TFLM + smoother, and notifies PREDICTION payloads; the same counts through
-BoardPipeline must give the very same payloads. Also: INFO over BLE is whole, a label list whose
+runs gk_preprocess + TFLM + smoother + the post-processor, and notifies PREDICTION and EVENT payloads;
+the same counts through BoardPipeline must give the very same payloads. Also: INFO over BLE is whole, a label list whose
 INFO would not fit is refused by the export with the limit, and a stalled central does not stall
 loop() (the LSM9DS1 FIFO never overflows).
 """
@@ -85,10 +85,17 @@ def test_classifier_predictions_equal_the_python_pipeline(sketches, small_model,
     cfg, model_bytes, _ = load_model_dir(small_model.model_dir)
     # The simulated sensor produces file sample k at k / ODR for k >= 1 (the first tick is one
     # period after begin()), so the sketch saw counts[1:].
-    expected = [r.prediction for r in BoardPipeline(cfg, model_bytes, RATE[board]).push(counts[1:])]
+    results = BoardPipeline(cfg, model_bytes, RATE[board]).push(counts[1:])
+    expected = [r.prediction for r in results]
     got = [p.decode_prediction(m.payload) for m in preds]
     assert len(got) > 20 and any(g.class_index != p.UNKNOWN_CLASS for g in got)
     assert got == expected[seqs[0]:seqs[0] + len(got)]
+    # the post-processor's EVENT notifications (gk_detect.h) are board_sim's events, at their predictions' times
+    pred_t = {m.t_us for m in preds}
+    events = [m for m in msgs if m.type == p.FrameType.EVENT]
+    assert all(m.t_us in pred_t for m in events)
+    assert [p.decode_event(m.payload) for m in events] == [
+        p.Event(*r.event) for r in results[seqs[0]:seqs[0] + len(got)] if r.event is not None]
 
 
 def test_stalled_central_never_overflows_the_lsm9ds1_fifo(sketches, tflm_tree):

@@ -16,7 +16,7 @@ from capture.errors import DataError, GestureError
 from capture.fileio import stale_temporaries
 from gesture_cli import main
 from tests.conftest import ROOT
-from training.model_dir import KNOWN_FILES, check_target, load_model_dir, sha256
+from training.model_dir import CALIBRATION_FILES, KNOWN_FILES, check_target, load_model_dir, sha256
 
 KILLER = textwrap.dedent("""
     import os, signal, sys
@@ -109,7 +109,7 @@ def test_a_report_without_checksum_is_refused(small_model, tmp_path):
 
 
 def test_train_output_written_whole_and_foreign_folders_refused(small_model, tmp_path):
-    assert sorted(p.name for p in small_model.model_dir.iterdir()) == sorted(KNOWN_FILES)
+    assert sorted(p.name for p in small_model.model_dir.iterdir()) == sorted(KNOWN_FILES - CALIBRATION_FILES)
     check_target(small_model.model_dir)  # a model folder may be replaced
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(GestureError, match="holds files that are not a model folder's"):

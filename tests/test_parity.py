@@ -1,7 +1,7 @@
 """Parity: the exported sketch's C++ gives Python's bytes, and its model bytes give training's scores.
 
-The sketch's portable C++ (gk_preprocess.h + gk_format.h + gk_frame.h with the generated
-gk_config.h) is compiled with g++ -Wall -Wextra -Werror into a host driver
+The sketch's portable C++ (gk_preprocess.h + gk_detect.h + gk_format.h + gk_frame.h with the
+generated gk_config.h) is compiled with g++ -Wall -Wextra -Werror into a host driver
 (tests/parity_driver.cpp) and fed the simulated-hand takes of ``conftest.DATA`` (and the real
 magic_wand recordings where ../shared has them): as whole takes (training's crop_take), and as one
 continuous 119 Hz stream of int16 counts, as the board's IMU delivers them (the live rule).
@@ -120,3 +120,33 @@ def test_model_data_bytes_reproduce_the_training_report_in_tflm(built, small_mod
         scores = (model.predict(quantize_input(crop_take(take_counts(take, cfg), cfg), cfg)).astype(int) + 128).tolist()
         assert scores == row["scores"], row["take"]
         assert cfg.labels[int(np.argmax(scores))] == row["pred"]
+
+
+def test_detector_events_match_python_bit_for_bit(built, small_model, stream):
+    """gk_detect.h (the board's post-processor) gives Python's events on real TFLM outputs, for the
+    sketch's own generated setting, the micro_speech and magic_wand rules and a spread of others;
+    the calibration sweep's fast path gives the same events too."""
+    from parity_harness import host_detect
+    from training.postprocess import DetectorConfig, SweepStream, detect, detector_config, preset, unknown_index
+
+    _, exe = built
+    cfg = small_model.config
+    pipe = BoardPipeline(cfg, (small_model.model_dir / "model.tflite").read_bytes(), 119)
+    results = [r for k in range(0, len(stream), 2) for r in pipe.push(stream[k:k + 2])]
+    raw = [r.output_int8 for r in results]
+    u8 = [None if r is None else (np.asarray(r, np.int16) + 128).astype(np.uint8) for r in raw]
+    unknown = unknown_index(cfg)
+    own = detect(u8, detector_config(cfg), unknown)
+    assert own == [(i, *r.event) for i, r in enumerate(results) if r.event is not None]  # board_sim runs it
+    assert host_detect(exe, raw, len(cfg.labels)) == own
+    sweep = SweepStream(u8, len(cfg.labels), unknown)
+    settings = [preset("micro_speech", cfg), preset("magic_wand", cfg), preset("default", cfg)] + [
+        DetectorConfig(a, t, m, s) for a, t, m, s in
+        ((1, 0, 1, 0), (1, 100, 1, 3), (2, 128, 2, 0), (4, 150, 1, 12), (7, 90, 3, 25), (64, 120, 5, 1), (3, 255, 1, 0))]
+    fired = 0
+    for det in settings:
+        py = detect(u8, det, unknown)
+        assert host_detect(exe, raw, len(cfg.labels), (det.average, det.threshold, det.min_count, det.suppression)) == py, det
+        assert sweep.events(det) == py, det
+        fired += len(py)
+    assert fired > 0 and any(r is None for r in raw)  # events and idle windows both exercised

@@ -13,6 +13,7 @@ same order, with the same integer arithmetic, and the int8 model in the TFLM int
       -> LiveWindow     preprocess.live_windows' rule, one model-rate sample at a time
       -> quantize_input, TFLM invoke, Smoother (training.preprocess)
       -> one PREDICTION per candidate window
+      -> Detector (training.postprocess: the calibrated post-processor) -> an EVENT when it fires
 
 Emission rule (the sketch does exactly the same): every ``stride``-th model-rate sample, once the
 window is full, is a *candidate*. A candidate whose motion reaches the threshold runs the model
@@ -36,6 +37,7 @@ from capture import protocol as p
 from capture.errors import DataError, GestureError
 from capture.takes import IMU_CHANNELS
 from training.model_dir import default_data_dir, load_model_dir
+from training.postprocess import Detector, detector_config, unknown_index
 from capture.device_info import capture_info
 from capture.virtual.sources import BlockSource, Event, HandSource, ReplaySource, Segment
 from training.preprocess import (Q16, PreprocessConfig, Smoother, lowpass, lowpass_taps, motion, quantize_input,
@@ -62,6 +64,12 @@ def format_prediction_line(labels: list[str], prediction: p.Prediction) -> str:
     name = labels[prediction.class_index] if prediction.class_index < len(labels) else "unknown"
     scores = " ".join(f"{l} {percent(s)}" for l, s in zip(labels, prediction.scores))
     return f"{name} {percent(prediction.confidence)}% | {scores}"
+
+
+def format_event_line(labels: list[str], event: p.Event) -> str:
+    """The Serial line the sketch prints when its post-processor fires, e.g. ``EVENT wing 87%``."""
+    name = labels[event.class_index] if event.class_index < len(labels) else "unknown"
+    return f"EVENT {name} {percent(event.score)}%"
 
 
 # ----------------------------------------------------------------------------- streaming stages
@@ -157,6 +165,7 @@ class LiveResult:
     prediction: p.Prediction
     input_int8: np.ndarray | None  # the model input (None when idle)
     output_int8: np.ndarray | None = None  # the model's raw int8 scores (None when idle)
+    event: tuple[int, int] | None = None  # the post-processor fired: (class index, mean score)
 
 
 class BoardPipeline:
@@ -174,6 +183,7 @@ class BoardPipeline:
         self.resampler = Resampler(imu_rate_hz, cfg.model_rate_hz, len(cfg.channels))
         self.live = LiveWindow(cfg)
         self.smoother = Smoother(cfg)
+        self.detector = Detector(detector_config(cfg), len(cfg.labels), unknown_index(cfg))
         self.model = TflmModel(model_bytes)
         self.n_labels = len(cfg.labels)
 
@@ -188,13 +198,14 @@ class BoardPipeline:
             if ev == LiveWindow.IDLE:
                 self.smoother.idle()
                 pred = p.Prediction(p.UNKNOWN_CLASS, 0, (0,) * self.n_labels)
-                out.append(LiveResult(int(imu_index), pred, None))
+                out.append(LiveResult(int(imu_index), pred, None, None, self.detector.push(None)))
                 continue
             q = quantize_input(self.live.window(), self.cfg)
             raw = self.model.predict(q)
-            cls, conf, smoothed = self.smoother.update(scores_u8(raw))
+            u8 = scores_u8(raw)
+            cls, conf, smoothed = self.smoother.update(u8)
             pred = p.Prediction(int(cls), int(conf), tuple(int(v) for v in smoothed))
-            out.append(LiveResult(int(imu_index), pred, q, raw))
+            out.append(LiveResult(int(imu_index), pred, q, raw, self.detector.push(u8)))
         return out
 
 
@@ -277,4 +288,6 @@ class ClassifierSource:
                 # the completing sample's time as a receiver reconstructs it from this IMU event
                 t = t_us + int(round((r.imu_index - first) * 1e6 / self.rate_hz))
                 yield t, p.FrameType.PREDICTION, p.encode_prediction(r.prediction)
+                if r.event is not None:
+                    yield t, p.FrameType.EVENT, p.encode_event(p.Event(*r.event))
             first += len(counts)

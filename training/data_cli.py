@@ -43,8 +43,15 @@ def register(group: click.Group) -> None:
     @data_group.command("show")
     @click.argument("data_dir", type=click.Path(path_type=Path))
     def data_cmd(data_dir: Path) -> None:
-        """Per-label counts, durations, rate, channels, subjects, and warnings for a dataset."""
+        """Per-label counts, durations, rate, channels, subjects, and warnings for a dataset; hours and
+        events per label for continuous recordings (a stream folder, or a folder holding only streams)."""
+        from capture.streams import STREAM_FILE, find_streams, is_stream, summary
         from training.dataset import load_dataset, summary_table, validate
+
+        subs = [d for d in data_dir.iterdir() if d.is_dir() and not d.name.startswith(".")] if data_dir.is_dir() else []
+        if is_stream(data_dir) or (subs and all((d / STREAM_FILE).is_file() for d in subs)):
+            click.echo(summary(find_streams([data_dir])))
+            return
 
         from training.plan import make_plan
 

@@ -36,6 +36,7 @@ from training import tflm_tree
 from training.codegen_preprocess import GENERATED, config_header
 from training.evaluate import ALIGN
 from training.model_dir import load_model_dir
+from training.postprocess import MAX_AVERAGE, detector_config
 from training.preprocess import PreprocessConfig
 from training.tflm_ops import RESOLVER_METHODS, check_supported, model_ops
 
@@ -102,8 +103,9 @@ def ring_buffer_bytes(cfg: PreprocessConfig, imu_rate_hz: float = p.DEFAULT_RATE
     window_copy = w * c * 2
     model_io = w * c + n
     smoother = max(1, cfg.smoothing) * n + 8
+    detector = MAX_AVERAGE * (n + 1) + 32  # gk_detect.h: fixed history + state
     raw = p.samples_per_frame(imu_rate_hz) * 6 * 2
-    return live + window_copy + model_io + smoother + raw
+    return live + window_copy + model_io + smoother + detector + raw
 
 
 def estimate_budget(model_bytes: int, ops: list[str], arena_bytes: int, cfg: PreprocessConfig, board: Board,
@@ -242,6 +244,7 @@ def readme(cfg: PreprocessConfig, board: Board, budget: Budget, ops: list[str], 
         "RAM_MAX": f"{board.ram_bytes:,}", "RAM_PCT": f"{100 * budget.ram_total / board.ram_bytes:.0f}",
         "FLASH_ROWS": flash_rows, "RAM_ROWS": ram_rows, "TFLM_SECTION": tflm_section(tflm),
         "SERVICE_UUID": p.SERVICE_UUID, "PREDICTION_UUID": p.PREDICTION_CHAR_UUID, "IMU_UUID": p.IMU_CHAR_UUID,
+        "EVENT_UUID": p.EVENT_CHAR_UUID, "DETECTOR": detector_config(cfg).describe(cfg),
         "BLE_NAME": p.BLE_LOCAL_NAME, "SKETCH_PATH": sketch_path or sketch_name, "EXAMPLE_LINE": example_line(list(cfg.labels)),
     })
 
@@ -378,7 +381,7 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     files["gesture_protocol.h"] = p.c_header()
     for common in ("gk_frame.h", "gk_link.h", b.imu_header):
         files[common] = (common_dir() / common).read_text()
-    for static in ("gk_preprocess.h", "gk_format.h", "gk_model.h"):
+    for static in ("gk_preprocess.h", "gk_detect.h", "gk_format.h", "gk_model.h"):
         files[static] = (classifier_template_dir() / static).read_text()
     files["gk_model.cpp"] = model_cpp(ops, source, bundled=tree is not None)
     info = None

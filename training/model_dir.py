@@ -17,6 +17,8 @@ measurements to it.)
     config.json    PreprocessConfig: labels, window, rates, normalization, quantization
     labels.txt     one label per line
     report.json    figures of the run, incl. model_sha256, arena sizes; report.md + PNGs for people
+    calibration.json/.png   `gesture calibrate`: the post-processor sweep on continuous recordings
+                   (its chosen setting is config.json's `detector`)
 """
 from __future__ import annotations
 
@@ -37,8 +39,9 @@ REPORT_FILE = "report.json"
 # every file a model folder may hold: a folder with anything else is not overwritten
 # files whose sha256 report.json records (besides model.tflite's model_sha256) and load_model_dir checks
 CHECKED_FILES = (CONFIG_NAME, LABELS_FILE, KERAS_FILE)
+CALIBRATION_FILES = frozenset({"calibration.json", "calibration.png"})  # `gesture calibrate` adds them
 KNOWN_FILES = frozenset({MODEL_FILE, KERAS_FILE, CONFIG_NAME, LABELS_FILE, REPORT_FILE, "report.md",
-                         "confusion.png", "training.png"})
+                         "confusion.png", "training.png"}) | CALIBRATION_FILES
 
 
 def sha256(data: bytes) -> str:
@@ -75,6 +78,22 @@ def write_model_dir(out: str | Path, *, tflite: bytes, keras: bytes, cfg: Prepro
         raise ValueError(f"not model folder files: {sorted(unknown)} (add them to KNOWN_FILES)")
     write_folder(out, files)
     return report
+
+
+def update_model_dir(model_dir: str | Path, *, cfg: PreprocessConfig, extra: dict[str, bytes]) -> None:
+    """Rewrite a trained model folder with a new ``config.json`` (e.g. the post-processor setting
+    `gesture calibrate` chose) and ``extra`` files, as a whole: report.json's ``files_sha256``
+    follows the new config, and a kill at any moment leaves the old folder or the new one."""
+    model_dir = Path(model_dir)
+    report = json.loads((model_dir / REPORT_FILE).read_text(encoding="utf-8"))
+    config = cfg.to_json().encode()
+    report["files_sha256"] = dict(report.get("files_sha256") or {}, **{CONFIG_NAME: sha256(config)})
+    files = {CONFIG_NAME: config, REPORT_FILE: (json.dumps(report, indent=1) + "\n").encode(), **extra}
+    unknown = set(files) - KNOWN_FILES
+    if unknown:
+        raise ValueError(f"not model folder files: {sorted(unknown)} (add them to KNOWN_FILES)")
+    keep = [f.name for f in model_dir.iterdir() if f.is_file() and f.name in KNOWN_FILES and f.name not in files]
+    write_folder(model_dir, files, carry=keep)
 
 
 def _shape(tensor) -> tuple[int, ...]:

@@ -61,6 +61,9 @@ class PreprocessConfig:
     smoothing: int = 1  # live: average the scores of this many windows
     confidence_threshold: int = 0  # live: 0..255; below it the board reports UNKNOWN_CLASS
     unknown_label: str | None = None  # the "no gesture" class, if the dataset has one
+    # live: the post-processor's setting (training/postprocess.py DetectorConfig: average, threshold,
+    # min_count, suppression); empty = its "default" preset. `gesture calibrate` writes it.
+    detector: dict[str, int] = field(default_factory=dict)
     version: int = CONFIG_VERSION
 
     # ------------------------------------------------------------------ derived

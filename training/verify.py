@@ -7,7 +7,8 @@ board's compiler flags (``-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp
 -DTF_LITE_STATIC_MEMORY``, newlib semihosting), links them with a small driver
 (firmware/verify/) and runs the result on ``qemu-system-arm -M mps2-an386``. It feeds every take
 of the dataset (crop + quantize + invoke, as training evaluates) and one continuous replayed IMU
-stream (resampler, live window, quantize, invoke, smoother, as the sketch's loop does), and
+stream (resampler, live window, quantize, invoke, smoother, post-processor events, as the sketch's
+loop does), and
 compares every byte with the Python evaluation (tflite_micro runtime + training.board_sim).
 
 It also measures what the board pays: instructions per inference (QEMU ``-icount shift=0``: one
@@ -65,11 +66,13 @@ class VerifyResult:
     bench_inferences: int
     toolchain: str
     flags: list[str] = field(default_factory=list)
+    live_detections: int = 0  # post-processor events in the live stream (compared with board_sim's)
 
     def summary(self) -> str:
         verdict = "OK" if self.mismatches == 0 else "MISMATCH"
         return (f"{verdict}: {self.mismatches} mismatches in {self.compared_bytes:,} bytes compared ({self.takes} takes, "
-                f"{self.live_windows} live windows, {self.live_events} live predictions) on Cortex-M4 (QEMU mps2-an386); "
+                f"{self.live_windows} live windows, {self.live_events} live predictions, {self.live_detections} "
+                f"post-processor events) on Cortex-M4 (QEMU mps2-an386); "
                 f"{self.instructions_per_inference:,} instructions per inference (~{self.ms_at_64mhz:.1f} ms at "
                 f"{BOARD_MHZ} MHz), arena_used_bytes() {self.arena_bytes_m4:,}, model + runtime flash "
                 f"{self.flash_bytes_model_runtime:,} B, RAM {self.ram_bytes_model_runtime:,} B (linker map)")
@@ -338,18 +341,19 @@ def run(model_dir: str | Path, sketch_dir: str | Path | None = None, *, json_pat
         diff(y_m4, model.predict(q), f"{take.path} output")
     (n_events,) = struct.unpack_from("<I", out, pos)
     pos += 4
-    rec = 1 + 4 + n_out + 2 + n_out
+    rec = 1 + 4 + n_out + 2 + n_out + 3
     py_events = BoardPipeline(cfg, tflite, board.imu_rate_hz).push(stream)
     if len(py_events) != n_events:
         mismatches += abs(len(py_events) - n_events)
         examples.append(f"live stream: {n_events} events on the M4, {len(py_events)} in Python")
-    windows = 0
+    windows = detections = 0
     for i, ev in enumerate(py_events[:n_events]):
         kind = out[pos]
         (idx,) = struct.unpack_from("<I", out, pos + 1)
         y = np.frombuffer(out, np.int8, n_out, pos + 5)
         cls, conf = out[pos + 5 + n_out], out[pos + 6 + n_out]
         smoothed = np.frombuffer(out, np.uint8, n_out, pos + 7 + n_out)
+        detected = np.frombuffer(out, np.uint8, 3, pos + 7 + 2 * n_out)
         pos += rec
         ready = ev.output_int8 is not None
         windows += ready
@@ -358,6 +362,9 @@ def run(model_dir: str | Path, sketch_dir: str | Path | None = None, *, json_pat
         if ready:
             diff(y, ev.output_int8, f"live window {i} output")
         diff(smoothed, np.array(ev.prediction.scores, np.uint8), f"live event {i} smoothed scores")
+        fired = [0, 0, 0] if ev.event is None else [1, *ev.event]
+        diff(detected, np.array(fired, np.uint8), f"live event {i} post-processor event")
+        detections += ev.event is not None
     pos = 16 + len(counts) * (n_in + n_out) + n_events * rec
     t_n, t_2n = struct.unpack_from("<II", out, pos)
     instr = _instructions_per_inference(t_n, t_2n, bench)
@@ -369,7 +376,7 @@ def run(model_dir: str | Path, sketch_dir: str | Path | None = None, *, json_pat
         mismatches, examples, instr, round(instr / (BOARD_MHZ * 1e3), 2), int(arena),
         int(manifest.get("arena_bytes", 0)), flash_mr, ram_mr, flash_all,
         bench, subprocess.run([tc.cxx, "--version"], capture_output=True, text=True, check=False).stdout.splitlines()[0],
-        [*M4_CFLAGS, *(f"-D{d}" for d in M4_DEFINES)])
+        [*M4_CFLAGS, *(f"-D{d}" for d in M4_DEFINES)], detections)
     if mismatches == 0:  # a figure for `gesture tune` (training.m4_cost), only from a faithful build
         from training.m4_cost import record
 

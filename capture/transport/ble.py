@@ -28,7 +28,8 @@ from capture import protocol as p
 from capture.errors import GestureError
 from capture.transport.base import Message, Transport
 
-_NOTIFY_CHARS = {p.IMU_CHAR_UUID: p.FrameType.IMU, p.PREDICTION_CHAR_UUID: p.FrameType.PREDICTION}
+_NOTIFY_CHARS = {p.IMU_CHAR_UUID: p.FrameType.IMU, p.PREDICTION_CHAR_UUID: p.FrameType.PREDICTION,
+                 p.EVENT_CHAR_UUID: p.FrameType.EVENT}  # EVENT: classifier sketches since the post-processor
 # a MAC address (Linux, Windows) or the per-host UUID macOS uses instead of it
 _ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$")
 

@@ -58,7 +58,8 @@ def source_frame_types(source: EventSource) -> tuple[p.FrameType, ...]:
         return tuple(p.FrameType(t) for t in declared)
     if str(source.info().get("mode", "capture")) == "classifier":
         raw = bool(getattr(source, "raw_imu", True))
-        return (p.FrameType.IMU, p.FrameType.PREDICTION) if raw else (p.FrameType.PREDICTION,)
+        return (p.FrameType.IMU, p.FrameType.PREDICTION, p.FrameType.EVENT) if raw else \
+            (p.FrameType.PREDICTION, p.FrameType.EVENT)
     return (p.FrameType.IMU,)
 
 
@@ -145,6 +146,8 @@ class VirtualBleBackend(BaseBleakClient):
             chars.append((p.IMU_CHAR_UUID, ["notify"], p.FrameType.IMU))
         if p.FrameType.PREDICTION in types:
             chars.append((p.PREDICTION_CHAR_UUID, ["notify"], p.FrameType.PREDICTION))
+        if p.FrameType.EVENT in types:
+            chars.append((p.EVENT_CHAR_UUID, ["notify"], p.FrameType.EVENT))
         handle = service.handle
         for uuid, props, ftype in chars:
             handle += 2  # declaration + value handle, like a real ATT table

@@ -74,6 +74,14 @@ inline size_t encode_prediction(uint8_t* out, size_t cap, uint8_t cls, uint8_t c
   return 3u + n;
 }
 
+// EVENT payload: class, score (0..255): the post-processor (gk_detect.h) fired.
+inline size_t encode_event(uint8_t* out, size_t cap, uint8_t cls, uint8_t score) {
+  if (cap < 2u) return 0;
+  out[0] = cls;
+  out[1] = score;
+  return 2u;
+}
+
 // BLE notifications carry seq and t_us in front of the payload (no sync, length or CRC).
 inline size_t ble_header(uint8_t* out, uint16_t seq, uint32_t t_us) {
   put_u16(out, seq);

@@ -2,7 +2,7 @@
 //
 // Linked with the exported sketch's own files, unmodified: gk_model.cpp + model_data.cpp (TFLM
 // setup + invoke, against the sketch's bundled TFLM) and gk_preprocess.h (crop, resampler, live
-// window, quantize, smoother) with its generated gk_config.h. Built for Cortex-M4 and run under
+// window, quantize, smoother, post-processor) with its generated gk_config.h. Built for Cortex-M4 and run under
 // QEMU mps2-an386 (or for the host), it reads gk_verify_in.bin and writes gk_verify_out.bin
 // through semihosting file I/O:
 //
@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "gk_config.h"
+#include "gk_detect.h"
 #include "gk_model.h"
 #include "gk_preprocess.h"
 
@@ -70,6 +71,7 @@ int run() {
   static gk::Resampler resampler;
   static gk::LiveWindow live;
   static gk::Smoother smoother;
+  static gk::Detector detector;  // the post-processor with the sketch's generated setting
   const long events_at = ftell(g_out);
   uint32_t n_events = 0;
   wr32(0);
@@ -94,6 +96,8 @@ int run() {
         if (!gk::model_invoke(g_q, y)) return 4;
         cls = smoother.update(y, scores, &confidence);
       }
+      uint8_t detected[3] = {0, 0, 0};  // fired, class, score
+      detected[0] = detector.push(ev == gk::LiveWindow::kIdle ? 0 : y, &detected[1], &detected[2]) ? 1 : 0;
       const uint8_t kind = ev == gk::LiveWindow::kIdle ? 'I' : 'R';
       wr(&kind, 1);
       wr32(s);
@@ -101,6 +105,7 @@ int run() {
       wr(&cls, 1);
       wr(&confidence, 1);
       wr(scores, sizeof(scores));
+      wr(detected, sizeof(detected));
       ++n_events;
     }
   }

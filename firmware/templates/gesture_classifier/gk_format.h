@@ -37,4 +37,12 @@ inline size_t format_prediction(char* out, size_t cap, uint8_t cls, uint8_t conf
   return n < cap ? n : cap - 1;
 }
 
+// "EVENT <label> <score>%": the post-processor fired (board_sim.format_event_line).
+inline size_t format_event(char* out, size_t cap, uint8_t cls, uint8_t score) {
+  if (cap == 0) return 0;
+  const char* name = cls < GK_N_LABELS ? kLabels[cls] : "unknown";
+  int w = snprintf(out, cap, "EVENT %s %d%%", name, percent(score));
+  return w < 0 ? 0 : (static_cast<size_t>(w) < cap ? static_cast<size_t>(w) : cap - 1);
+}
+
 }  // namespace gk
