@@ -1,4 +1,4 @@
-"""Issue 23 ("tried as a new user would, and then broken on purpose"): each reproduction gives a
+"""Tried as a new user would, then broken on purpose (issue 23): each reproduction gives a
 one-line error (exit 2, no traceback) or a warning, and leaves nothing half-written."""
 from __future__ import annotations
 
@@ -6,29 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA  # noqa: F401  (the dataset the training tests use)
-
-
-class Ran:
-    """``gesture ARGS`` run in this process, like a CompletedProcess."""
-
-    def __init__(self, capsys, *args: str) -> None:
-        from gesture_cli import main
-
-        capsys.readouterr()
-        self.returncode = main(list(args))
-        out = capsys.readouterr()
-        self.stdout, self.stderr = out.out, out.err
-
-
-def assert_user_error(r, *needles: str) -> str:
-    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
-    assert "Traceback" not in r.stderr, r.stderr
-    lines = [ln for ln in r.stderr.splitlines() if ln.lower().startswith("error: ")]
-    assert len(lines) == 1, r.stderr
-    for n in needles:
-        assert n in lines[0], lines[0]
-    return lines[0]
+from conftest import DATA
+from test_fault_injection import Ran, assert_user_error  # ``gesture ARGS`` in-process; the one-line error check
 
 
 # ----------------------------------------------------------------------------- item 5: firmware --out
