@@ -24,6 +24,7 @@ from training.dataset import Dataset, load_dataset, validate
 from training.model_dir import check_target, write_model_dir
 from training.plan import MAX_SKIPPED_FRACTION, Plan, make_plan
 from training.preprocess import PreprocessConfig, crop_take, motion, normalize, take_counts
+from training.splits import choose_groups, missing_labels, short_labels
 
 UNKNOWN_NAMES = ("negative", "unknown", "idle", "none", "other")
 VAL_FRACTION = 0.1
@@ -117,17 +118,21 @@ def split_takes(ds: Dataset, split: str, seed: int) -> tuple[list[Take], list[Ta
     wanted = ds.manifest.get("test_subjects") if split == "person" else ds.manifest.get("test_sessions")
     if wanted and all(w in groups for w in wanted):
         held = list(wanted)
-    else:
-        order = [named[i] for i in rng.permutation(len(named))]
-        held, n = [], 0
-        for g in order:
-            if n >= TEST_FRACTION * len(ds.takes):
-                break
-            held.append(g)
-            n += len(groups[g])
+    else:  # people drawn by the seed until they cover every label (training.splits)
+        held = choose_groups(ds.takes, key, ds.labels, TEST_FRACTION, rng).held
     test = [t for t in ds.takes if str(t.meta.get(key, "")) in held]
     train = [t for t in ds.takes if str(t.meta.get(key, "")) not in held]
     return train, test, held
+
+
+def coverage_warning(test: list[Take], labels: list[str], what: str) -> str | None:
+    """A test set without every label measures nothing about the missing ones (and one with a
+    single label says nothing about confusions): say so rather than report a bare accuracy."""
+    miss = missing_labels(test, labels)
+    if not miss or not test:
+        return None
+    return (f"the test set ({what}) has no takes of label(s) {', '.join(miss)}: their accuracy is not measured"
+            + (f" and every test take is '{test[0].label}'" if len({t.label for t in test}) == 1 else ""))
 
 
 def _check_split(train: list[Take], test: list[Take], labels: list[str], split: str, n_skipped: int = 0) -> None:
@@ -155,12 +160,25 @@ def training_pool(ds: Dataset, split: str, held: list[str]) -> list[Take]:
 
 
 def val_split(train: list[Take], seed: int) -> tuple[list[Take], list[Take]]:
-    """Stratified validation takes, held out of training, for curves and threshold calibration."""
+    """Validation takes held out of training, for curves and threshold calibration.
+
+    Person-wise when the takes name at least 3 people and every label has 10 takes (whole
+    people, covering every label: live use is by people the model has not seen); otherwise
+    stratified by label over takes (none for a label with fewer than 10 takes)."""
     rng = np.random.default_rng(seed + 1)
-    fit, val = [], []
+    labels = sorted({t.label for t in train})
     by_label: dict[str, list[Take]] = {}
     for t in train:
         by_label.setdefault(t.label, []).append(t)
+    people = {str(t.meta.get("subject", "")) for t in train} - {""}
+    if len(people) >= 3 and min(len(v) for v in by_label.values()) >= 10:
+        choice = choose_groups(train, "subject", labels, VAL_FRACTION, np.random.default_rng(seed + 1), max_fraction=0.3)
+        held = set(choice.held)
+        val = [t for t in train if str(t.meta.get("subject", "")) in held]
+        fit = [t for t in train if str(t.meta.get("subject", "")) not in held]
+        if not choice.missing and not short_labels(fit, labels):
+            return fit, val
+    fit, val = [], []
     for label, takes in sorted(by_label.items()):
         idx = rng.permutation(len(takes))
         k = int(round(len(takes) * VAL_FRACTION)) if len(takes) >= 10 else 0
@@ -331,6 +349,11 @@ def prepare(data: str | Path, *, test: str | Path | None = None, split: str | No
         if split_name not in SPLITS:
             raise GestureError(f"unknown --split {split_name!r}; expected {', '.join(SPLITS)}")
         train_takes, test_takes, held = split_takes(ds, split_name, seed)
+    what = (f"{split_name}: {', '.join(held)}" if held else split_name)
+    cover = coverage_warning(test_takes, ds.labels, what)
+    if cover:
+        print(f"warning: {cover}", file=sys.stderr, flush=True)
+        warnings.append(cover)
     return prepare_takes(ds, train_takes, test_takes, split_name=split_name, held=held, seed=seed,
                          plan_takes=training_pool(ds, split_name, held) if test is None else ds.takes,
                          rate_hz=rate_hz, window=window, channels=channels, augment=augment,
