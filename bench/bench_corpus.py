@@ -54,6 +54,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
              "augment_strength": 2.0},
     "wide": {"title": "cnn 16-24-32 k5-5-3 flatten (capacity)",
              "architecture": {"filters": [16, 24, 32], "kernels": [5, 5, 3]}},
+    "rot30": {"title": "default, rotation 30° and amplitude ±20 % augmentation",
+              "augment_constants": {"ROTATION_DEG": 30.0, "SCALE": 0.2}},
+    "imu_rot30": {"title": "default + gyro when recorded + rotation 30°, amplitude ±20 %", "channels": "data",
+                  "augment_constants": {"ROTATION_DEG": 30.0, "SCALE": 0.2}},
     "imu_aug2": {"title": "default + gyro when recorded + augmentation x2", "channels": "data",
                  "augment_strength": 2.0},
 }
@@ -102,13 +106,21 @@ def run_one(ds, name: str, fit, dev, seed: int, epochs: int) -> dict[str, Any]:
     import keras
 
     from training.baselines import input_shape
+    from training import augment
     from training.train import fit_and_evaluate, prepare_takes
 
     v = VARIANTS[name]
     s = settings(v, ds)
-    p = prepare_takes(ds, fit, dev, split_name="fold", seed=seed, rate_hz=s["rate_hz"], window=s["window"],
-                      channels=s["channels"], augment_strength=s["augment_strength"], quiet=True,
-                      plan_takes=fit, announce_skips=False)
+    saved = {k: getattr(augment, k) for k in v.get("augment_constants", {})}
+    for k, val in v.get("augment_constants", {}).items():  # read by augmented_window at each call
+        setattr(augment, k, val)
+    try:
+        p = prepare_takes(ds, fit, dev, split_name="fold", seed=seed, rate_hz=s["rate_hz"], window=s["window"],
+                          channels=s["channels"], augment_strength=s["augment_strength"], quiet=True,
+                          plan_takes=fit, announce_skips=False)
+    finally:
+        for k, val in saved.items():
+            setattr(augment, k, val)
     w = p.windows
     keras.utils.set_random_seed(seed)
     model = build(v, w.cfg.window, len(w.cfg.channels), len(w.cfg.labels))
