@@ -134,8 +134,10 @@ def cv_folds(takes: list[Take], labels: list[str], k: int, seed: int
     if len(people) >= 2:
         sizes = {p: sum(group_of(t, "subject") == p for t in takes) for p in people}
         for kk in range(min(k, len(people)), 1, -1):
-            for _ in range(ORDERS_TRIED):
-                order = sorted(people, key=lambda p: (-sizes[p], rng.random()))
+            for attempt in range(ORDERS_TRIED):
+                # largest first (balanced folds); then random orders, when that one misses a label
+                order = (sorted(people, key=lambda p: (-sizes[p], rng.random())) if attempt == 0
+                         else [people[int(i)] for i in rng.permutation(len(people))])
                 bins: list[list[str]] = [[] for _ in range(kk)]
                 load = [0] * kk
                 for p in order:
