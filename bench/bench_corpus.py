@@ -215,7 +215,28 @@ def table(results: list[dict[str, Any]], costs: dict[tuple[str, str], dict[str, 
                        f"{100 * sum(pooled) / len(pooled):.1f} % | {instr} | "
                        f"{c.get('model_bytes', 0):,} | {c.get('arena_bytes', 0):,} |")
         out.append("")
+        out += by_person(by, dataset, results)
     return "\n".join(out)
+
+
+def by_person(by, dataset: str, results: list[dict[str, Any]]) -> list[str]:
+    """Accuracy on each unseen person (all seeds pooled), one column per variant."""
+    names = [n for n in VARIANTS if by.get((dataset, n))]
+    acc: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    labels: dict[str, set[str]] = defaultdict(set)
+    for n in names:
+        for rs in by[(dataset, n)].values():
+            if len(rs) != runs_expected(results, dataset):
+                continue
+            for r in rs:
+                for subject, label, pred in r["takes"]:
+                    acc[subject][n].append(int(label == pred))
+                    labels[subject].add(label)
+    out = ["| unseen person (labels) | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for subject in sorted(acc):
+        cells = [f"{100 * sum(acc[subject][n]) / len(acc[subject][n]):.0f} %" if acc[subject][n] else "–" for n in names]
+        out.append(f"| {subject} ({', '.join(sorted(labels[subject]))}) | " + " | ".join(cells) + " |")
+    return out + [""]
 
 
 def runs_expected(results: list[dict[str, Any]], dataset: str) -> int:
