@@ -50,6 +50,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "mwcnn": {"title": "TFLM magic_wand CNN (128-sample window, accel)", "build": "mwcnn", "rate": "src",
               "window": 128},
     "imu": {"title": "default + gyro when recorded", "channels": "data"},
+    "halfwin": {"title": "default at 32 Hz x 16 (half the gesture: what gesture tune chose on punch_flex)",
+                "rate": 32, "window": 16},
     "aug2": {"title": "default, augmentation x2 (rotation 20°, amplitude ±20 %, shift, stretch, noise)",
              "augment_strength": 2.0},
     "wide": {"title": "cnn 16-24-32 k5-5-3 flatten (capacity)",
