@@ -60,6 +60,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
               "augment_constants": {"ROTATION_DEG": 30.0, "SCALE": 0.2}},
     "imu_rot30": {"title": "default + gyro when recorded + rotation 30°, amplitude ±20 %", "channels": "data",
                   "augment_constants": {"ROTATION_DEG": 30.0, "SCALE": 0.2}},
+    "center": {"title": "default + gravity removed in the model (each channel minus its window mean)",
+               "architecture": {"center": True}},
+    "center_rot30": {"title": "default + gravity removed + rotation 30°, amplitude ±20 %",
+                     "architecture": {"center": True}, "augment_constants": {"ROTATION_DEG": 30.0, "SCALE": 0.2}},
     "imu_aug2": {"title": "default + gyro when recorded + augmentation x2", "channels": "data",
                  "augment_strength": 2.0},
 }

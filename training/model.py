@@ -47,7 +47,7 @@ FAMILIES = ("cnn", "dscnn")
 def build_model(window: int, channels: int, n_classes: int, *, batch_size: int | None = None,
                 filters: tuple[int, ...] = DEFAULT_FILTERS, kernels: tuple[int, ...] = DEFAULT_KERNELS,
                 dropout: float = 0.2, family: str = DEFAULT_FAMILY, linear_depthwise: bool = False,
-                head: str = DEFAULT_HEAD):
+                head: str = DEFAULT_HEAD, center: bool = False):
     """The classifier: conv blocks (conv + ReLU + 2x max-pool), flatten (or global average
     pool), softmax.
 
@@ -56,7 +56,9 @@ def build_model(window: int, channels: int, n_classes: int, *, batch_size: int |
     but on the M4 CMSIS-NN's depthwise kernel costs ~12 instructions per MAC against ~5-9 for
     full convolutions, so it rarely wins there. The depth is len(filters). ``head``: "flatten"
     keeps where in the window things happen, "gap" (global average pool) makes the head
-    independent of the window length. ``gesture tune`` searches over these.
+    independent of the window length. ``gesture tune`` searches over these. ``center``: subtract
+    each channel's mean over the window first (inside the model, so the board does the same):
+    what stays is the motion, not the gravity vector of how the board is held.
     """
     import keras
 
@@ -69,6 +71,8 @@ def build_model(window: int, channels: int, n_classes: int, *, batch_size: int |
         kernels = kernels + (kernels[-1] if kernels else 3,) * (len(filters) - len(kernels))
     inp = keras.Input((window, channels), batch_size=batch_size, name="imu")
     x = keras.layers.Reshape((1, window, channels))(inp)
+    if center:  # each channel minus its mean over the window (MEAN + SUB): gravity and how the board is held
+        x = keras.layers.Subtract()([x, keras.layers.GlobalAveragePooling2D(keepdims=True)(x)])
     for i, (f, k) in enumerate(zip(filters, kernels)):
         if family == "dscnn" and i > 0:
             x = keras.layers.DepthwiseConv2D((1, k), padding="same", activation=None if linear_depthwise else "relu")(x)
