@@ -259,6 +259,8 @@ def main() -> int:
     ap.add_argument("--results", type=Path, default=None, help="JSON lines (default CORPUS/bench_corpus.jsonl)")
     ap.add_argument("--no-m4", action="store_true", help="estimate instructions instead of measuring them under QEMU")
     ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--also", type=Path, nargs="*", default=[],
+                    help="more result files (of runs in parallel processes) for the tables")
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from training.dataset import load_dataset
@@ -302,8 +304,17 @@ def main() -> int:
                         acc = sum(x[1] == x[2] for x in r["takes"]) / max(1, len(r["takes"]))
                         log(f"  {dataset} {name} seed {seed} {fold}: {acc:.1%} of {len(r['takes'])} ({r['seconds']} s)")
         results = load_results(res_path)
+    for extra in args.also:
+        results += load_results(extra)
+        extra_costs = extra.with_suffix(".costs.json")
+        if extra_costs.is_file():
+            costs_raw = {**json.loads(extra_costs.read_text()), **costs_raw}
     costs = {tuple(k.split("/", 1)): v for k, v in costs_raw.items()}
-    results = [r for r in results if r["epochs"] == epochs]
+    unique: dict[tuple, dict[str, Any]] = {}
+    for r in results:
+        if r["epochs"] == epochs:
+            unique.setdefault((r["dataset"], r["variant"], r["seed"], r["fold"]), r)
+    results = list(unique.values())
     print(table(results, costs, seeds))
     return 0
 
