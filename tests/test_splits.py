@@ -164,3 +164,12 @@ def test_evaluate_cli_json_and_bad_input(tmp_path, small_model):
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2 and "label(s) ['zzz'] that the model" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_tune_scores_folds_by_balanced_accuracy():
+    """A model that calls every take the fold's commonest label must not score that label's share."""
+    from training.tune import balanced_accuracy
+    y = np.array([1] * 9 + [0])
+    assert balanced_accuracy(y, np.ones(10, int)) == pytest.approx(0.5)
+    assert balanced_accuracy(y, y) == 1.0
+    assert balanced_accuracy(np.array([2, 2, 0]), np.array([2, 0, 0])) == pytest.approx(0.75)
