@@ -64,6 +64,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
                "architecture": {"center": True}},
     "center_rot30": {"title": "default + gravity removed + rotation 30°, amplitude ±20 %",
                      "architecture": {"center": True}, "augment_constants": {"ROTATION_DEG": 30.0, "SCALE": 0.2}},
+    "wide_cw": {"title": "cnn 16-24-32 k5-5-3 flatten + class-balanced loss",
+                "architecture": {"filters": [16, 24, 32], "kernels": [5, 5, 3]}, "balance_classes": True},
     "imu_aug2": {"title": "default + gyro when recorded + augmentation x2", "channels": "data",
                  "augment_strength": 2.0},
 }
@@ -137,7 +139,8 @@ def run_one(ds, name: str, fit, dev, seed: int, epochs: int) -> dict[str, Any]:
     model = build(v, w.cfg.window, len(w.cfg.channels), len(w.cfg.labels))
     shape = input_shape(model) if v.get("build") else None
     t0 = time.monotonic()
-    e = fit_and_evaluate(model, w, epochs=epochs, seed=seed, quiet=True, input_shape=shape, measure_arena=False)
+    e = fit_and_evaluate(model, w, epochs=epochs, seed=seed, quiet=True, input_shape=shape, measure_arena=False,
+                         balance_classes=bool(v.get("balance_classes")))
     pred = e.scores_test.argmax(1)
     keras.backend.clear_session()
     return {"rate_hz": w.cfg.model_rate_hz, "window": w.cfg.window, "channels": len(w.cfg.channels),

@@ -416,7 +416,7 @@ def prepare_takes(ds: Dataset, train_takes: list[Take], test_takes: list[Take], 
 
 def fit_model(model, w: Windows, *, epochs: int, batch: int = DEFAULTS["batch"],
               learning_rate: float = DEFAULTS["learning_rate"], quiet: bool = False,
-              reshape: tuple[int, ...] | None = None):
+              reshape: tuple[int, ...] | None = None, balance_classes: bool = False):
     """Compile and fit ``model`` on the normalized windows (Adam, cosine-decayed learning rate).
 
     ``reshape`` gives a baseline its published input shape (per window, without the batch).
@@ -435,8 +435,13 @@ def fit_model(model, w: Windows, *, epochs: int, batch: int = DEFAULTS["batch"],
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     val = (inputs(w.x_val), w.y_val) if len(w.y_val) else None
+    weights = None
+    if balance_classes:  # each label weighs the same in the loss, however many takes it has
+        counts = np.bincount(w.y_fit, minlength=len(w.cfg.labels))
+        weights = {i: float(len(w.y_fit) / (len(counts) * c)) for i, c in enumerate(counts) if c}
     return model.fit(inputs(w.x_fit), w.y_fit, epochs=epochs, batch_size=batch, validation_data=val,
-                     verbose=0, shuffle=True, callbacks=[] if quiet else [EpochProgress(epochs)])
+                     verbose=0, shuffle=True, callbacks=[] if quiet else [EpochProgress(epochs)],
+                     class_weight=weights)
 
 
 @dataclass
@@ -455,7 +460,8 @@ class Evaluated:
 
 def fit_and_evaluate(model, w: Windows, *, epochs: int, seed: int = 0, batch: int = DEFAULTS["batch"],
                      learning_rate: float = DEFAULTS["learning_rate"], quiet: bool = False,
-                     input_shape: tuple[int, ...] | None = None, measure_arena: bool = True) -> Evaluated:
+                     input_shape: tuple[int, ...] | None = None, measure_arena: bool = True,
+                     balance_classes: bool = False) -> Evaluated:
     """Fit -> full-int8 conversion -> test windows through the board's integer input
     quantization and the TFLM interpreter -> smallest arena. The one path every model takes,
     ours and the baselines in ``bench/``, so their figures compare like for like."""
@@ -465,7 +471,7 @@ def fit_and_evaluate(model, w: Windows, *, epochs: int, seed: int = 0, batch: in
     timings: dict[str, float] = {}
     t = time.monotonic()
     hist = fit_model(model, w, epochs=epochs, batch=batch, learning_rate=learning_rate, quiet=quiet,
-                     reshape=input_shape)
+                     reshape=input_shape, balance_classes=balance_classes)
     timings["fit"] = time.monotonic() - t
 
     def inputs(x: np.ndarray) -> np.ndarray:
