@@ -25,6 +25,7 @@ from training.model_dir import check_target, write_model_dir
 from training.plan import MAX_SKIPPED_FRACTION, Plan, make_plan
 from training.preprocess import PreprocessConfig, crop_take, motion, normalize, take_counts
 from training.progress import check_interrupt
+from training.splits import choose_groups, missing_labels, short_labels
 
 UNKNOWN_NAMES = ("negative", "unknown", "idle", "none", "other")
 VAL_FRACTION = 0.1
@@ -118,17 +119,21 @@ def split_takes(ds: Dataset, split: str, seed: int) -> tuple[list[Take], list[Ta
     wanted = ds.manifest.get("test_subjects") if split == "person" else ds.manifest.get("test_sessions")
     if wanted and all(w in groups for w in wanted):
         held = list(wanted)
-    else:
-        order = [named[i] for i in rng.permutation(len(named))]
-        held, n = [], 0
-        for g in order:
-            if n >= TEST_FRACTION * len(ds.takes):
-                break
-            held.append(g)
-            n += len(groups[g])
+    else:  # people drawn by the seed until they cover every label (training.splits)
+        held = choose_groups(ds.takes, key, ds.labels, TEST_FRACTION, rng).held
     test = [t for t in ds.takes if str(t.meta.get(key, "")) in held]
     train = [t for t in ds.takes if str(t.meta.get(key, "")) not in held]
     return train, test, held
+
+
+def coverage_warning(test: list[Take], labels: list[str], what: str) -> str | None:
+    """A test set without every label measures nothing about the missing ones (and one with a
+    single label says nothing about confusions): say so rather than report a bare accuracy."""
+    miss = missing_labels(test, labels)
+    if not miss or not test:
+        return None
+    return (f"the test set ({what}) has no takes of label(s) {', '.join(miss)}: their accuracy is not measured"
+            + (f" and every test take is '{test[0].label}'" if len({t.label for t in test}) == 1 else ""))
 
 
 def _check_split(train: list[Take], test: list[Take], labels: list[str], split: str, n_skipped: int = 0) -> None:
@@ -159,12 +164,25 @@ def training_pool(ds: Dataset, split: str, held: list[str]) -> list[Take]:
 
 
 def val_split(train: list[Take], seed: int) -> tuple[list[Take], list[Take]]:
-    """Stratified validation takes, held out of training, for curves and threshold calibration."""
+    """Validation takes held out of training, for curves and threshold calibration.
+
+    Person-wise when the takes name at least 3 people and every label has 10 takes (whole
+    people, covering every label: live use is by people the model has not seen); otherwise
+    stratified by label over takes (none for a label with fewer than 10 takes)."""
     rng = np.random.default_rng(seed + 1)
-    fit, val = [], []
+    labels = sorted({t.label for t in train})
     by_label: dict[str, list[Take]] = {}
     for t in train:
         by_label.setdefault(t.label, []).append(t)
+    people = {str(t.meta.get("subject", "")) for t in train} - {""}
+    if len(people) >= 3 and min(len(v) for v in by_label.values()) >= 10:
+        choice = choose_groups(train, "subject", labels, VAL_FRACTION, np.random.default_rng(seed + 1), max_fraction=0.3)
+        held = set(choice.held)
+        val = [t for t in train if str(t.meta.get("subject", "")) in held]
+        fit = [t for t in train if str(t.meta.get("subject", "")) not in held]
+        if not choice.missing and not short_labels(fit, labels):
+            return fit, val
+    fit, val = [], []
     for label, takes in sorted(by_label.items()):
         idx = rng.permutation(len(takes))
         k = int(round(len(takes) * VAL_FRACTION)) if len(takes) >= 10 else 0
@@ -353,6 +371,11 @@ def prepare(data: str | Path, *, test: str | Path | None = None, split: str | No
         if split_name not in SPLITS:
             raise GestureError(f"unknown --split {split_name!r}; expected {', '.join(SPLITS)}")
         train_takes, test_takes, held = split_takes(ds, split_name, seed)
+    what = (f"{split_name}: {', '.join(held)}" if held else split_name)
+    cover = coverage_warning(test_takes, ds.labels, what)
+    if cover:
+        print(f"warning: {cover}", file=sys.stderr, flush=True)
+        warnings.append(cover)
     plan_takes = training_pool(ds, split_name, held) if test is None else ds.takes
     p = prepare_takes(ds, train_takes, test_takes, split_name=split_name, held=held, seed=seed,
                       plan_takes=plan_takes, rate_hz=rate_hz, window=window, channels=channels, augment=augment,
@@ -453,7 +476,7 @@ def prepare_takes(ds: Dataset, train_takes: list[Take], test_takes: list[Take], 
 
 def fit_model(model, w: Windows, *, epochs: int, batch: int = DEFAULTS["batch"],
               learning_rate: float = DEFAULTS["learning_rate"], quiet: bool = False,
-              reshape: tuple[int, ...] | None = None):
+              reshape: tuple[int, ...] | None = None, balance_classes: bool = False):
     """Compile and fit ``model`` on the normalized windows (Adam, cosine-decayed learning rate).
 
     ``reshape`` gives a baseline its published input shape (per window, without the batch).
@@ -472,9 +495,14 @@ def fit_model(model, w: Windows, *, epochs: int, batch: int = DEFAULTS["batch"],
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     val = (inputs(w.x_val), w.y_val) if len(w.y_val) else None
+    weights = None
+    if balance_classes:  # each label weighs the same in the loss, however many takes it has
+        counts = np.bincount(w.y_fit, minlength=len(w.cfg.labels))
+        weights = {i: float(len(w.y_fit) / (len(counts) * c)) for i, c in enumerate(counts) if c}
     check_interrupt()
     history = model.fit(inputs(w.x_fit), w.y_fit, epochs=epochs, batch_size=batch, validation_data=val, verbose=0,
-                        shuffle=True, callbacks=[StopOnInterrupt(), *([] if quiet else [EpochProgress(epochs)])])
+                        shuffle=True, callbacks=[StopOnInterrupt(), *([] if quiet else [EpochProgress(epochs)])],
+                        class_weight=weights)
     check_interrupt()  # a Ctrl-C stopped the fit after a batch: leave here, from the kit's code
     return history
 
@@ -495,7 +523,8 @@ class Evaluated:
 
 def fit_and_evaluate(model, w: Windows, *, epochs: int, seed: int = 0, batch: int = DEFAULTS["batch"],
                      learning_rate: float = DEFAULTS["learning_rate"], quiet: bool = False,
-                     input_shape: tuple[int, ...] | None = None, measure_arena: bool = True) -> Evaluated:
+                     input_shape: tuple[int, ...] | None = None, measure_arena: bool = True,
+                     balance_classes: bool = False) -> Evaluated:
     """Fit -> full-int8 conversion -> test windows through the board's integer input
     quantization and the TFLM interpreter -> smallest arena. The one path every model takes,
     ours and the baselines in ``bench/``, so their figures compare like for like."""
@@ -505,7 +534,7 @@ def fit_and_evaluate(model, w: Windows, *, epochs: int, seed: int = 0, batch: in
     timings: dict[str, float] = {}
     t = time.monotonic()
     hist = fit_model(model, w, epochs=epochs, batch=batch, learning_rate=learning_rate, quiet=quiet,
-                     reshape=input_shape)
+                     reshape=input_shape, balance_classes=balance_classes)
     timings["fit"] = time.monotonic() - t
 
     def inputs(x: np.ndarray) -> np.ndarray:
