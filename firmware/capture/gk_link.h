@@ -19,6 +19,7 @@
 #pragma once
 #include <Arduino.h>
 #include <ArduinoBLE.h>
+#include <USB/PluggableUSBSerial.h>  // _SerialUSB: the core's Arduino.h does not declare it
 #include <utility/HCI.h>
 
 #include "gk_frame.h"

@@ -19,6 +19,7 @@
 //                       link layer reports; an assumption, not read off a Nano 33 BLE)
 #include <Arduino.h>
 #include <ArduinoBLE.h>
+#include <USB/PluggableUSBSerial.h>
 #include <Wire.h>
 #include <errno.h>
 #include <fcntl.h>
