@@ -1,7 +1,7 @@
 // gk_link.h: output for the sketches that never blocks loop() (Arduino mbed core + ArduinoBLE).
 // Included by the .ino only (it needs the Arduino core); copied into each sketch folder like
 // gk_frame.h. Both behaviours below were read in the core's and library's sources
-// (ArduinoCore-mbed b4ad4e7, ArduinoBLE 2.0.1) and are what firmware/shim models:
+// (ArduinoCore-mbed 4.6.0, ArduinoBLE 2.0.1) and are what firmware/shim models:
 //
 // * USB serial. `if (Serial)` is only the DTR line (and costs a delay(1)). With DTR high,
 //   Serial.write() waits until the host has taken every 64-byte USB packet, which is forever
