@@ -134,3 +134,40 @@ def test_long_label_list_fits_the_info_characteristic_or_export_refuses_it(small
     check_info_fits(ok, "config.json")  # exactly MAX_PAYLOAD bytes: fits
     with pytest.raises(GestureError, match=rf"{p.MAX_PAYLOAD + 1} bytes, over the protocol's limit of {p.MAX_PAYLOAD}"):
         check_info_fits(ok + "y", "config.json")
+
+
+def _read_port(path: str, until, timeout: float = 20.0) -> bytes:
+    """Open the board's port (DTR high from now on) and read until ``until(data)`` or the timeout."""
+    import os
+    import select
+    import time
+
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    data = b""
+    end = time.monotonic() + timeout
+    try:
+        while not until(data) and time.monotonic() < end:
+            if select.select([fd], [], [], 0.05)[0]:
+                try:
+                    data += os.read(fd, 4096)
+                except BlockingIOError:
+                    pass
+    finally:
+        os.close(fd)
+    return data
+
+
+@pytest.mark.parametrize("board", list(RATE))
+def test_imu_failure_line_repeats_every_second_for_a_port_opened_later(sketches, tflm_tree, board):
+    """A Serial Monitor opened after boot still sees why the board does nothing (once, before, it saw nothing)."""
+    import time
+
+    line = b"error: IMU.begin() failed"
+    counts = fw.replay_counts(DATA, RATE[board], rest_s=0.5)[: RATE[board]]
+    with fw.start_board(board=board, sketch=sketches[board], counts=counts, speed=4, ble=False, tflm=tflm_tree,
+                        imu_fail=True) as b:
+        time.sleep(1.5)  # ~6 s of device time: the boot lines went to a port nobody had open
+        data = _read_port(b.path, lambda d: d.count(line) >= 2)
+        assert b.running()  # it keeps saying so, it does not stop
+    assert data.count(line) >= 2, data[-400:]
+    assert b"labels:" not in data  # the boot banner went out before the port was open: only the repeat helps

@@ -266,3 +266,15 @@ def test_missing_gxx_is_one_line_naming_the_debian_package(monkeypatch):
     with pytest.raises(GestureError, match=r"g\+\+ not found.*Debian package g\+\+") as e:
         fw.build(None, "nano33ble")
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_imu_failure_log_repeats_every_second_for_a_port_opened_later(board):
+    with fw.start_board(board=board, counts=counts_for(board, 1.0), speed=4, ble=False, imu_fail=True) as b:
+        time.sleep(1.0)  # ~4 s of device time with nobody on the port
+        host = Host(b.path)
+        host.read_until(lambda: sum(f.payload == b"error: IMU not found" for f in host.of(p.FrameType.LOG)) >= 2,
+                        what="two IMU-failure LOG frames")
+        host.close()
+        assert b.running()
+    assert not host.of(p.FrameType.IMU) and not host.of(p.FrameType.INFO)

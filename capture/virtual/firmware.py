@@ -203,7 +203,7 @@ class FirmwareBoard:
 
     def __init__(self, exe: Path, counts: np.ndarray, counts_rate: float, *, speed: float = 1.0,
                  ble: bool = True, ble_fail: bool = False, ble_buffers: int = 16, loop: bool = False,
-                 late: tuple[int, int] | None = None) -> None:
+                 late: tuple[int, int] | None = None, imu_fail: bool = False) -> None:
         self.tmp = tempfile.mkdtemp(prefix="gk-fw-")
         imu = Path(self.tmp) / "imu.bin"
         np.asarray(counts, dtype="<i2").reshape(-1, 6).tofile(imu)
@@ -216,7 +216,8 @@ class FirmwareBoard:
         env = dict(os.environ, GK_SHIM_SERIAL_FD=str(self.master), GK_SHIM_IMU=str(imu),
                    GK_SHIM_IMU_RATE=repr(float(counts_rate)), GK_SHIM_SPEED=repr(float(speed)),
                    GK_SHIM_STATUS_FD=str(status_w), GK_SHIM_BLE_BUFFERS=str(ble_buffers),
-                   GK_SHIM_IMU_LOOP="1" if loop else "0", GK_SHIM_BLE_FAIL="1" if ble_fail else "0")
+                   GK_SHIM_IMU_LOOP="1" if loop else "0", GK_SHIM_BLE_FAIL="1" if ble_fail else "0",
+                   GK_SHIM_IMU_FAIL="1" if imu_fail else "0")
         if late:  # every late[0]-th loop() costs late[1] us more (samples pile up in the IMU FIFO)
             env["GK_SHIM_LATE"] = f"{int(late[0])}:{int(late[1])}"
         if self.ble_path:
@@ -281,14 +282,14 @@ def start_board(*, board: str = "nano33ble", sketch: str | Path | None = None, d
                 speed: float = 1.0, ble: bool = True, ble_fail: bool = False, ble_buffers: int = 16,
                 loop: bool = False, labels: list[str] | None = None, rest_s: float = 1.0, seed: int = 0,
                 counts: np.ndarray | None = None, tflm: str | Path | None = None,
-                late: tuple[int, int] | None = None) -> FirmwareBoard:
+                late: tuple[int, int] | None = None, imu_fail: bool = False) -> FirmwareBoard:
     """Build (cached) and start the board replaying ``data`` (or ``counts``, or rest) at its IMU's rate."""
     exe = build(sketch, board, tflm=tflm)
     rate = BOARD_IMU_RATE[board]
     if counts is None:
         counts = replay_counts(data, rate, labels=labels, rest_s=rest_s, seed=seed, shuffle=loop)
     return FirmwareBoard(exe, counts, rate, speed=speed, ble=ble, ble_fail=ble_fail, ble_buffers=ble_buffers,
-                         loop=loop, late=late)
+                         loop=loop, late=late, imu_fail=imu_fail)
 
 
 # ----------------------------------------------------------------------------- serial faults

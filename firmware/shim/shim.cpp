@@ -11,6 +11,7 @@
 //   GK_SHIM_IMU_RATE    rate of that file in Hz (values are interpolated at the sensor's ODR)
 //   GK_SHIM_BLE         Unix socket path to listen on for the virtual central (absent: no radio)
 //   GK_SHIM_BLE_FAIL    1: BLE.begin() fails (as when the radio does not start)
+//   GK_SHIM_IMU_FAIL    1: IMU.begin() fails (wrong board revision, or a sensor that does not answer)
 //   GK_SHIM_SPEED       device seconds per host second (0: unpaced; default 1)
 //   GK_SHIM_STATUS_FD   fd for "status ..." lines every 100 ms of device time (default stderr)
 //   GK_SHIM_LATE        "K:US": every K-th pass of loop() costs US more device time (a long model
@@ -152,6 +153,11 @@ void imu_tick() {
     g_tick_next += static_cast<uint64_t>(llround(1e6 / g_odr * (g_st.produced + 1))) -
                    static_cast<uint64_t>(llround(1e6 / g_odr * g_st.produced));
   }
+}
+
+bool imu_fails() {
+  const char* v = getenv("GK_SHIM_IMU_FAIL");
+  return v && v[0] == '1';
 }
 
 void imu_start(double odr) {
@@ -382,7 +388,11 @@ TwoWire Wire, Wire1;
 // ------------------------------------------------------------------------------- IMU libraries
 #ifdef GK_BOARD_REV2
 BoschSensorClass IMU;
-int BoschSensorClass::begin() { imu_start(100.0); return 1; }
+int BoschSensorClass::begin() {
+  if (imu_fails()) return 0;
+  imu_start(100.0);
+  return 1;
+}
 int BoschSensorClass::accelerationAvailable() {
   bool r = g_acc_ready;
   g_acc_ready = false;  // reading the interrupt status clears it (the library keeps the gyro bit)
@@ -406,7 +416,11 @@ uint8_t TwoWire::endTransmission(bool) { return 0; }
 #else
 LSM9DS1Class IMU;
 static Sample g_fifo_out;  // the slot whose gyro registers are readable
-int LSM9DS1Class::begin() { imu_start(119.0); return 1; }
+int LSM9DS1Class::begin() {
+  if (imu_fails()) return 0;
+  imu_start(119.0);
+  return 1;
+}
 void LSM9DS1Class::setContinuousMode() { g_fifo_mode = true; g_fifo_n = 0; }
 void LSM9DS1Class::setOneShotMode() { g_fifo_mode = false; }
 int LSM9DS1Class::accelerationAvailable() { return g_fifo_mode ? g_fifo_n > 0 : g_acc_ready; }
