@@ -32,26 +32,30 @@ def firmware_version_header() -> str:
 CAPTURE_COMMON = ("gk_frame.h", "gk_link.h", "gk_imu_lsm9ds1.h", "gk_imu_bmi270.h")
 
 
-def firmware_files() -> dict[str, str]:
-    """Generated or copied files of the capture sketch folder, by name (Arduino builds only that folder)."""
+def firmware_files(board: str | None = None) -> dict[str, str]:
+    """Generated or copied files of the capture sketch folder, by name (Arduino builds only that folder).
+
+    ``board`` is written into the sketch (``gk_board_choice.h``), so the Arduino IDE, which cannot
+    pass ``-D`` flags, builds it for that board."""
     from capture import boards
     from capture.protocol import c_header
 
     return {
         "gesture_protocol.h": c_header(),
         "gk_boards.h": boards.c_header(),
+        boards.CHOICE_HEADER: boards.choice_header(board or boards.DEFAULT_BOARD),
         "gk_capture_version.h": firmware_version_header(),
         **{name: (common_dir() / name).read_text(encoding="utf-8") for name in CAPTURE_COMMON},
     }
 
 
-def write_firmware(out: Path) -> list[Path]:
-    """Write the sketch's generated headers to ``out``; a folder elsewhere also gets the sketch."""
+def write_firmware(out: Path, board: str | None = None) -> list[Path]:
+    """Write the sketch's generated headers to ``out`` for ``board``; a folder elsewhere also gets the sketch."""
     from capture.fileio import atomic_write_text
 
     out = Path(out)
     written = []
-    for name, text in firmware_files().items():
+    for name, text in firmware_files(board).items():
         atomic_write_text(out / name, text)
         written.append(out / name)
     if out.resolve() != capture_sketch_dir().resolve():
@@ -65,18 +69,27 @@ def write_firmware(out: Path) -> list[Path]:
 DEFAULT_SKETCH = Path("gesture_capture")  # in the caller's working directory, never the install tree
 
 
+def _board_keys() -> list[str]:
+    from capture.boards import BOARDS
+
+    return list(BOARDS)
+
+
 @click.command("firmware")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_SKETCH, show_default=True,
               help="sketch folder to write, relative to the current directory (it gets the .ino, named after "
                    "the folder); `--out firmware/capture` in a source checkout refreshes the repository's copy")
-def firmware_cmd(out: Path) -> None:
+@click.option("--board", type=click.Choice(_board_keys()), default=None,
+              help="the board the sketch is for, written into it (gk_board_choice.h), so the Arduino IDE "
+                   "builds it with no -D flag  [default: nano33ble]")
+def firmware_cmd(out: Path, board: str | None) -> None:
     """Write the capture sketch (generated protocol header, version, frame encoder, .ino) to a folder.
 
     Then open the folder in the Arduino IDE (or `arduino-cli compile --fqbn arduino:mbed_nano:nano33ble`).
-    For a Nano 33 BLE Sense Rev2, define GK_BOARD_REV2 (see firmware/capture/README.md).
+    For a Nano 33 BLE Sense Rev2: `gesture firmware --board nano33ble_rev2`.
     """
     out = Path.cwd() / out.expanduser()  # the user's directory: an installed kit's own tree is not theirs
-    for path in write_firmware(out):
+    for path in write_firmware(out, board):
         click.echo(f"wrote {path}")
 
 

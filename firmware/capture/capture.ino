@@ -10,9 +10,10 @@
 // (`gesture simulate --firmware`, tests/test_firmware_sim.py).
 //
 // Board revision: Rev1 has an LSM9DS1 (library Arduino_LSM9DS1), Rev2 a BMI270 + BMM150 (library
-// Arduino_BMI270_BMM150). Uncomment the define below for Rev2, or compile with
-//   arduino-cli compile --fqbn arduino:mbed_nano:nano33ble --build-property "compiler.cpp.extra_flags=-DGK_BOARD_REV2"
-// #define GK_BOARD_REV2
+// Arduino_BMI270_BMM150). The board is written into the sketch folder, gk_board_choice.h (GENERATED:
+// `gesture firmware --board nano33ble_rev2 --out DIR` for Rev2; the IDE cannot pass -D flags).
+// `-DGK_BOARD_REV2` on the command line selects Rev2 too. (Finding the IMU at boot would need both
+// IMU libraries installed and linked on every board; the choice in the folder needs one.)
 //
 // Rules this loop keeps (each was a fault on a real board):
 // * it boots at the rate its IMU library configures (GK_IMU_RATE_HZ: 119 Hz Rev1, 100 Hz Rev2) and
@@ -24,6 +25,7 @@
 
 #include <ArduinoBLE.h>
 
+#include "gk_board_choice.h"  // GENERATED: the board this folder is for (GK_BOARD_REV2 or none)
 #include "gk_boards.h"  // GENERATED from capture/boards.py: board name, sensor, IMU rate, IMU header
 #include GK_IMU_HEADER    // the board's sensor code (gk_imu_<sensor>.h, which includes its library)
 
