@@ -278,3 +278,29 @@ def test_imu_failure_log_repeats_every_second_for_a_port_opened_later(board):
         host.close()
         assert b.running()
     assert not host.of(p.FrameType.IMU) and not host.of(p.FrameType.INFO)
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_ble_disconnect_with_full_buffers_then_reconnect_resumes_notifications(board):
+    """ArduinoBLE keeps the pending-packet count of a dropped link (its issue #45): without the
+    sketch's reset, every later central gets nothing (and the library's replies would spin)."""
+    counts = np.tile(counts_for(board, 10), (3, 1))
+    with fw.start_board(board=board, counts=counts, speed=4) as b:
+        backend = b.backend()
+
+        async def stall_then_drop(link, msgs):
+            await asyncio.sleep(0.3)
+            backend.stalled = True  # the controller's 4 buffers fill with packets nobody takes
+            await asyncio.sleep(0.5)
+
+        asyncio.run(_ble_session(b, backend, stall_then_drop))  # closing the link drops it, buffers full
+        backend.stalled = False
+        loops_before = b.status.loops
+
+        async def listen(link, msgs):
+            await asyncio.sleep(1.0)
+
+        _, msgs, _ = asyncio.run(_ble_session(b, backend, listen))
+        st = b.status
+    assert sum(m.type == p.FrameType.IMU for m in msgs) > 50  # notifications resumed on the new link
+    assert st.loops > loops_before and st.ble_wait_us == 0  # loop() ran on and never busy-waited

@@ -202,7 +202,7 @@ class FirmwareBoard:
     """
 
     def __init__(self, exe: Path, counts: np.ndarray, counts_rate: float, *, speed: float = 1.0,
-                 ble: bool = True, ble_fail: bool = False, ble_buffers: int = 16, loop: bool = False,
+                 ble: bool = True, ble_fail: bool = False, ble_buffers: int = 4, loop: bool = False,
                  late: tuple[int, int] | None = None, imu_fail: bool = False) -> None:
         self.tmp = tempfile.mkdtemp(prefix="gk-fw-")
         imu = Path(self.tmp) / "imu.bin"
@@ -279,7 +279,7 @@ class FirmwareBoard:
 
 
 def start_board(*, board: str = "nano33ble", sketch: str | Path | None = None, data: Path | None = None,
-                speed: float = 1.0, ble: bool = True, ble_fail: bool = False, ble_buffers: int = 16,
+                speed: float = 1.0, ble: bool = True, ble_fail: bool = False, ble_buffers: int = 4,
                 loop: bool = False, labels: list[str] | None = None, rest_s: float = 1.0, seed: int = 0,
                 counts: np.ndarray | None = None, tflm: str | Path | None = None,
                 late: tuple[int, int] | None = None, imu_fail: bool = False) -> FirmwareBoard:

@@ -116,6 +116,7 @@ static void on_control_written(BLEDevice, BLECharacteristic c) {
 }
 
 static void on_ble_connect(BLEDevice) { ble_batch.clear(); }
+static void on_ble_disconnect(BLEDevice) { gk_ble_link_dropped(); }  // gk_link.h: ArduinoBLE keeps the dead link's count
 
 static void report_drops() {
   const uint32_t total = gk_serial_dropped + gk_ble_dropped;
@@ -144,6 +145,7 @@ void setup() {
     gk_service.addCharacteristic(control_char);
     control_char.setEventHandler(BLEWritten, on_control_written);
     BLE.setEventHandler(BLEConnected, on_ble_connect);
+    BLE.setEventHandler(BLEDisconnected, on_ble_disconnect);
     BLE.addService(gk_service);
     BLE.advertise();
   } else {

@@ -16,6 +16,7 @@
 //   members through the standard explicit-instantiation access idiom (no library change; if the
 //   members are renamed this stops compiling instead of blocking again). A notification that would
 //   wait is dropped and counted; its sequence number stays used, so the host sees the gap.
+//   The Nano 33 BLE's Cordio controller has 4 such buffers (mbed_config.h: CORDIO_LL_TX_BUFFERS 4).
 #pragma once
 #include <Arduino.h>
 #include <ArduinoBLE.h>
@@ -67,6 +68,13 @@ static inline void gk_serial_pump() {
 }
 
 static inline bool gk_ble_can_send() { return HCI.*gk_hci_member(GkHciPending()) < HCI.*gk_hci_member(GkHciMax()); }
+
+// Call from the sketch's BLEDisconnected handler. ArduinoBLE 2.0.1 never resets _pendingPkt when a
+// link drops (ArduinoBLE issue #45): packets pending on the dead link are never reported completed,
+// so with full buffers gk_ble_can_send() would stay false for every later central, and the
+// library's own ATT replies would spin in sendAclPkt() inside BLE.poll(), stopping loop(). The
+// controller frees a dropped link's buffers, so the count goes back to 0 with it.
+static inline void gk_ble_link_dropped() { HCI.*gk_hci_member(GkHciPending()) = 0; }
 
 // Notify if a central subscribed and a controller buffer is free; never waits.
 static inline bool gk_notify(BLECharacteristic& c, const uint8_t* data, size_t n) {

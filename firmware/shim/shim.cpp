@@ -16,8 +16,8 @@
 //   GK_SHIM_STATUS_FD   fd for "status ..." lines every 100 ms of device time (default stderr)
 //   GK_SHIM_LATE        "K:US": every K-th pass of loop() costs US more device time (a long model
 //                       invoke or BLE event on the board), so samples pile up in the IMU FIFO
-//   GK_SHIM_BLE_BUFFERS controller ACL buffers (_maxPkt; default 16, the Tx buffer count Cordio's
-//                       link layer reports; an assumption, not read off a Nano 33 BLE)
+//   GK_SHIM_BLE_BUFFERS controller ACL buffers (_maxPkt; default 4: ArduinoCore-mbed 4.6.0's
+//                       variants/ARDUINO_NANO33BLE/mbed_config.h CORDIO_LL_TX_BUFFERS 4)
 #include <Arduino.h>
 #include <ArduinoBLE.h>
 #include <USB/PluggableUSBSerial.h>
@@ -261,7 +261,8 @@ void drop_central() {
   if (g_central < 0) return;
   close(g_central);
   g_central = -1;
-  GkShimHci::pending() = 0;  // a dropped link frees its controller buffers
+  // ArduinoBLE 2.0.1 does NOT reset _pendingPkt here (issue #45): packets pending on the dead link
+  // are never reported completed. The sketch must (gk_link.h gk_ble_link_dropped()).
   for (Char* c : g_chars) c->subscribed = false;
   if (g_on_disconnect) g_on_disconnect(BLEDevice(false));
 }
@@ -520,7 +521,7 @@ int BLELocalDevice::begin() {
   if (bind(g_listen, reinterpret_cast<struct sockaddr*>(&a), sizeof(a)) != 0 || listen(g_listen, 1) != 0) return 0;
   fcntl(g_listen, F_SETFL, O_NONBLOCK);
   const char* bufs = env("GK_SHIM_BLE_BUFFERS");
-  GkShimHci::max() = static_cast<uint8_t>(bufs ? atoi(bufs) : 16);
+  GkShimHci::max() = static_cast<uint8_t>(bufs ? atoi(bufs) : 4);
   g_ble_begun = true;
   return 1;
 }
