@@ -304,3 +304,40 @@ def test_ble_disconnect_with_full_buffers_then_reconnect_resumes_notifications(b
         st = b.status
     assert sum(m.type == p.FrameType.IMU for m in msgs) > 50  # notifications resumed on the new link
     assert st.loops > loops_before and st.ble_wait_us == 0  # loop() ran on and never busy-waited
+
+
+def _ble_run(board: str, mtu: int, seconds: float = 2.0):
+    """The capture sketch at a 50 ms connection interval with 4 controller buffers, a central asking
+    for ATT ``mtu``; returns the IMU notifications, the link stats and the serial host (drop LOGs)."""
+    counts = np.tile(counts_for(board, 10), (3, 1))
+    with fw.start_board(board=board, counts=counts, speed=2, ble_interval_ms=50, ble_buffers=4) as b:
+        backend = b.backend(mtu=mtu)
+
+        async def action(link, msgs):
+            assert link.mtu == min(mtu, p.BLE_MAX_MTU)
+            await asyncio.sleep(seconds)
+
+        _, msgs, stats = asyncio.run(_ble_session(b, backend, action))
+        host = Host(b.path)
+        host.send(p.Command.INFO)
+        host.read(0.5)
+        host.close()
+    return [m for m in msgs if m.type == p.FrameType.IMU], stats, host
+
+
+def test_ble_mtu_247_carries_rev1_119_hz_at_a_50_ms_interval_with_nothing_lost():
+    imu, stats, _ = _ble_run("nano33ble", 247)
+    sizes = {len(p.decode_imu(m.payload)) for m in imu}
+    assert sizes == {p.ble_samples_per_notification(247, 6)}  # 19 samples fill each notification
+    assert stats.frames_lost == 0 and np.all(np.diff([m.seq for m in imu]) == 1)
+    t = np.array([m.t_us for m in imu], dtype=np.float64)
+    assert (len(imu) - 1) * 19 / ((t[-1] - t[0]) / 1e6) == pytest.approx(119, rel=5e-3)  # the whole stream
+
+
+def test_ble_mtu_23_at_a_50_ms_interval_drops_what_does_not_fit_and_counts_it():
+    """4 buffers per 50 ms carry at most 80 one-sample notifications a second: 119 Hz does not fit."""
+    imu, stats, host = _ble_run("nano33ble", 23)
+    assert {len(p.decode_imu(m.payload)) for m in imu} == {1}
+    assert stats.frames_lost > 0  # the host sees the gaps ...
+    reports = [fw.parse_drops(f.payload.decode()) for f in host.of(p.FrameType.LOG)]
+    assert max(r[1] for r in reports if r) >= stats.frames_lost  # ... and the sketch counted every one

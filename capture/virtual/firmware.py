@@ -203,7 +203,7 @@ class FirmwareBoard:
 
     def __init__(self, exe: Path, counts: np.ndarray, counts_rate: float, *, speed: float = 1.0,
                  ble: bool = True, ble_fail: bool = False, ble_buffers: int = 4, loop: bool = False,
-                 late: tuple[int, int] | None = None, imu_fail: bool = False) -> None:
+                 late: tuple[int, int] | None = None, imu_fail: bool = False, ble_interval_ms: float = 0.0) -> None:
         self.tmp = tempfile.mkdtemp(prefix="gk-fw-")
         imu = Path(self.tmp) / "imu.bin"
         np.asarray(counts, dtype="<i2").reshape(-1, 6).tofile(imu)
@@ -217,7 +217,8 @@ class FirmwareBoard:
                    GK_SHIM_IMU_RATE=repr(float(counts_rate)), GK_SHIM_SPEED=repr(float(speed)),
                    GK_SHIM_STATUS_FD=str(status_w), GK_SHIM_BLE_BUFFERS=str(ble_buffers),
                    GK_SHIM_IMU_LOOP="1" if loop else "0", GK_SHIM_BLE_FAIL="1" if ble_fail else "0",
-                   GK_SHIM_IMU_FAIL="1" if imu_fail else "0")
+                   GK_SHIM_IMU_FAIL="1" if imu_fail else "0",
+                   GK_SHIM_BLE_INTERVAL_US=str(int(round(ble_interval_ms * 1000))))
         if late:  # every late[0]-th loop() costs late[1] us more (samples pile up in the IMU FIFO)
             env["GK_SHIM_LATE"] = f"{int(late[0])}:{int(late[1])}"
         if self.ble_path:
@@ -242,11 +243,11 @@ class FirmwareBoard:
                 if len(self.history) > 100_000:
                     del self.history[:50_000]
 
-    def backend(self, faults: Any = None):  # -> type[BaseBleakClient]
-        """The bleak backend class for this board's BLE radio."""
+    def backend(self, faults: Any = None, mtu: int = p.BLE_NOTIFY_MTU):  # -> type[BaseBleakClient]
+        """The bleak backend class for this board's BLE radio (a central asking for ATT ``mtu``)."""
         if self.ble_path is None:
             raise GestureError("this firmware board was started without BLE")
-        return firmware_backend(self.ble_path, faults, self.speed, alive=self.running)
+        return firmware_backend(self.ble_path, faults, self.speed, alive=self.running, mtu=mtu)
 
     def running(self) -> bool:
         return self.proc.poll() is None
@@ -282,14 +283,15 @@ def start_board(*, board: str = "nano33ble", sketch: str | Path | None = None, d
                 speed: float = 1.0, ble: bool = True, ble_fail: bool = False, ble_buffers: int = 4,
                 loop: bool = False, labels: list[str] | None = None, rest_s: float = 1.0, seed: int = 0,
                 counts: np.ndarray | None = None, tflm: str | Path | None = None,
-                late: tuple[int, int] | None = None, imu_fail: bool = False) -> FirmwareBoard:
+                late: tuple[int, int] | None = None, imu_fail: bool = False,
+                ble_interval_ms: float = 0.0) -> FirmwareBoard:
     """Build (cached) and start the board replaying ``data`` (or ``counts``, or rest) at its IMU's rate."""
     exe = build(sketch, board, tflm=tflm)
     rate = BOARD_IMU_RATE[board]
     if counts is None:
         counts = replay_counts(data, rate, labels=labels, rest_s=rest_s, seed=seed, shuffle=loop)
     return FirmwareBoard(exe, counts, rate, speed=speed, ble=ble, ble_fail=ble_fail, ble_buffers=ble_buffers,
-                         loop=loop, late=late, imu_fail=imu_fail)
+                         loop=loop, late=late, imu_fail=imu_fail, ble_interval_ms=ble_interval_ms)
 
 
 # ----------------------------------------------------------------------------- serial faults
@@ -376,11 +378,13 @@ def wait_socket(path: str, timeout: float = 10.0, alive: Callable[[], bool] = la
 
 
 def firmware_backend(ble_path: str, faults: Any = None, speed: float = 1.0,
-                     alive: Callable[[], bool] = lambda: True):  # -> type[BaseBleakClient]
-    """A bleak backend class whose GATT server is the firmware listening on ``ble_path``."""
+                     alive: Callable[[], bool] = lambda: True, mtu: int = p.BLE_NOTIFY_MTU):  # -> type[BaseBleakClient]
+    """A bleak backend class whose GATT server is the firmware listening on ``ble_path``; ``mtu``
+    above 23 is asked for with an ATT MTU exchange at connect, as desktop centrals do."""
     from capture.virtual.link import Faults
 
-    attrs = {"ble_path": ble_path, "faults": faults or Faults(), "speed": speed, "alive": staticmethod(alive)}
+    attrs = {"ble_path": ble_path, "faults": faults or Faults(), "speed": speed, "alive": staticmethod(alive),
+             "mtu": int(mtu)}
     return type("FirmwareBoard", (_backend_class(),), attrs)
 
 
@@ -416,6 +420,7 @@ def _backend_class() -> type:
         speed: float = 1.0
         alive: Callable[[], bool]
         stalled: bool = False  # set on the class (tests): the central stops taking packets
+        mtu: int = p.BLE_NOTIFY_MTU  # the ATT MTU this central asks for at connect (23: no exchange)
 
         def __init__(self, address_or_ble_device: Any, **kwargs: Any) -> None:
             cb = kwargs.pop("disconnected_callback", None)
@@ -432,6 +437,7 @@ def _backend_class() -> type:
             self._reads: dict[int, asyncio.Future[bytes]] = {}
             self.delivered = 0
             self._t0 = 0.0
+            self._mtu = p.BLE_NOTIFY_MTU
 
         @property
         def name(self) -> str:
@@ -439,7 +445,7 @@ def _backend_class() -> type:
 
         @property
         def mtu_size(self) -> int:
-            return p.BLE_NOTIFY_MTU
+            return self._mtu
 
         @property
         def is_connected(self) -> bool:
@@ -462,6 +468,14 @@ def _backend_class() -> type:
                 coll.add_characteristic(BleakGATTCharacteristic(
                     None, 0x0012 + 2 * idx, uuid, props, lambda: p.BLE_NOTIFY_MTU - p.ATT_OVERHEAD, service))
             self.services = coll
+            self._mtu = p.BLE_NOTIFY_MTU
+            if self.mtu > p.BLE_NOTIFY_MTU:  # ATT Exchange MTU: the peripheral answers what it accepts
+                self._send("M", 0, int(self.mtu).to_bytes(2, "little"))
+                while True:
+                    kind, _, data = await self._recv()
+                    if kind == ord("M"):
+                        self._mtu = int.from_bytes(data[:2], "little")
+                        break
             self._connected = True
             self._t0 = loop.time()
             self._task = loop.create_task(self._pump(), name="firmware-ble")

@@ -34,8 +34,9 @@
 #include "gk_frame.h"
 #include "gk_link.h"
 
-// IMU notifications are sized for GK_BLE_NOTIFY_MTU (gesture_protocol.h, generated from
-// capture/protocol.py): ArduinoBLE answers MTU requests with at most its default max MTU (23).
+// IMU notifications carry as many samples as the negotiated ATT MTU holds (gk_ble_mtu(): 23 until
+// the central asks, up to GK_BLE_MAX_MTU), so a 119 Hz stream fits the 4 controller buffers per
+// connection interval once the MTU is raised; at MTU 23 what does not fit is dropped and counted.
 
 static const uint8_t kChannels = 6;
 static uint32_t rate_hz = GK_IMU_RATE_HZ;
@@ -51,10 +52,11 @@ static uint8_t ble_cmd = 0;  // a CONTROL write, parked by the BLE handler until
 static uint32_t ble_arg = 0;
 static bool ble_cmd_pending = false;
 static uint32_t drops_reported = 0;
+static uint16_t ble_mtu = GK_BLE_NOTIFY_MTU;  // the MTU ble_batch is sized for
 static unsigned long drops_reported_ms = 0;
 
 BLEService gk_service(GK_SERVICE_UUID);
-BLECharacteristic imu_char(GK_IMU_CHAR_UUID, BLENotify, GK_BLE_NOTIFY_MTU - GK_ATT_OVERHEAD);
+BLECharacteristic imu_char(GK_IMU_CHAR_UUID, BLENotify, GK_BLE_MAX_MTU - GK_ATT_OVERHEAD);
 // Sized for the longest INFO the protocol allows (a frame's payload), not for today's text:
 // ArduinoBLE silently cuts a value longer than the characteristic.
 BLECharacteristic info_char(GK_INFO_CHAR_UUID, BLERead, GK_MAX_PAYLOAD);
@@ -78,7 +80,7 @@ static void send_info() {
 
 static void configure_batches() {
   serial_batch.configure(kChannels, gk::samples_per_frame(rate_hz));
-  ble_batch.configure(kChannels, gk::ble_samples_per_notification(GK_BLE_NOTIFY_MTU, kChannels));
+  ble_batch.configure(kChannels, gk::ble_samples_per_notification(ble_mtu, kChannels));
 }
 
 // Applies a rate the sensor delivers (and sends INFO); refuses any other with a LOG frame.
@@ -115,8 +117,20 @@ static void on_control_written(BLEDevice, BLECharacteristic c) {
   }
 }
 
-static void on_ble_connect(BLEDevice) { ble_batch.clear(); }
+static void on_ble_connect(BLEDevice) {
+  ble_mtu = GK_BLE_NOTIFY_MTU;  // every link starts at 23
+  ble_batch.configure(kChannels, gk::ble_samples_per_notification(ble_mtu, kChannels));
+}
 static void on_ble_disconnect(BLEDevice) { gk_ble_link_dropped(); }  // gk_link.h: ArduinoBLE keeps the dead link's count
+
+// One IMU notification with the samples batched so far (seq used even when dropped: the host sees the gap).
+static void flush_ble_batch() {
+  if (!ble_batch.count()) return;
+  uint8_t note[GK_BLE_MAX_MTU - GK_ATT_OVERHEAD];
+  size_t n = ble_batch.notification(note, sizeof(note), seq_ble++);
+  if (n) gk_notify(imu_char, note, n);
+  ble_batch.clear();
+}
 
 static void report_drops() {
   const uint32_t total = gk_serial_dropped + gk_ble_dropped;
@@ -178,10 +192,13 @@ void loop() {
     send_frame(GK_FRAME_IMU, seq_imu++, serial_batch.t_first(), payload, n);
     serial_batch.clear();
   }
-  if (ble_ok && BLE.connected() && imu_char.subscribed() && ble_batch.push(s, now)) {
-    uint8_t note[GK_BLE_NOTIFY_MTU - GK_ATT_OVERHEAD];
-    size_t n = ble_batch.notification(note, sizeof(note), seq_ble++);
-    if (n) gk_notify(imu_char, note, n);  // seq used even when dropped: the host sees the gap
-    ble_batch.clear();
+  if (ble_ok && BLE.connected() && imu_char.subscribed()) {
+    const uint16_t mtu = gk_ble_mtu();
+    if (mtu != ble_mtu) {  // the central raised the MTU: size the batch for it (a partial one is sent first)
+      flush_ble_batch();
+      ble_mtu = mtu;
+      ble_batch.configure(kChannels, gk::ble_samples_per_notification(ble_mtu, kChannels));
+    }
+    if (ble_batch.push(s, now)) flush_ble_batch();
   }
 }

@@ -21,6 +21,7 @@
 #include <Arduino.h>
 #include <ArduinoBLE.h>
 #include <USB/PluggableUSBSerial.h>  // _SerialUSB: the core's Arduino.h does not declare it
+#include <utility/ATT.h>
 #include <utility/HCI.h>
 
 #include "gk_frame.h"
@@ -68,6 +69,20 @@ static inline void gk_serial_pump() {
 }
 
 static inline bool gk_ble_can_send() { return HCI.*gk_hci_member(GkHciPending()) < HCI.*gk_hci_member(GkHciMax()); }
+
+// The ATT MTU of the link: 23 until the central asks for more (MTU exchange), then up to
+// GK_BLE_MAX_MTU (247 on this core). ArduinoBLE keeps it per connection handle and has no call
+// that returns the central's handle, so this takes the smallest MTU over the connected handles
+// (a notification goes to every connected central, cut to each one's MTU - 3).
+static inline uint16_t gk_ble_mtu() {
+  uint16_t mtu = 0;
+  for (uint16_t h = 0; h < 16; ++h) {  // Cordio's connection handles are its connection indices
+    if (!ATT.connected(h)) continue;
+    const uint16_t m = ATT.mtu(h);
+    if (mtu == 0 || m < mtu) mtu = m;
+  }
+  return mtu ? mtu : GK_BLE_NOTIFY_MTU;
+}
 
 // Call from the sketch's BLEDisconnected handler. ArduinoBLE 2.0.1 never resets _pendingPkt when a
 // link drops (ArduinoBLE issue #45): packets pending on the dead link are never reported completed,

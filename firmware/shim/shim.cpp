@@ -16,6 +16,8 @@
 //   GK_SHIM_STATUS_FD   fd for "status ..." lines every 100 ms of device time (default stderr)
 //   GK_SHIM_LATE        "K:US": every K-th pass of loop() costs US more device time (a long model
 //                       invoke or BLE event on the board), so samples pile up in the IMU FIFO
+//   GK_SHIM_BLE_INTERVAL_US  connection interval in us of device time (default 0: a buffer is freed as
+//                       soon as the central takes its packet; desktop centrals pick 30-50 ms)
 //   GK_SHIM_BLE_BUFFERS controller ACL buffers (_maxPkt; default 4: ArduinoCore-mbed 4.6.0's
 //                       variants/ARDUINO_NANO33BLE/mbed_config.h CORDIO_LL_TX_BUFFERS 4)
 #include <Arduino.h>
@@ -30,6 +32,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <utility/ATT.h>
 #include <utility/HCI.h>
 
 #include <vector>
@@ -225,7 +228,11 @@ bool g_ble_begun = false;
 const char* g_ble_path = nullptr;
 int g_listen = -1, g_central = -1;
 std::vector<uint8_t> g_in;
-int g_att_mtu = 23;  // ArduinoBLE's default max MTU: a larger MTU request is answered with 23
+int g_att_mtu = 23;  // the link's ATT MTU: 23 at connect, raised by the central's MTU exchange
+const int kMaxMtu = 247;  // ArduinoBLE's answer limit on this core (utility/ATT.h of the shim)
+uint64_t g_interval_us = 0;  // connection interval (0: buffers freed as soon as the central takes a packet)
+uint64_t g_next_event = 0;   // device time of the next connection event
+unsigned g_taken = 0;        // packets the central took since the last connection event
 
 void send_msg(uint8_t type, uint8_t index, const uint8_t* data, size_t n) {
   if (g_central < 0) return;
@@ -261,10 +268,26 @@ void drop_central() {
   if (g_central < 0) return;
   close(g_central);
   g_central = -1;
+  g_taken = 0;
   // ArduinoBLE 2.0.1 does NOT reset _pendingPkt here (issue #45): packets pending on the dead link
   // are never reported completed. The sketch must (gk_link.h gk_ble_link_dropped()).
   for (Char* c : g_chars) c->subscribed = false;
   if (g_on_disconnect) g_on_disconnect(BLEDevice(false));
+}
+
+// Packets the central took free their controller buffers (what HCI handleNumCompPkts does).
+void complete_taken() {
+  uint8_t& p = GkShimHci::pending();
+  p = static_cast<uint8_t>(p > g_taken ? p - g_taken : 0);
+  g_taken = 0;
+}
+
+// Connection events every g_interval_us of device time: the controller reports the packets the
+// central took since the last one, so at most _maxPkt packets go out per interval.
+void connection_events() {
+  if (!g_interval_us || g_central < 0 || g_us < g_next_event) return;
+  complete_taken();
+  g_next_event += g_interval_us * ((g_us - g_next_event) / g_interval_us + 1);
 }
 
 void handle(uint8_t type, const uint8_t* d, size_t n) {
@@ -282,19 +305,27 @@ void handle(uint8_t type, const uint8_t* d, size_t n) {
     }
   } else if (type == 'R') {
     send_msg('V', d[0], c->value.data(), c->value.size());
-  } else if (type == 'K') {  // the central took n packets: Number Of Completed Packets
-    uint8_t& p = GkShimHci::pending();
-    p = static_cast<uint8_t>(p > d[0] ? p - d[0] : 0);
+  } else if (type == 'K') {  // the central took a packet: reported (Number Of Completed Packets) at
+    g_taken += 1;           // the next connection event, or at once without an interval
+    if (!g_interval_us) complete_taken();
+  } else if (type == 'M' && n >= 3) {  // ATT Exchange MTU: ArduinoBLE answers min(asked, its max)
+    const int asked = d[1] | (d[2] << 8);
+    g_att_mtu = asked < 23 ? 23 : (asked > kMaxMtu ? kMaxMtu : asked);
+    const uint8_t r[2] = {static_cast<uint8_t>(g_att_mtu & 0xFF), static_cast<uint8_t>(g_att_mtu >> 8)};
+    send_msg('M', 0, r, 2);
   }
 }
 
 void ble_service() {
   if (!g_ble_begun || g_listen < 0) return;
+  connection_events();
   if (g_central < 0) {
     int fd = accept(g_listen, nullptr, nullptr);
     if (fd < 0) return;
     fcntl(fd, F_SETFL, O_NONBLOCK);
     g_central = fd;
+    g_att_mtu = 23;  // every link starts at the minimum
+    g_next_event = g_us + g_interval_us;
     g_in.clear();
     for (Char* c : g_chars) {
       uint8_t entry[64];
@@ -466,6 +497,10 @@ uint8_t TwoWire::endTransmission(bool) {
 BLELocalDevice BLE;
 static HCIClass g_hci;
 HCIClass& HCI = g_hci;
+static ATTClass g_att;
+ATTClass& ATT = g_att;
+bool ATTClass::connected(uint16_t handle) const { return handle == 0 && g_central >= 0; }
+uint16_t ATTClass::mtu(uint16_t handle) const { return handle == 0 && g_central >= 0 ? static_cast<uint16_t>(g_att_mtu) : 23; }
 
 BLECharacteristic::BLECharacteristic(const char* uuid, uint8_t properties, int valueSize, bool fixedLength) {
   Char* c = new Char();
@@ -522,6 +557,8 @@ int BLELocalDevice::begin() {
   fcntl(g_listen, F_SETFL, O_NONBLOCK);
   const char* bufs = env("GK_SHIM_BLE_BUFFERS");
   GkShimHci::max() = static_cast<uint8_t>(bufs ? atoi(bufs) : 4);
+  const char* iv = env("GK_SHIM_BLE_INTERVAL_US");
+  g_interval_us = iv ? strtoull(iv, nullptr, 10) : 0;
   g_ble_begun = true;
   return 1;
 }
@@ -538,7 +575,7 @@ void BLELocalDevice::setEventHandler(int event, BLEDeviceEventHandler h) {
 
 void HCIClass::poll() { ble_service(); }
 int HCIClass::readLeBufferSize(uint16_t& pktLen, uint8_t& maxPkt) {
-  pktLen = 27;
+  pktLen = 256;  // the Cordio controller's ACL length (CORDIO_LL_MAX_ACL_SIZE)
   maxPkt = _maxPkt;
   return 0;
 }
