@@ -341,3 +341,46 @@ def test_ble_mtu_23_at_a_50_ms_interval_drops_what_does_not_fit_and_counts_it():
     assert stats.frames_lost > 0  # the host sees the gaps ...
     reports = [fw.parse_drops(f.payload.decode()) for f in host.of(p.FrameType.LOG)]
     assert max(r[1] for r in reports if r) >= stats.frames_lost  # ... and the sketch counted every one
+
+
+def _rev1_at_952(late: tuple[int, int] | None, seconds: float = 1.5, drops: bool = False):
+    counts = counts_for("nano33ble", 30)
+    with fw.start_board(board="nano33ble", counts=counts, speed=2, ble=False, late=late) as b:
+        host = Host(b.path)
+        host.send(p.Command.SET_RATE, 952)
+        host.read_until(lambda: bool(host.of(p.FrameType.INFO)), what="INFO at 952 Hz")
+        t_info = host.of(p.FrameType.INFO)[-1].t_us
+        st0 = b.status
+        host.read(seconds)
+        st = b.status
+        host.read_until(lambda: any(f.payload.startswith(b"dropped:") for f in host.of(p.FrameType.LOG)),
+                        what="the drop report") if drops else None
+        host.close()
+    frames = [f for f in host.of(p.FrameType.IMU) if f.t_us > t_info + 50_000]
+    return host, frames, st0, st
+
+
+def test_rev1_at_952_hz_reads_every_sample_through_the_fifo():
+    """One-shot mode lost samples silently whenever a loop() pass exceeded 1.05 ms; the FIFO keeps them."""
+    host, frames, st0, st = _rev1_at_952(late=(40, 3000))  # every 40th pass costs 3 ms (a BLE event, say)
+    assert st.overwritten == st0.overwritten  # nothing overwritten at the sensor
+    got, sizes = imu_samples(frames)
+    t = np.array([f.t_us for f in frames], dtype=np.float64)
+    assert sum(sizes[:-1]) / ((t[-1] - t[0]) / 1e6) == pytest.approx(952, rel=5e-3)  # t_us: the samples' own times
+    assert np.all(np.diff([f.seq for f in frames]) == 1)
+
+
+def test_rev1_fifo_overflow_is_counted_and_the_timeline_keeps_the_gap():
+    """A 60 ms stall at 952 Hz overflows the 32-slot FIFO: the samples lost are counted in the stream
+    (``imu=K`` in the drop report) and the next frame's t_us carries the gap, so the host's timeline
+    (t_us + k / rate) stays true."""
+    host, frames, st0, st = _rev1_at_952(late=(300, 60_000), drops=True)
+    lost_at_sensor = st.overwritten
+    assert lost_at_sensor > 0
+    reported = max(r[2] for r in (fw.parse_drops(f.payload.decode()) for f in host.of(p.FrameType.LOG)) if r)
+    assert reported == pytest.approx(lost_at_sensor, rel=0.1, abs=3)  # estimated from the time since the last drain
+    # every frame's samples are at t_us + k/952; a gap between frames is the samples lost
+    _, sizes = imu_samples(frames)
+    t = np.array([f.t_us for f in frames], dtype=np.float64)
+    missing = np.round((np.diff(t) / 1e6) * 952 - np.array(sizes[:-1])).astype(int)
+    assert missing.min() >= -1 and missing.sum() == pytest.approx(st.overwritten - st0.overwritten, rel=0.1, abs=3)

@@ -41,7 +41,7 @@ from capture.resources import capture_sketch_dir, firmware_dir, user_cache_dir
 
 WARNINGS = ("-Wall", "-Wextra", "-Werror")
 BOARD_IMU_RATE = {key: b.imu_rate_hz for key, b in BOARDS.items()}  # what each IMU library's begin() configures
-DROPS_RE = re.compile(r"dropped: serial=(\d+) ble=(\d+)")
+DROPS_RE = re.compile(r"dropped: serial=(\d+) ble=(\d+)(?: imu=(\d+))?")
 
 
 def cache_root() -> Path:
@@ -64,10 +64,11 @@ def shim_dir() -> Path:
     return firmware_dir() / "shim"
 
 
-def parse_drops(text: str) -> tuple[int, int] | None:
-    """(serial frames, BLE notifications) from the sketches' ``dropped: serial=N ble=M`` LOG text."""
+def parse_drops(text: str) -> tuple[int, int, int] | None:
+    """(serial frames, BLE notifications, IMU samples) from the sketches' ``dropped: serial=N ble=M imu=K``
+    LOG text (IMU samples: the sensor's FIFO overflowed)."""
     m = DROPS_RE.search(text)
-    return (int(m.group(1)), int(m.group(2))) if m else None
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)) if m else None
 
 
 # ----------------------------------------------------------------------------- build

@@ -123,6 +123,15 @@ static void on_ble_connect(BLEDevice) {
 }
 static void on_ble_disconnect(BLEDevice) { gk_ble_link_dropped(); }  // gk_link.h: ArduinoBLE keeps the dead link's count
 
+// One IMU frame with the samples batched so far.
+static void flush_serial_batch() {
+  if (!serial_batch.count()) return;
+  uint8_t payload[2 + 2 * GK_MAX_SAMPLES_PER_FRAME * kChannels];
+  size_t n = serial_batch.payload(payload, sizeof(payload));
+  send_frame(GK_FRAME_IMU, seq_imu++, serial_batch.t_first(), payload, n);
+  serial_batch.clear();
+}
+
 // One IMU notification with the samples batched so far (seq used even when dropped: the host sees the gap).
 static void flush_ble_batch() {
   if (!ble_batch.count()) return;
@@ -133,17 +142,17 @@ static void flush_ble_batch() {
 }
 
 static void report_drops() {
-  const uint32_t total = gk_serial_dropped + gk_ble_dropped;
+  const uint32_t total = gk_serial_dropped + gk_ble_dropped + gk_imu_lost;
   if (total == drops_reported || millis() - drops_reported_ms < 1000) return;
-  char text[64];
-  size_t n = gk::format_drops(text, sizeof(text), gk_serial_dropped, gk_ble_dropped);
+  char text[80];
+  size_t n = gk::format_drops(text, sizeof(text), gk_serial_dropped, gk_ble_dropped, gk_imu_lost);
   drops_reported_ms = millis();
   if (send_log(text, n)) drops_reported = total;  // not delivered (no host yet): try again in a second
 }
 
 void setup() {
   Serial.begin(115200);  // USB CDC: the baud rate is ignored
-  if (!gk_imu_begin(false)) {
+  if (!gk_imu_begin(true)) {  // true: the sensor's FIFO where it has one (LSM9DS1: 32 samples)
     while (true) {
       const char msg[] = "error: IMU not found";
       send_log(msg, sizeof(msg) - 1);
@@ -183,15 +192,15 @@ void loop() {
   }
   report_drops();
   int16_t s[kChannels];
+  const uint32_t lost_before = gk_imu_lost;
   if (!gk_imu_read(s)) return;  // data-ready: the sensor's clock sets the sample rate
   if (!streaming) return;
-  const uint32_t now = micros();
-  if (serial_batch.push(s, now)) {
-    uint8_t payload[2 + 2 * GK_MAX_SAMPLES_PER_FRAME * kChannels];
-    size_t n = serial_batch.payload(payload, sizeof(payload));
-    send_frame(GK_FRAME_IMU, seq_imu++, serial_batch.t_first(), payload, n);
-    serial_batch.clear();
+  if (gk_imu_lost != lost_before) {  // samples lost at the sensor: the next batches start at a true time
+    flush_serial_batch();
+    flush_ble_batch();
   }
+  const uint32_t now = gk_imu_time_us();  // the sample's time, not the read's (a FIFO backlog is read in a burst)
+  if (serial_batch.push(s, now)) flush_serial_batch();
   if (ble_ok && BLE.connected() && imu_char.subscribed()) {
     const uint16_t mtu = gk_ble_mtu();
     if (mtu != ble_mtu) {  // the central raised the MTU: size the batch for it (a partial one is sent first)

@@ -62,6 +62,7 @@ uint64_t g_next_status = 0;
 struct Stats {
   uint64_t loops = 0, produced = 0, reads = 0, stale_reads = 0, overwritten = 0;
   uint64_t serial_wait_us = 0, ble_wait_us = 0, ble_write_no_radio = 0, notifications = 0, serial_in_ble_handler = 0;
+  uint64_t i2c_us = 0;  // device time spent in IMU register reads (bus transfers + the BMI270 API's waits)
 } g_st;
 
 double host_s() {
@@ -73,12 +74,14 @@ double host_s() {
 void status(const char* why) {
   fprintf(g_status,
           "status %s t_us=%llu loops=%llu produced=%llu reads=%llu stale=%llu overwritten=%llu "
-          "serial_wait_us=%llu ble_wait_us=%llu ble_write_no_radio=%llu notifications=%llu serial_in_ble_handler=%llu\n",
+          "serial_wait_us=%llu ble_wait_us=%llu ble_write_no_radio=%llu notifications=%llu serial_in_ble_handler=%llu "
+          "i2c_us=%llu\n",
           why, (unsigned long long)g_us, (unsigned long long)g_st.loops, (unsigned long long)g_st.produced,
           (unsigned long long)g_st.reads, (unsigned long long)g_st.stale_reads,
           (unsigned long long)g_st.overwritten, (unsigned long long)g_st.serial_wait_us,
           (unsigned long long)g_st.ble_wait_us, (unsigned long long)g_st.ble_write_no_radio,
-          (unsigned long long)g_st.notifications, (unsigned long long)g_st.serial_in_ble_handler);
+          (unsigned long long)g_st.notifications, (unsigned long long)g_st.serial_in_ble_handler,
+          (unsigned long long)g_st.i2c_us);
   fflush(g_status);
 }
 
@@ -116,6 +119,7 @@ bool g_acc_ready = false, g_gyr_ready = false;
 bool g_fifo_mode = false;
 Sample g_fifo[32];
 int g_fifo_head = 0, g_fifo_n = 0;
+bool g_fifo_ovr = false;  // FIFO_SRC OVRN: full and a slot overwritten; cleared by reading a slot
 bool g_imu_begun = false;
 uint64_t g_imu_t0 = 0;
 
@@ -145,6 +149,7 @@ void imu_tick() {
         g_fifo_head = (g_fifo_head + 1) % 32;
         --g_fifo_n;
         ++g_st.overwritten;
+        g_fifo_ovr = true;
       }
       g_fifo[(g_fifo_head + g_fifo_n) % 32] = s;
       ++g_fifo_n;
@@ -417,6 +422,19 @@ bool USBSerial::connected() { return ::dtr(); }
 
 TwoWire Wire, Wire1;
 
+struct GkShimWire {
+  static uint32_t hz(const TwoWire& w) { return w.hz_; }
+};
+
+namespace {
+// One register read of n bytes on Wire1 ((3 + n) * 9 bits at its clock) and then wait_us.
+void i2c_read(size_t n, uint64_t wait_us) {
+  const uint64_t us = static_cast<uint64_t>(llround((3.0 + n) * 9 * 1e6 / GkShimWire::hz(Wire1))) + wait_us;
+  g_st.i2c_us += us;
+  advance(us);
+}
+}  // namespace
+
 // ------------------------------------------------------------------------------- IMU libraries
 #ifdef GK_BOARD_REV2
 BoschSensorClass IMU;
@@ -425,7 +443,27 @@ int BoschSensorClass::begin() {
   imu_start(100.0);
   return 1;
 }
+namespace {
+uint64_t bmi_wait(const bmi2_dev& d) { return d.aps_status == BMI2_ENABLE ? 450 : 2; }  // bmi2_get_regs
+int16_t neg(int16_t v) { return v == -32768 ? 32767 : static_cast<int16_t>(-v); }
+}  // namespace
+int8_t bmi2_get_sensor_data(struct bmi2_sens_data* data, struct bmi2_dev* dev) {
+  i2c_read(1, bmi_wait(*dev));   // PWR_CTRL: which sensors are on
+  i2c_read(12, bmi_wait(*dev));  // accel and gyro data registers in one burst
+  ++g_st.reads;
+  const int16_t* v = g_latest.v;  // board frame; the library maps x = -y, y = -x for the Nano 33 BLE
+  data->acc.x = neg(v[1]); data->acc.y = neg(v[0]); data->acc.z = v[2];
+  data->gyr.x = neg(v[4]); data->gyr.y = neg(v[3]); data->gyr.z = v[5];
+  data->sens_time = static_cast<uint32_t>(g_us);
+  return BMI2_OK;
+}
+int8_t bmi2_set_adv_power_save(uint8_t enable, struct bmi2_dev* dev) {
+  i2c_read(1, bmi_wait(*dev));
+  dev->aps_status = enable;
+  return BMI2_OK;
+}
 int BoschSensorClass::accelerationAvailable() {
+  i2c_read(2, bmi_wait(bmi2));  // INT_STATUS
   bool r = g_acc_ready;
   g_acc_ready = false;  // reading the interrupt status clears it (the library keeps the gyro bit)
   return r;
@@ -436,15 +474,20 @@ int BoschSensorClass::gyroscopeAvailable() {
   return r;
 }
 int BoschSensorClass::readAcceleration(float& x, float& y, float& z) {
+  i2c_read(1, bmi_wait(bmi2));  // bmi2_get_sensor_data(), as the library calls it
+  i2c_read(12, bmi_wait(bmi2));
   ++g_st.reads;
   x = g_latest.v[0] / 8192.0f; y = g_latest.v[1] / 8192.0f; z = g_latest.v[2] / 8192.0f;
   return 1;
 }
 int BoschSensorClass::readGyroscope(float& x, float& y, float& z) {
+  i2c_read(1, bmi_wait(bmi2));  // bmi2_get_sensor_data() again: accel and gyro read a second time
+  i2c_read(12, bmi_wait(bmi2));
   x = g_latest.v[3] / 16.384f; y = g_latest.v[4] / 16.384f; z = g_latest.v[5] / 16.384f;
   return 1;
 }
 uint8_t TwoWire::endTransmission(bool) { return 0; }
+size_t TwoWire::requestFrom(uint8_t, size_t, bool) { return 0; }
 #else
 LSM9DS1Class IMU;
 static Sample g_fifo_out;  // the slot whose gyro registers are readable
@@ -455,12 +498,17 @@ int LSM9DS1Class::begin() {
 }
 void LSM9DS1Class::setContinuousMode() { g_fifo_mode = true; g_fifo_n = 0; }
 void LSM9DS1Class::setOneShotMode() { g_fifo_mode = false; }
-int LSM9DS1Class::accelerationAvailable() { return g_fifo_mode ? g_fifo_n > 0 : g_acc_ready; }
+int LSM9DS1Class::accelerationAvailable() {
+  i2c_read(1, 0);  // STATUS_REG, or FIFO_SRC in continuous mode
+  return g_fifo_mode ? g_fifo_n > 0 : g_acc_ready;
+}
 int LSM9DS1Class::gyroscopeAvailable() { return g_gyr_ready; }
 int LSM9DS1Class::readAcceleration(float& x, float& y, float& z) {
+  i2c_read(6, 0);  // OUT_X_XL .. OUT_Z_XL
   const Sample* s = &g_latest;
   if (g_fifo_mode) {
     if (g_fifo_n) {
+      g_fifo_ovr = false;  // a slot read: the FIFO is no longer full
       g_fifo_out = g_fifo[g_fifo_head];
       g_fifo_head = (g_fifo_head + 1) % 32;
       --g_fifo_n;
@@ -478,6 +526,7 @@ int LSM9DS1Class::readAcceleration(float& x, float& y, float& z) {
 }
 int LSM9DS1Class::readGyroscope(float& x, float& y, float& z) {
   // FIFO: the gyro registers show the slot the read pointer is on (its accel not read yet).
+  i2c_read(6, 0);  // OUT_X_G .. OUT_Z_G
   const Sample* s = g_fifo_mode ? (g_fifo_n ? &g_fifo[g_fifo_head] : &g_fifo_out) : &g_latest;
   g_gyr_ready = false;
   x = s->v[3] * 2000.0f / 32768.0f; y = s->v[4] * 2000.0f / 32768.0f; z = s->v[5] * 2000.0f / 32768.0f;
@@ -490,6 +539,15 @@ uint8_t TwoWire::endTransmission(bool) {
     if (code) imu_start(odr[code]);
   }
   return 0;
+}
+// A register read: FIFO_SRC (0x2F) is the FIFO's unread slots (bits 5..0) and OVRN (bit 6).
+size_t TwoWire::requestFrom(uint8_t address, size_t len, bool) {
+  rx_n_ = rx_off_ = 0;
+  if (address != 0x6B || n_ != 1 || len != 1) return 0;
+  i2c_read(1, 0);
+  if (buf_[0] == 0x2F) rx_[rx_n_++] = static_cast<uint8_t>((g_fifo_mode ? g_fifo_n : 0) | (g_fifo_ovr ? 0x40 : 0));
+  else rx_[rx_n_++] = 0;
+  return rx_n_;
 }
 #endif
 
