@@ -184,6 +184,7 @@ class Status:
     ble_write_no_radio: int = 0  # writeValue calls while BLE was not begun
     notifications: int = 0
     serial_in_ble_handler: int = 0  # Serial output made from inside a BLE event handler (BLE.poll())
+    i2c_us: int = 0  # device time spent in IMU register reads (the shim's I2C bus-time model)
     why: str = ""
 
     @classmethod
