@@ -58,6 +58,10 @@ static inline int16_t gk_bmi_neg(int16_t v) { return v == -32768 ? 32767 : stati
 
 // One new sample as int16 counts (ax, ay, az, gx, gy, gz), or false when the sensor has none yet.
 static inline bool gk_imu_read(int16_t s[6]) {
+  // No INT_STATUS poll within 90% of a period of the last sample (nothing new can be there yet; the
+  // margin covers the ODR tolerance):
+  // polling it on every loop() pass cost half the loop's time.
+  if (gk_imu_sample_us != 0 && micros() - gk_imu_sample_us < 9000u) return false;
   if (!IMU.accelerationAvailable()) return false;
   struct bmi2_sens_data d;
   gk_imu_sample_us = micros();

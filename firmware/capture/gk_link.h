@@ -68,7 +68,10 @@ static inline void gk_serial_pump() {
   gk_serial_queue.pop(taken);
 }
 
-static inline bool gk_ble_can_send() { return HCI.*gk_hci_member(GkHciPending()) < HCI.*gk_hci_member(GkHciMax()); }
+// A controller buffer is free (with `reserve` more kept free for what matters more).
+static inline bool gk_ble_can_send(uint8_t reserve = 0) {
+  return HCI.*gk_hci_member(GkHciPending()) + reserve < HCI.*gk_hci_member(GkHciMax());
+}
 
 // The ATT MTU of the link: 23 until the central asks for more (MTU exchange), then up to
 // GK_BLE_MAX_MTU (247 on this core). ArduinoBLE keeps it per connection handle and has no call
@@ -91,10 +94,12 @@ static inline uint16_t gk_ble_mtu() {
 // controller frees a dropped link's buffers, so the count goes back to 0 with it.
 static inline void gk_ble_link_dropped() { HCI.*gk_hci_member(GkHciPending()) = 0; }
 
-// Notify if a central subscribed and a controller buffer is free; never waits.
-static inline bool gk_notify(BLECharacteristic& c, const uint8_t* data, size_t n) {
+// Notify if a central subscribed and a controller buffer is free (leaving `reserve` buffers free:
+// the classifier keeps one for its predictions, so raw IMU at MTU 23 cannot crowd them out);
+// never waits.
+static inline bool gk_notify(BLECharacteristic& c, const uint8_t* data, size_t n, uint8_t reserve = 0) {
   if (!BLE.connected() || !c.subscribed()) return false;
-  if (!gk_ble_can_send()) {
+  if (!gk_ble_can_send(reserve)) {
     ++gk_ble_dropped;
     return false;
   }

@@ -73,6 +73,9 @@ static inline uint32_t gk_imu_time_us() { return gk_imu_sample_us; }
 static inline bool gk_imu_read(int16_t s[6]) {
   if (gk_imu_fifo) {
     if (gk_imu_queued == 0) {  // what is there now: one FIFO_SRC read per drained batch
+      // No bus poll within half a period of the last drain (the FIFO keeps what comes meanwhile):
+      // polling FIFO_SRC on every loop() pass cost half the loop's time at 119 Hz.
+      if (micros() - gk_imu_drained_us < 500000u / gk_imu_hz) return false;
       const uint8_t src = gk_lsm9ds1_register(0x2F);
       const uint32_t now = micros();
       if (src & 0x40) {  // OVRN: the FIFO filled and overwrote its oldest slots since it was drained

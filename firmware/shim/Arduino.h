@@ -67,7 +67,6 @@ class UART : public Print {
   size_t write(const uint8_t* buf, size_t n) override;
   using Print::write;
   explicit operator bool();
-  bool dtr();
 };
 extern UART Serial;  // the mbed core: #define Serial _UART_USB_
 // _SerialUSB (the USB CDC port's non-blocking side) is NOT here: like the real core, only

@@ -35,6 +35,7 @@
 #include <utility/ATT.h>
 #include <utility/HCI.h>
 
+#include <string>
 #include <vector>
 
 #ifdef GK_BOARD_REV2
@@ -262,6 +263,12 @@ void drop_central();
 
 }  // namespace
 
+struct GkShimBle {
+  static BLEDevice device(bool connected) { return BLEDevice(connected); }
+  static BLECharacteristic copy(GkShimChar* s) { return BLECharacteristic(s); }
+  static GkShimChar* state(const BLECharacteristic& c) { return c.s_; }
+};
+
 struct GkShimHci {
   static uint8_t& pending() { return HCI._pendingPkt; }
   static uint8_t& max() { return HCI._maxPkt; }
@@ -277,7 +284,7 @@ void drop_central() {
   // ArduinoBLE 2.0.1 does NOT reset _pendingPkt here (issue #45): packets pending on the dead link
   // are never reported completed. The sketch must (gk_link.h gk_ble_link_dropped()).
   for (Char* c : g_chars) c->subscribed = false;
-  if (g_on_disconnect) g_on_disconnect(BLEDevice(false));
+  if (g_on_disconnect) g_on_disconnect(GkShimBle::device(false));
 }
 
 // Packets the central took free their controller buffers (what HCI handleNumCompPkts does).
@@ -305,7 +312,7 @@ void handle(uint8_t type, const uint8_t* d, size_t n) {
     if (static_cast<int>(c->value.size()) > c->size) c->value.resize(static_cast<size_t>(c->size));
     if (c->written) {
       g_in_handler = true;  // handlers run inside BLE.poll(): count Serial output made from there
-      c->written(BLEDevice(true), BLECharacteristic(reinterpret_cast<GkShimChar*>(c)));
+      c->written(GkShimBle::device(true), GkShimBle::copy(reinterpret_cast<GkShimChar*>(c)));
       g_in_handler = false;
     }
   } else if (type == 'R') {
@@ -341,7 +348,7 @@ void ble_service() {
     }
     send_msg('E', 0, nullptr, 0);  // end of the GATT table
     g_in_handler = true;
-    if (g_on_connect) g_on_connect(BLEDevice(true));
+    if (g_on_connect) g_on_connect(GkShimBle::device(true));
     g_in_handler = false;
     return;
   }
@@ -387,7 +394,6 @@ int UART::read() {
   --g_rx_n;
   return b;
 }
-bool UART::dtr() { return ::dtr(); }
 UART::operator bool() {
   delay(1);  // the core's operator bool() calls delay(1) so `while (!Serial)` lets other threads run
   return ::dtr();
@@ -594,7 +600,7 @@ int BLECharacteristic::writeValue(const uint8_t value[], int length) {
   return n;
 }
 void BLEService::addCharacteristic(BLECharacteristic& c) {
-  Char* s = ch(c.state());
+  Char* s = ch(GkShimBle::state(c));
   if (s->index < 0) {
     s->index = static_cast<int>(g_chars.size());
     g_chars.push_back(s);
@@ -609,9 +615,14 @@ int BLELocalDevice::begin() {
   struct sockaddr_un a;
   memset(&a, 0, sizeof(a));
   a.sun_family = AF_UNIX;
-  strncpy(a.sun_path, g_ble_path, sizeof(a.sun_path) - 1);
+  // Bound under a temporary name and renamed once listening: a central that sees the path can
+  // connect (between bind and listen it would be refused).
+  std::string tmp = std::string(g_ble_path) + ".tmp";
+  strncpy(a.sun_path, tmp.c_str(), sizeof(a.sun_path) - 1);
+  unlink(tmp.c_str());
   unlink(g_ble_path);
   if (bind(g_listen, reinterpret_cast<struct sockaddr*>(&a), sizeof(a)) != 0 || listen(g_listen, 1) != 0) return 0;
+  if (rename(tmp.c_str(), g_ble_path) != 0) return 0;
   fcntl(g_listen, F_SETFL, O_NONBLOCK);
   const char* bufs = env("GK_SHIM_BLE_BUFFERS");
   GkShimHci::max() = static_cast<uint8_t>(bufs ? atoi(bufs) : 4);
@@ -624,7 +635,7 @@ void BLELocalDevice::poll(unsigned long) { ble_service(); }
 void BLELocalDevice::addService(BLEService&) {}
 int BLELocalDevice::advertise() { return g_ble_begun; }
 bool BLELocalDevice::connected() const { return g_central >= 0; }
-BLEDevice BLELocalDevice::central() { return BLEDevice(g_central >= 0); }
+BLEDevice BLELocalDevice::central() { return GkShimBle::device(g_central >= 0); }
 bool BLELocalDevice::disconnect() { drop_central(); return true; }
 void BLELocalDevice::setEventHandler(int event, BLEDeviceEventHandler h) {
   if (event == BLEConnected) g_on_connect = h;
