@@ -47,7 +47,7 @@ class Board:
     defines: tuple[str, ...] = ()  # preprocessor symbols that select this board in the sketches
 
 
-# Base flash/RAM: arduino-cli builds for the Nano 33 BLE, ArduinoCore-mbed b4ad4e7, ArduinoBLE
+# Base flash/RAM: arduino-cli builds for the Nano 33 BLE, ArduinoCore-mbed 4.6.0 (b4ad4e7), ArduinoBLE
 # 2.0.1, Arduino_LSM9DS1 1.1.1, Arduino_BMI270_BMM150 1.2.3.
 BOARDS: dict[str, Board] = {b.key: b for b in (
     Board(key="nano33ble", title="Arduino Nano 33 BLE Sense (Rev1, LSM9DS1 IMU)", fqbn=NANO33_FQBN,
