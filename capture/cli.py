@@ -31,30 +31,34 @@ def firmware_version_header() -> str:
 CAPTURE_COMMON = ("gk_frame.h", "gk_link.h", "gk_imu_lsm9ds1.h", "gk_imu_bmi270.h")
 
 
-def firmware_files() -> dict[str, str]:
-    """Generated or copied files of the capture sketch folder, by name (Arduino builds only that folder)."""
+def firmware_files(board: str | None = None) -> dict[str, str]:
+    """Generated or copied files of the capture sketch folder, by name (Arduino builds only that folder).
+
+    ``board`` is written into the sketch (``gk_board_choice.h``), so the Arduino IDE, which cannot
+    pass ``-D`` flags, builds it for that board."""
     from capture import boards
     from capture.protocol import c_header
 
     return {
         "gesture_protocol.h": c_header(),
         "gk_boards.h": boards.c_header(),
+        boards.CHOICE_HEADER: boards.choice_header(board or boards.DEFAULT_BOARD),
         "gk_capture_version.h": firmware_version_header(),
         **{name: (common_dir() / name).read_text(encoding="utf-8") for name in CAPTURE_COMMON},
     }
 
 
-def firmware_folder_files(out: Path) -> dict[str, bytes]:
-    """What ``gesture firmware`` writes into ``out``: the generated headers, plus the .ino elsewhere."""
-    files = {name: text.encode("utf-8") for name, text in firmware_files().items()}
+def firmware_folder_files(out: Path, board: str | None = None) -> dict[str, bytes]:
+    """What ``gesture firmware`` writes into ``out`` for ``board``: the generated headers, plus the .ino elsewhere."""
+    files = {name: text.encode("utf-8") for name, text in firmware_files(board).items()}
     if out.resolve() != capture_sketch_dir().resolve():
         # the Arduino IDE wants the .ino named like its folder
         files[f"{out.name}.ino"] = (capture_sketch_dir() / "capture.ino").read_bytes()
     return files
 
 
-def write_firmware(out: Path, *, force: bool = False) -> list[Path]:
-    """Write the sketch's generated headers to ``out``; a folder elsewhere also gets the sketch.
+def write_firmware(out: Path, board: str | None = None, *, force: bool = False) -> list[Path]:
+    """Write the sketch's generated headers to ``out`` for ``board``; a folder elsewhere also gets the sketch.
 
     A file already there with other content (an edited .ino, another sketch's header) is not
     overwritten unless ``force``: the same rule as ``gesture export --force``. Rewriting identical
@@ -65,7 +69,7 @@ def write_firmware(out: Path, *, force: bool = False) -> list[Path]:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise GestureError(f"{out} exists and is not a folder")
-    files = firmware_folder_files(out)
+    files = firmware_folder_files(out, board)
     own = out.resolve() == capture_sketch_dir().resolve()
     if not force and not own:
         changed = [name for name, data in files.items() if (out / name).exists() and
@@ -83,19 +87,28 @@ def write_firmware(out: Path, *, force: bool = False) -> list[Path]:
 DEFAULT_SKETCH = Path("gesture_capture")  # in the caller's working directory, never the install tree
 
 
+def _board_keys() -> list[str]:
+    from capture.boards import BOARDS
+
+    return list(BOARDS)
+
+
 @click.command("firmware")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_SKETCH, show_default=True,
               help="sketch folder to write, relative to the current directory (it gets the .ino, named after "
                    "the folder); `--out firmware/capture` in a source checkout refreshes the repository's copy")
+@click.option("--board", type=click.Choice(_board_keys()), default=None,
+              help="the board the sketch is for, written into it (gk_board_choice.h), so the Arduino IDE "
+                   "builds it with no -D flag  [default: nano33ble]")
 @click.option("--force", is_flag=True, help="overwrite files in --out that hold something else (e.g. an edited .ino)")
-def firmware_cmd(out: Path, force: bool) -> None:
+def firmware_cmd(out: Path, board: str | None, force: bool) -> None:
     """Write the capture sketch (generated protocol header, version, frame encoder, .ino) to a folder.
 
     Then open the folder in the Arduino IDE (or `arduino-cli compile --fqbn arduino:mbed_nano:nano33ble`).
-    For a Nano 33 BLE Sense Rev2, define GK_BOARD_REV2 (see firmware/capture/README.md).
+    For a Nano 33 BLE Sense Rev2: `gesture firmware --board nano33ble_rev2`.
     """
     out = Path.cwd() / out.expanduser()  # the user's directory: an installed kit's own tree is not theirs
-    for path in write_firmware(out, force=force):
+    for path in write_firmware(out, board, force=force):
         click.echo(f"wrote {path}")
 
 

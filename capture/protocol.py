@@ -73,9 +73,14 @@ PREDICTION_CHAR_UUID = "5f7c0005-8a3e-4c1b-9d2a-6e0b4f3a9c11"
 EVENT_CHAR_UUID = "5f7c0006-8a3e-4c1b-9d2a-6e0b4f3a9c11"
 BLE_NOTIFY_HEADER = struct.Struct("<HI")  # seq, t_us
 ATT_OVERHEAD = 3  # bytes of an ATT notification that are not payload (opcode + handle)
-# ATT MTU the sketches size IMU notifications for: 23 is the BLE minimum, which every central
-# accepts; ArduinoBLE has no public call for the negotiated MTU, so the firmware cannot size to it.
+# ATT MTU: 23 (the BLE minimum) until the central asks for more with an MTU exchange, which desktop
+# centrals do at connect. ArduinoBLE 2.0.1 answers with at most its max MTU, on the Nano 33 BLE
+# 247: utility/HCI.cpp readLeBufferSize() calls ATT.setMaxMtu(pktLen - 9), and the Cordio
+# controller's ACL length is 256 (ArduinoCore-mbed 4.6.0 mbed_config.h CORDIO_LL_MAX_ACL_SIZE).
+# The sketches read the negotiated MTU (ATT.mtu(), gk_link.h gk_ble_mtu()) and put as many IMU
+# samples in a notification as it holds; their characteristics are sized for BLE_MAX_MTU.
 BLE_NOTIFY_MTU = 23
+BLE_MAX_MTU = 247
 
 
 class FrameType(enum.IntEnum):
@@ -115,6 +120,14 @@ def samples_per_frame(rate_hz: float) -> int:
     """How many samples the firmware packs into one serial frame at ``rate_hz``."""
     n = -(-int(rate_hz) // FRAMES_PER_SECOND_TARGET)  # ceil
     return max(1, min(MAX_SAMPLES_PER_FRAME, n))
+
+
+def max_labels_per_prediction(mtu: int = BLE_NOTIFY_MTU) -> int:
+    """How many per-class scores one PREDICTION notification carries whole at ATT ``mtu``.
+
+    At MTU 23 that is 11: ArduinoBLE cuts a longer notification to MTU - 3 bytes and the host
+    rejects the cut payload, so the export refuses larger label sets."""
+    return mtu - ATT_OVERHEAD - BLE_NOTIFY_HEADER.size - PREDICTION_PAYLOAD_HEADER.size
 
 
 def ble_samples_per_notification(mtu: int, channels: int) -> int:
@@ -363,6 +376,7 @@ def c_header() -> str:
         f"#define GK_BLE_NOTIFY_HEADER_SIZE {BLE_NOTIFY_HEADER.size}",
         f"#define GK_ATT_OVERHEAD {ATT_OVERHEAD}",
         f"#define GK_BLE_NOTIFY_MTU {BLE_NOTIFY_MTU}",
+        f"#define GK_BLE_MAX_MTU {BLE_MAX_MTU}",
         "",
     ]
     for t in FrameType:

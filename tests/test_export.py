@@ -248,3 +248,15 @@ def test_export_bundles_the_tflm_runtime_with_includes_that_resolve(small_model,
     r2 = export_sketch(small_model.model_dir, sk)
     assert r2.tflm is None and not list((sk / "src").rglob("*.cpp")) and (sk / "bundled.ino").is_file()
 
+
+
+def test_a_prediction_must_fit_one_notification_at_mtu_23():
+    """9 + N bytes: past 11 labels ArduinoBLE would cut every prediction and the host reject it."""
+    from capture import protocol as p
+    from training.export import check_prediction_fits
+
+    assert p.max_labels_per_prediction() == 11
+    check_prediction_fits([f"g{i}" for i in range(11)], "config.json")
+    with pytest.raises(GestureError, match=r"12 labels do not fit one BLE prediction notification at ATT MTU 23 "
+                                           r"\(9 \+ 12 bytes over the 20 .*at most 11 labels"):
+        check_prediction_fits([f"g{i}" for i in range(12)], "config.json")

@@ -11,7 +11,7 @@ import pytest
 
 from capture.errors import GestureError
 from gesture_cli import main
-from training.flash import flash
+from training.flash import flash, plan
 
 FQBN = "arduino:mbed_nano:nano33ble"
 CORE_LIST = json.dumps({"platforms": [{"id": "arduino:mbed_nano", "installed_version": "4.2.4",
@@ -177,3 +177,35 @@ def test_rev2_reaches_the_capture_sketch_as_a_define(fake_cli, tmp_path):
     boards_h = (fw / "gk_boards.h").read_text()
     assert "#if defined(GK_BOARD_REV2)" in boards_h and '"gk_imu_bmi270.h"' in boards_h
     assert "#include <Arduino_BMI270_BMM150.h>" in (fw / "gk_imu_bmi270.h").read_text()
+
+
+def _sketch_macros(sketch: Path) -> str:
+    """The capture sketch's .ino preprocessed with g++ against firmware/shim and no -D flag: its macros."""
+    import subprocess
+
+    from capture.virtual.firmware import shim_dir
+    from tests.conftest import need_tool
+
+    gxx = need_tool("g++")
+    ino = next(sketch.glob("*.ino"))
+    r = subprocess.run([gxx, "-std=gnu++17", "-E", "-dM", "-x", "c++", f"-I{shim_dir()}", f"-I{sketch}", str(ino)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_firmware_board_rev2_is_written_into_the_sketch_for_the_ide(tmp_path, monkeypatch, capsys):
+    """The IDE cannot pass -DGK_BOARD_REV2: `gesture firmware --board` puts the choice in the folder."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["firmware", "--board", "nano33ble_rev2", "--out", "rev2"]) == 0
+    assert main(["firmware", "--out", "rev1"]) == 0
+    capsys.readouterr()
+    rev2 = _sketch_macros(tmp_path / "rev2")
+    assert '#define GK_BOARD_NAME "nano33ble_rev2"' in rev2 and '#define GK_IMU_HEADER "gk_imu_bmi270.h"' in rev2
+    assert '#define GK_BOARD_NAME "nano33ble"' in _sketch_macros(tmp_path / "rev1")
+    # gesture flash reads the choice too: the Rev2 library, no --board needed
+    p = plan(tmp_path / "rev2", "/dev/ttyACM0")
+    assert p.defines == ("GK_BOARD_REV2",) and "Arduino_BMI270_BMM150" in p.libraries
+    assert "Arduino_LSM9DS1" not in p.libraries
+    assert plan(tmp_path / "rev1", "/dev/ttyACM0").defines == ()
+    assert main(["firmware", "--board", "uno", "--out", "x"]) == 2  # click's one-line choice error

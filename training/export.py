@@ -188,6 +188,18 @@ def check_info_fits(info: str, source: str) -> None:
                            "use fewer or shorter labels")
 
 
+def check_prediction_fits(labels: list[str], source: str) -> None:
+    """One PREDICTION notification must carry every label's score at ATT MTU 23, the MTU of every
+    link until the central raises it: ArduinoBLE cuts a longer notification to MTU - 3 bytes and the
+    host rejects the cut payload, so the board's predictions would never arrive."""
+    most = p.max_labels_per_prediction(p.BLE_NOTIFY_MTU)
+    if len(labels) > most:
+        raise GestureError(f"{source}: {len(labels)} labels do not fit one BLE prediction notification at ATT MTU "
+                           f"{p.BLE_NOTIFY_MTU} ({p.BLE_NOTIFY_HEADER.size + p.PREDICTION_PAYLOAD_HEADER.size} + "
+                           f"{len(labels)} bytes over the {p.BLE_NOTIFY_MTU - p.ATT_OVERHEAD} a notification holds); "
+                           f"the board supports at most {most} labels: merge or drop labels and retrain")
+
+
 def sketch_ino(cfg: PreprocessConfig, board: Board, source: str) -> str:
     text = (classifier_template_dir() / "gesture_classifier.ino.tmpl").read_text()
     return _fill(text, {"GENERATED": GENERATED, "MODEL_DIR": source, "BOARD_TITLE": board.title,
@@ -359,6 +371,7 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     elif previous.get("arena_override"):
         notes.append(f"the previous export used --arena {previous['arena_override']:,}; this one uses the measured "
                      f"{arena:,} bytes (pass --arena {previous['arena_override']} to keep the override)")
+    check_prediction_fits(list(cfg.labels), f"{model_dir / 'config.json'}")
     arena = (arena + ALIGN - 1) // ALIGN * ALIGN
     ops = model_ops(tflite)
     check_supported(ops)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from capture.errors import GestureError
-from capture.boards import BOARDS, DEFAULT_BOARD, get_board
+from capture.boards import BOARDS, CHOICE_HEADER, DEFAULT_BOARD, board_from_defines, get_board
 from training.export import MANIFEST
 from training.tflm_tree import BUNDLE_DIR, missing_tree_hint
 
@@ -81,7 +81,8 @@ def included_libraries(sketch: Path) -> list[str]:
 
 
 def board_of(sketch: Path, board: str | None) -> str:
-    """--board, else the board the sketch was exported for (export.json), else the default board."""
+    """--board, else the board the sketch was exported for (export.json) or written for (gk_board_choice.h),
+    else the default board."""
     if board:
         return get_board(board).key
     manifest = sketch / MANIFEST
@@ -91,6 +92,11 @@ def board_of(sketch: Path, board: str | None) -> str:
         except (json.JSONDecodeError, AttributeError):
             b = None
         if b in BOARDS:
+            return b
+    choice = sketch / CHOICE_HEADER  # a capture sketch written by `gesture firmware --board`
+    if choice.is_file():
+        b = board_from_defines(choice.read_text(errors="replace"))
+        if b is not None:
             return b
     return DEFAULT_BOARD
 

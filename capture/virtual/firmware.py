@@ -41,7 +41,7 @@ from capture.resources import capture_sketch_dir, firmware_dir, user_cache_dir
 
 WARNINGS = ("-Wall", "-Wextra", "-Werror")
 BOARD_IMU_RATE = {key: b.imu_rate_hz for key, b in BOARDS.items()}  # what each IMU library's begin() configures
-DROPS_RE = re.compile(r"dropped: serial=(\d+) ble=(\d+)")
+DROPS_RE = re.compile(r"dropped: serial=(\d+) ble=(\d+)(?: imu=(\d+))?")
 
 
 def cache_root() -> Path:
@@ -64,10 +64,11 @@ def shim_dir() -> Path:
     return firmware_dir() / "shim"
 
 
-def parse_drops(text: str) -> tuple[int, int] | None:
-    """(serial frames, BLE notifications) from the sketches' ``dropped: serial=N ble=M`` LOG text."""
+def parse_drops(text: str) -> tuple[int, int, int] | None:
+    """(serial frames, BLE notifications, IMU samples) from the sketches' ``dropped: serial=N ble=M imu=K``
+    LOG text (IMU samples: the sensor's FIFO overflowed)."""
     m = DROPS_RE.search(text)
-    return (int(m.group(1)), int(m.group(2))) if m else None
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)) if m else None
 
 
 # ----------------------------------------------------------------------------- build
@@ -186,6 +187,7 @@ class Status:
     ble_write_no_radio: int = 0  # writeValue calls while BLE was not begun
     notifications: int = 0
     serial_in_ble_handler: int = 0  # Serial output made from inside a BLE event handler (BLE.poll())
+    i2c_us: int = 0  # device time spent in IMU register reads (the shim's I2C bus-time model)
     why: str = ""
 
     @classmethod
@@ -205,8 +207,8 @@ class FirmwareBoard:
     """
 
     def __init__(self, exe: Path, counts: np.ndarray, counts_rate: float, *, speed: float = 1.0,
-                 ble: bool = True, ble_fail: bool = False, ble_buffers: int = 16, loop: bool = False,
-                 late: tuple[int, int] | None = None) -> None:
+                 ble: bool = True, ble_fail: bool = False, ble_buffers: int = 4, loop: bool = False,
+                 late: tuple[int, int] | None = None, imu_fail: bool = False, ble_interval_ms: float = 0.0) -> None:
         self.tmp = tempfile.mkdtemp(prefix="gk-fw-")
         imu = Path(self.tmp) / "imu.bin"
         np.asarray(counts, dtype="<i2").reshape(-1, 6).tofile(imu)
@@ -219,7 +221,9 @@ class FirmwareBoard:
         env = dict(os.environ, GK_SHIM_SERIAL_FD=str(self.master), GK_SHIM_IMU=str(imu),
                    GK_SHIM_IMU_RATE=repr(float(counts_rate)), GK_SHIM_SPEED=repr(float(speed)),
                    GK_SHIM_STATUS_FD=str(status_w), GK_SHIM_BLE_BUFFERS=str(ble_buffers),
-                   GK_SHIM_IMU_LOOP="1" if loop else "0", GK_SHIM_BLE_FAIL="1" if ble_fail else "0")
+                   GK_SHIM_IMU_LOOP="1" if loop else "0", GK_SHIM_BLE_FAIL="1" if ble_fail else "0",
+                   GK_SHIM_IMU_FAIL="1" if imu_fail else "0",
+                   GK_SHIM_BLE_INTERVAL_US=str(int(round(ble_interval_ms * 1000))))
         if late:  # every late[0]-th loop() costs late[1] us more (samples pile up in the IMU FIFO)
             env["GK_SHIM_LATE"] = f"{int(late[0])}:{int(late[1])}"
         if self.ble_path:
@@ -244,11 +248,11 @@ class FirmwareBoard:
                 if len(self.history) > 100_000:
                     del self.history[:50_000]
 
-    def backend(self, faults: Any = None):  # -> type[BaseBleakClient]
-        """The bleak backend class for this board's BLE radio."""
+    def backend(self, faults: Any = None, mtu: int = p.BLE_NOTIFY_MTU):  # -> type[BaseBleakClient]
+        """The bleak backend class for this board's BLE radio (a central asking for ATT ``mtu``)."""
         if self.ble_path is None:
             raise GestureError("this firmware board was started without BLE")
-        return firmware_backend(self.ble_path, faults, self.speed, alive=self.running)
+        return firmware_backend(self.ble_path, faults, self.speed, alive=self.running, mtu=mtu)
 
     def running(self) -> bool:
         return self.proc.poll() is None
@@ -281,10 +285,11 @@ class FirmwareBoard:
 
 
 def start_board(*, board: str = "nano33ble", sketch: str | Path | None = None, data: Path | None = None,
-                speed: float = 1.0, ble: bool = True, ble_fail: bool = False, ble_buffers: int = 16,
+                speed: float = 1.0, ble: bool = True, ble_fail: bool = False, ble_buffers: int = 4,
                 loop: bool = False, labels: list[str] | None = None, rest_s: float = 1.0, seed: int = 0,
                 counts: np.ndarray | None = None, tflm: str | Path | None = None,
-                late: tuple[int, int] | None = None) -> FirmwareBoard:
+                late: tuple[int, int] | None = None, imu_fail: bool = False,
+                ble_interval_ms: float = 0.0) -> FirmwareBoard:
     """Build (cached) and start the board replaying ``data`` (or ``counts``; with neither, the
     simulated hand) at its IMU's rate."""
     exe = build(sketch, board, tflm=tflm)
@@ -292,7 +297,7 @@ def start_board(*, board: str = "nano33ble", sketch: str | Path | None = None, d
     if counts is None:
         counts = replay_counts(data, rate, labels=labels, rest_s=rest_s, seed=seed, shuffle=loop, board=board)
     return FirmwareBoard(exe, counts, rate, speed=speed, ble=ble, ble_fail=ble_fail, ble_buffers=ble_buffers,
-                         loop=loop, late=late)
+                         loop=loop, late=late, imu_fail=imu_fail, ble_interval_ms=ble_interval_ms)
 
 
 # ----------------------------------------------------------------------------- serial faults
@@ -379,11 +384,13 @@ def wait_socket(path: str, timeout: float = 10.0, alive: Callable[[], bool] = la
 
 
 def firmware_backend(ble_path: str, faults: Any = None, speed: float = 1.0,
-                     alive: Callable[[], bool] = lambda: True):  # -> type[BaseBleakClient]
-    """A bleak backend class whose GATT server is the firmware listening on ``ble_path``."""
+                     alive: Callable[[], bool] = lambda: True, mtu: int = p.BLE_NOTIFY_MTU):  # -> type[BaseBleakClient]
+    """A bleak backend class whose GATT server is the firmware listening on ``ble_path``; ``mtu``
+    above 23 is asked for with an ATT MTU exchange at connect, as desktop centrals do."""
     from capture.virtual.link import Faults
 
-    attrs = {"ble_path": ble_path, "faults": faults or Faults(), "speed": speed, "alive": staticmethod(alive)}
+    attrs = {"ble_path": ble_path, "faults": faults or Faults(), "speed": speed, "alive": staticmethod(alive),
+             "mtu": int(mtu)}
     return type("FirmwareBoard", (_backend_class(),), attrs)
 
 
@@ -419,6 +426,7 @@ def _backend_class() -> type:
         speed: float = 1.0
         alive: Callable[[], bool]
         stalled: bool = False  # set on the class (tests): the central stops taking packets
+        mtu: int = p.BLE_NOTIFY_MTU  # the ATT MTU this central asks for at connect (23: no exchange)
 
         def __init__(self, address_or_ble_device: Any, **kwargs: Any) -> None:
             cb = kwargs.pop("disconnected_callback", None)
@@ -435,6 +443,7 @@ def _backend_class() -> type:
             self._reads: dict[int, asyncio.Future[bytes]] = {}
             self.delivered = 0
             self._t0 = 0.0
+            self._mtu = p.BLE_NOTIFY_MTU
 
         @property
         def name(self) -> str:
@@ -442,7 +451,7 @@ def _backend_class() -> type:
 
         @property
         def mtu_size(self) -> int:
-            return p.BLE_NOTIFY_MTU
+            return self._mtu
 
         @property
         def is_connected(self) -> bool:
@@ -465,6 +474,14 @@ def _backend_class() -> type:
                 coll.add_characteristic(BleakGATTCharacteristic(
                     None, 0x0012 + 2 * idx, uuid, props, lambda: p.BLE_NOTIFY_MTU - p.ATT_OVERHEAD, service))
             self.services = coll
+            self._mtu = p.BLE_NOTIFY_MTU
+            if self.mtu > p.BLE_NOTIFY_MTU:  # ATT Exchange MTU: the peripheral answers what it accepts
+                self._send("M", 0, int(self.mtu).to_bytes(2, "little"))
+                while True:
+                    kind, _, data = await self._recv()
+                    if kind == ord("M"):
+                        self._mtu = int.from_bytes(data[:2], "little")
+                        break
             self._connected = True
             self._t0 = loop.time()
             self._task = loop.create_task(self._pump(), name="firmware-ble")

@@ -10,9 +10,10 @@
 // (`gesture simulate --firmware`, tests/test_firmware_sim.py).
 //
 // Board revision: Rev1 has an LSM9DS1 (library Arduino_LSM9DS1), Rev2 a BMI270 + BMM150 (library
-// Arduino_BMI270_BMM150). Uncomment the define below for Rev2, or compile with
-//   arduino-cli compile --fqbn arduino:mbed_nano:nano33ble --build-property "compiler.cpp.extra_flags=-DGK_BOARD_REV2"
-// #define GK_BOARD_REV2
+// Arduino_BMI270_BMM150). The board is written into the sketch folder, gk_board_choice.h (GENERATED:
+// `gesture firmware --board nano33ble_rev2 --out DIR` for Rev2; the IDE cannot pass -D flags).
+// `-DGK_BOARD_REV2` on the command line selects Rev2 too. (Finding the IMU at boot would need both
+// IMU libraries installed and linked on every board; the choice in the folder needs one.)
 //
 // Rules this loop keeps (each was a fault on a real board):
 // * it boots at the rate its IMU library configures (GK_IMU_RATE_HZ: 119 Hz Rev1, 100 Hz Rev2) and
@@ -24,6 +25,7 @@
 
 #include <ArduinoBLE.h>
 
+#include "gk_board_choice.h"  // GENERATED: the board this folder is for (GK_BOARD_REV2 or none)
 #include "gk_boards.h"  // GENERATED from capture/boards.py: board name, sensor, IMU rate, IMU header
 #include GK_IMU_HEADER    // the board's sensor code (gk_imu_<sensor>.h, which includes its library)
 
@@ -32,8 +34,9 @@
 #include "gk_frame.h"
 #include "gk_link.h"
 
-// IMU notifications are sized for GK_BLE_NOTIFY_MTU (gesture_protocol.h, generated from
-// capture/protocol.py): ArduinoBLE answers MTU requests with at most its default max MTU (23).
+// IMU notifications carry as many samples as the negotiated ATT MTU holds (gk_ble_mtu(): 23 until
+// the central asks, up to GK_BLE_MAX_MTU), so a 119 Hz stream fits the 4 controller buffers per
+// connection interval once the MTU is raised; at MTU 23 what does not fit is dropped and counted.
 
 static const uint8_t kChannels = 6;
 static uint32_t rate_hz = GK_IMU_RATE_HZ;
@@ -49,10 +52,11 @@ static uint8_t ble_cmd = 0;  // a CONTROL write, parked by the BLE handler until
 static uint32_t ble_arg = 0;
 static bool ble_cmd_pending = false;
 static uint32_t drops_reported = 0;
+static uint16_t ble_mtu = GK_BLE_NOTIFY_MTU;  // the MTU ble_batch is sized for
 static unsigned long drops_reported_ms = 0;
 
 BLEService gk_service(GK_SERVICE_UUID);
-BLECharacteristic imu_char(GK_IMU_CHAR_UUID, BLENotify, GK_BLE_NOTIFY_MTU - GK_ATT_OVERHEAD);
+BLECharacteristic imu_char(GK_IMU_CHAR_UUID, BLENotify, GK_BLE_MAX_MTU - GK_ATT_OVERHEAD);
 // Sized for the longest INFO the protocol allows (a frame's payload), not for today's text:
 // ArduinoBLE silently cuts a value longer than the characteristic.
 BLECharacteristic info_char(GK_INFO_CHAR_UUID, BLERead, GK_MAX_PAYLOAD);
@@ -76,7 +80,7 @@ static void send_info() {
 
 static void configure_batches() {
   serial_batch.configure(kChannels, gk::samples_per_frame(rate_hz));
-  ble_batch.configure(kChannels, gk::ble_samples_per_notification(GK_BLE_NOTIFY_MTU, kChannels));
+  ble_batch.configure(kChannels, gk::ble_samples_per_notification(ble_mtu, kChannels));
 }
 
 // Applies a rate the sensor delivers (and sends INFO); refuses any other with a LOG frame.
@@ -113,20 +117,42 @@ static void on_control_written(BLEDevice, BLECharacteristic c) {
   }
 }
 
-static void on_ble_connect(BLEDevice) { ble_batch.clear(); }
+static void on_ble_connect(BLEDevice) {
+  ble_mtu = GK_BLE_NOTIFY_MTU;  // every link starts at 23
+  ble_batch.configure(kChannels, gk::ble_samples_per_notification(ble_mtu, kChannels));
+}
+static void on_ble_disconnect(BLEDevice) { gk_ble_link_dropped(); }  // gk_link.h: ArduinoBLE keeps the dead link's count
+
+// One IMU frame with the samples batched so far.
+static void flush_serial_batch() {
+  if (!serial_batch.count()) return;
+  uint8_t payload[2 + 2 * GK_MAX_SAMPLES_PER_FRAME * kChannels];
+  size_t n = serial_batch.payload(payload, sizeof(payload));
+  send_frame(GK_FRAME_IMU, seq_imu++, serial_batch.t_first(), payload, n);
+  serial_batch.clear();
+}
+
+// One IMU notification with the samples batched so far (seq used even when dropped: the host sees the gap).
+static void flush_ble_batch() {
+  if (!ble_batch.count()) return;
+  uint8_t note[GK_BLE_MAX_MTU - GK_ATT_OVERHEAD];
+  size_t n = ble_batch.notification(note, sizeof(note), seq_ble++);
+  if (n) gk_notify(imu_char, note, n);
+  ble_batch.clear();
+}
 
 static void report_drops() {
-  const uint32_t total = gk_serial_dropped + gk_ble_dropped;
+  const uint32_t total = gk_serial_dropped + gk_ble_dropped + gk_imu_lost;
   if (total == drops_reported || millis() - drops_reported_ms < 1000) return;
-  char text[64];
-  size_t n = gk::format_drops(text, sizeof(text), gk_serial_dropped, gk_ble_dropped);
+  char text[80];
+  size_t n = gk::format_drops(text, sizeof(text), gk_serial_dropped, gk_ble_dropped, gk_imu_lost);
   drops_reported_ms = millis();
   if (send_log(text, n)) drops_reported = total;  // not delivered (no host yet): try again in a second
 }
 
 void setup() {
   Serial.begin(115200);  // USB CDC: the baud rate is ignored
-  if (!gk_imu_begin(false)) {
+  if (!gk_imu_begin(true)) {  // true: the sensor's FIFO where it has one (LSM9DS1: 32 samples)
     while (true) {
       const char msg[] = "error: IMU not found";
       send_log(msg, sizeof(msg) - 1);
@@ -142,6 +168,7 @@ void setup() {
     gk_service.addCharacteristic(control_char);
     control_char.setEventHandler(BLEWritten, on_control_written);
     BLE.setEventHandler(BLEConnected, on_ble_connect);
+    BLE.setEventHandler(BLEDisconnected, on_ble_disconnect);
     BLE.addService(gk_service);
     BLE.advertise();
   } else {
@@ -165,19 +192,22 @@ void loop() {
   }
   report_drops();
   int16_t s[kChannels];
+  const uint32_t lost_before = gk_imu_lost;
   if (!gk_imu_read(s)) return;  // data-ready: the sensor's clock sets the sample rate
   if (!streaming) return;
-  const uint32_t now = micros();
-  if (serial_batch.push(s, now)) {
-    uint8_t payload[2 + 2 * GK_MAX_SAMPLES_PER_FRAME * kChannels];
-    size_t n = serial_batch.payload(payload, sizeof(payload));
-    send_frame(GK_FRAME_IMU, seq_imu++, serial_batch.t_first(), payload, n);
-    serial_batch.clear();
+  if (gk_imu_lost != lost_before) {  // samples lost at the sensor: the next batches start at a true time
+    flush_serial_batch();
+    flush_ble_batch();
   }
-  if (ble_ok && BLE.connected() && imu_char.subscribed() && ble_batch.push(s, now)) {
-    uint8_t note[GK_BLE_NOTIFY_MTU - GK_ATT_OVERHEAD];
-    size_t n = ble_batch.notification(note, sizeof(note), seq_ble++);
-    if (n) gk_notify(imu_char, note, n);  // seq used even when dropped: the host sees the gap
-    ble_batch.clear();
+  const uint32_t now = gk_imu_time_us();  // the sample's time, not the read's (a FIFO backlog is read in a burst)
+  if (serial_batch.push(s, now)) flush_serial_batch();
+  if (ble_ok && BLE.connected() && imu_char.subscribed()) {
+    const uint16_t mtu = gk_ble_mtu();
+    if (mtu != ble_mtu) {  // the central raised the MTU: size the batch for it (a partial one is sent first)
+      flush_ble_batch();
+      ble_mtu = mtu;
+      ble_batch.configure(kChannels, gk::ble_samples_per_notification(ble_mtu, kChannels));
+    }
+    if (ble_batch.push(s, now)) flush_ble_batch();
   }
 }

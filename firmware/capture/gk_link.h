@@ -1,7 +1,7 @@
 // gk_link.h: output for the sketches that never blocks loop() (Arduino mbed core + ArduinoBLE).
 // Included by the .ino only (it needs the Arduino core); copied into each sketch folder like
 // gk_frame.h. Both behaviours below were read in the core's and library's sources
-// (ArduinoCore-mbed b4ad4e7, ArduinoBLE 2.0.1) and are what firmware/shim models:
+// (ArduinoCore-mbed 4.6.0, ArduinoBLE 2.0.1) and are what firmware/shim models:
 //
 // * USB serial. `if (Serial)` is only the DTR line (and costs a delay(1)). With DTR high,
 //   Serial.write() waits until the host has taken every 64-byte USB packet, which is forever
@@ -16,9 +16,12 @@
 //   members through the standard explicit-instantiation access idiom (no library change; if the
 //   members are renamed this stops compiling instead of blocking again). A notification that would
 //   wait is dropped and counted; its sequence number stays used, so the host sees the gap.
+//   The Nano 33 BLE's Cordio controller has 4 such buffers (mbed_config.h: CORDIO_LL_TX_BUFFERS 4).
 #pragma once
 #include <Arduino.h>
 #include <ArduinoBLE.h>
+#include <USB/PluggableUSBSerial.h>  // _SerialUSB: the core's Arduino.h does not declare it
+#include <utility/ATT.h>
 #include <utility/HCI.h>
 
 #include "gk_frame.h"
@@ -65,12 +68,38 @@ static inline void gk_serial_pump() {
   gk_serial_queue.pop(taken);
 }
 
-static inline bool gk_ble_can_send() { return HCI.*gk_hci_member(GkHciPending()) < HCI.*gk_hci_member(GkHciMax()); }
+// A controller buffer is free (with `reserve` more kept free for what matters more).
+static inline bool gk_ble_can_send(uint8_t reserve = 0) {
+  return HCI.*gk_hci_member(GkHciPending()) + reserve < HCI.*gk_hci_member(GkHciMax());
+}
 
-// Notify if a central subscribed and a controller buffer is free; never waits.
-static inline bool gk_notify(BLECharacteristic& c, const uint8_t* data, size_t n) {
+// The ATT MTU of the link: 23 until the central asks for more (MTU exchange), then up to
+// GK_BLE_MAX_MTU (247 on this core). ArduinoBLE keeps it per connection handle and has no call
+// that returns the central's handle, so this takes the smallest MTU over the connected handles
+// (a notification goes to every connected central, cut to each one's MTU - 3).
+static inline uint16_t gk_ble_mtu() {
+  uint16_t mtu = 0;
+  for (uint16_t h = 0; h < 16; ++h) {  // Cordio's connection handles are its connection indices
+    if (!ATT.connected(h)) continue;
+    const uint16_t m = ATT.mtu(h);
+    if (mtu == 0 || m < mtu) mtu = m;
+  }
+  return mtu ? mtu : GK_BLE_NOTIFY_MTU;
+}
+
+// Call from the sketch's BLEDisconnected handler. ArduinoBLE 2.0.1 never resets _pendingPkt when a
+// link drops (ArduinoBLE issue #45): packets pending on the dead link are never reported completed,
+// so with full buffers gk_ble_can_send() would stay false for every later central, and the
+// library's own ATT replies would spin in sendAclPkt() inside BLE.poll(), stopping loop(). The
+// controller frees a dropped link's buffers, so the count goes back to 0 with it.
+static inline void gk_ble_link_dropped() { HCI.*gk_hci_member(GkHciPending()) = 0; }
+
+// Notify if a central subscribed and a controller buffer is free (leaving `reserve` buffers free:
+// the classifier keeps one for its predictions, so raw IMU at MTU 23 cannot crowd them out);
+// never waits.
+static inline bool gk_notify(BLECharacteristic& c, const uint8_t* data, size_t n, uint8_t reserve = 0) {
   if (!BLE.connected() || !c.subscribed()) return false;
-  if (!gk_ble_can_send()) {
+  if (!gk_ble_can_send(reserve)) {
     ++gk_ble_dropped;
     return false;
   }

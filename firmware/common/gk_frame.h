@@ -275,9 +275,11 @@ class TxQueue {
 
 // LOG text reporting what a sketch dropped instead of blocking (capture/virtual/firmware.py
 // parse_drops reads it back).
-inline size_t format_drops(char* out, size_t cap, uint32_t serial_frames, uint32_t ble_notifications) {
-  int n = snprintf(out, cap, "dropped: serial=%lu ble=%lu", static_cast<unsigned long>(serial_frames),
-                   static_cast<unsigned long>(ble_notifications));
+// imu_samples: samples the sensor produced that were never read (an overflowed FIFO).
+inline size_t format_drops(char* out, size_t cap, uint32_t serial_frames, uint32_t ble_notifications,
+                           uint32_t imu_samples = 0) {
+  int n = snprintf(out, cap, "dropped: serial=%lu ble=%lu imu=%lu", static_cast<unsigned long>(serial_frames),
+                   static_cast<unsigned long>(ble_notifications), static_cast<unsigned long>(imu_samples));
   return (n < 0 || static_cast<size_t>(n) >= cap) ? 0 : static_cast<size_t>(n);
 }
 

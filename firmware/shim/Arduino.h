@@ -67,15 +67,7 @@ class UART : public Print {
   size_t write(const uint8_t* buf, size_t n) override;
   using Print::write;
   explicit operator bool();
-  bool dtr();
 };
 extern UART Serial;  // the mbed core: #define Serial _UART_USB_
-
-// The USBCDC part of the core's USBSerial, public there too: send_nb copies into the 64-byte
-// packet buffer only when the terminal is connected and no transfer is in progress.
-class USBSerial {
- public:
-  void send_nb(uint8_t* buffer, uint32_t size, uint32_t* actual, bool now = true);
-  bool connected();
-};
-extern USBSerial _SerialUSB;
+// _SerialUSB (the USB CDC port's non-blocking side) is NOT here: like the real core, only
+// USB/PluggableUSBSerial.h declares it.

@@ -19,14 +19,18 @@ enum BLEProperty {
 enum BLEDeviceEvent { BLEConnected = 0, BLEDisconnected = 1 };
 enum BLECharacteristicEvent { BLESubscribed = 0, BLEUnsubscribed = 1, BLEWritten = 3 };
 
+struct GkShimBle;  // shim.cpp: makes the devices and characteristic copies the library hands out
+
 class BLEDevice {
  public:
-  explicit BLEDevice(bool connected = false) : connected_(connected) {}
+  BLEDevice() : connected_(false) {}
   bool connected() const;
   const char* address() const { return "00:00:00:00:00:01"; }
   explicit operator bool() const { return connected_; }
 
  private:
+  friend struct GkShimBle;
+  explicit BLEDevice(bool connected) : connected_(connected) {}
   bool connected_;
 };
 
@@ -39,7 +43,6 @@ struct GkShimChar;  // shim.cpp: the characteristic's state, shared by copies (l
 class BLECharacteristic {
  public:
   BLECharacteristic(const char* uuid, uint8_t properties, int valueSize, bool fixedLength = false);
-  explicit BLECharacteristic(GkShimChar* s) : s_(s) {}  // the copy a handler receives
   int writeValue(const uint8_t value[], int length);
   int writeValue(const char* value) { return writeValue(reinterpret_cast<const uint8_t*>(value), strlen(value)); }
   const uint8_t* value() const;
@@ -48,9 +51,10 @@ class BLECharacteristic {
   bool subscribed();
   void setEventHandler(int event, BLECharacteristicEventHandler handler);
   const char* uuid() const;
-  GkShimChar* state() const { return s_; }
 
  private:
+  friend struct GkShimBle;
+  explicit BLECharacteristic(GkShimChar* s) : s_(s) {}  // the copy a handler receives
   GkShimChar* s_;
 };
 

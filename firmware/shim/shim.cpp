@@ -11,14 +11,18 @@
 //   GK_SHIM_IMU_RATE    rate of that file in Hz (values are interpolated at the sensor's ODR)
 //   GK_SHIM_BLE         Unix socket path to listen on for the virtual central (absent: no radio)
 //   GK_SHIM_BLE_FAIL    1: BLE.begin() fails (as when the radio does not start)
+//   GK_SHIM_IMU_FAIL    1: IMU.begin() fails (wrong board revision, or a sensor that does not answer)
 //   GK_SHIM_SPEED       device seconds per host second (0: unpaced; default 1)
 //   GK_SHIM_STATUS_FD   fd for "status ..." lines every 100 ms of device time (default stderr)
 //   GK_SHIM_LATE        "K:US": every K-th pass of loop() costs US more device time (a long model
 //                       invoke or BLE event on the board), so samples pile up in the IMU FIFO
-//   GK_SHIM_BLE_BUFFERS controller ACL buffers (_maxPkt; default 16, the Tx buffer count Cordio's
-//                       link layer reports; an assumption, not read off a Nano 33 BLE)
+//   GK_SHIM_BLE_INTERVAL_US  connection interval in us of device time (default 0: a buffer is freed as
+//                       soon as the central takes its packet; desktop centrals pick 30-50 ms)
+//   GK_SHIM_BLE_BUFFERS controller ACL buffers (_maxPkt; default 4: ArduinoCore-mbed 4.6.0's
+//                       variants/ARDUINO_NANO33BLE/mbed_config.h CORDIO_LL_TX_BUFFERS 4)
 #include <Arduino.h>
 #include <ArduinoBLE.h>
+#include <USB/PluggableUSBSerial.h>
 #include <Wire.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,8 +32,10 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <utility/ATT.h>
 #include <utility/HCI.h>
 
+#include <string>
 #include <vector>
 
 #ifdef GK_BOARD_REV2
@@ -57,6 +63,7 @@ uint64_t g_next_status = 0;
 struct Stats {
   uint64_t loops = 0, produced = 0, reads = 0, stale_reads = 0, overwritten = 0;
   uint64_t serial_wait_us = 0, ble_wait_us = 0, ble_write_no_radio = 0, notifications = 0, serial_in_ble_handler = 0;
+  uint64_t i2c_us = 0;  // device time spent in IMU register reads (bus transfers + the BMI270 API's waits)
 } g_st;
 
 double host_s() {
@@ -68,12 +75,14 @@ double host_s() {
 void status(const char* why) {
   fprintf(g_status,
           "status %s t_us=%llu loops=%llu produced=%llu reads=%llu stale=%llu overwritten=%llu "
-          "serial_wait_us=%llu ble_wait_us=%llu ble_write_no_radio=%llu notifications=%llu serial_in_ble_handler=%llu\n",
+          "serial_wait_us=%llu ble_wait_us=%llu ble_write_no_radio=%llu notifications=%llu serial_in_ble_handler=%llu "
+          "i2c_us=%llu\n",
           why, (unsigned long long)g_us, (unsigned long long)g_st.loops, (unsigned long long)g_st.produced,
           (unsigned long long)g_st.reads, (unsigned long long)g_st.stale_reads,
           (unsigned long long)g_st.overwritten, (unsigned long long)g_st.serial_wait_us,
           (unsigned long long)g_st.ble_wait_us, (unsigned long long)g_st.ble_write_no_radio,
-          (unsigned long long)g_st.notifications, (unsigned long long)g_st.serial_in_ble_handler);
+          (unsigned long long)g_st.notifications, (unsigned long long)g_st.serial_in_ble_handler,
+          (unsigned long long)g_st.i2c_us);
   fflush(g_status);
 }
 
@@ -111,6 +120,7 @@ bool g_acc_ready = false, g_gyr_ready = false;
 bool g_fifo_mode = false;
 Sample g_fifo[32];
 int g_fifo_head = 0, g_fifo_n = 0;
+bool g_fifo_ovr = false;  // FIFO_SRC OVRN: full and a slot overwritten; cleared by reading a slot
 bool g_imu_begun = false;
 uint64_t g_imu_t0 = 0;
 
@@ -140,6 +150,7 @@ void imu_tick() {
         g_fifo_head = (g_fifo_head + 1) % 32;
         --g_fifo_n;
         ++g_st.overwritten;
+        g_fifo_ovr = true;
       }
       g_fifo[(g_fifo_head + g_fifo_n) % 32] = s;
       ++g_fifo_n;
@@ -151,6 +162,11 @@ void imu_tick() {
     g_tick_next += static_cast<uint64_t>(llround(1e6 / g_odr * (g_st.produced + 1))) -
                    static_cast<uint64_t>(llround(1e6 / g_odr * g_st.produced));
   }
+}
+
+bool imu_fails() {
+  const char* v = getenv("GK_SHIM_IMU_FAIL");
+  return v && v[0] == '1';
 }
 
 void imu_start(double odr) {
@@ -218,7 +234,11 @@ bool g_ble_begun = false;
 const char* g_ble_path = nullptr;
 int g_listen = -1, g_central = -1;
 std::vector<uint8_t> g_in;
-int g_att_mtu = 23;  // ArduinoBLE's default max MTU: a larger MTU request is answered with 23
+int g_att_mtu = 23;  // the link's ATT MTU: 23 at connect, raised by the central's MTU exchange
+const int kMaxMtu = 247;  // ArduinoBLE's answer limit on this core (utility/ATT.h of the shim)
+uint64_t g_interval_us = 0;  // connection interval (0: buffers freed as soon as the central takes a packet)
+uint64_t g_next_event = 0;   // device time of the next connection event
+unsigned g_taken = 0;        // packets the central took since the last connection event
 
 void send_msg(uint8_t type, uint8_t index, const uint8_t* data, size_t n) {
   if (g_central < 0) return;
@@ -243,6 +263,12 @@ void drop_central();
 
 }  // namespace
 
+struct GkShimBle {
+  static BLEDevice device(bool connected) { return BLEDevice(connected); }
+  static BLECharacteristic copy(GkShimChar* s) { return BLECharacteristic(s); }
+  static GkShimChar* state(const BLECharacteristic& c) { return c.s_; }
+};
+
 struct GkShimHci {
   static uint8_t& pending() { return HCI._pendingPkt; }
   static uint8_t& max() { return HCI._maxPkt; }
@@ -254,9 +280,26 @@ void drop_central() {
   if (g_central < 0) return;
   close(g_central);
   g_central = -1;
-  GkShimHci::pending() = 0;  // a dropped link frees its controller buffers
+  g_taken = 0;
+  // ArduinoBLE 2.0.1 does NOT reset _pendingPkt here (issue #45): packets pending on the dead link
+  // are never reported completed. The sketch must (gk_link.h gk_ble_link_dropped()).
   for (Char* c : g_chars) c->subscribed = false;
-  if (g_on_disconnect) g_on_disconnect(BLEDevice(false));
+  if (g_on_disconnect) g_on_disconnect(GkShimBle::device(false));
+}
+
+// Packets the central took free their controller buffers (what HCI handleNumCompPkts does).
+void complete_taken() {
+  uint8_t& p = GkShimHci::pending();
+  p = static_cast<uint8_t>(p > g_taken ? p - g_taken : 0);
+  g_taken = 0;
+}
+
+// Connection events every g_interval_us of device time: the controller reports the packets the
+// central took since the last one, so at most _maxPkt packets go out per interval.
+void connection_events() {
+  if (!g_interval_us || g_central < 0 || g_us < g_next_event) return;
+  complete_taken();
+  g_next_event += g_interval_us * ((g_us - g_next_event) / g_interval_us + 1);
 }
 
 void handle(uint8_t type, const uint8_t* d, size_t n) {
@@ -269,24 +312,32 @@ void handle(uint8_t type, const uint8_t* d, size_t n) {
     if (static_cast<int>(c->value.size()) > c->size) c->value.resize(static_cast<size_t>(c->size));
     if (c->written) {
       g_in_handler = true;  // handlers run inside BLE.poll(): count Serial output made from there
-      c->written(BLEDevice(true), BLECharacteristic(reinterpret_cast<GkShimChar*>(c)));
+      c->written(GkShimBle::device(true), GkShimBle::copy(reinterpret_cast<GkShimChar*>(c)));
       g_in_handler = false;
     }
   } else if (type == 'R') {
     send_msg('V', d[0], c->value.data(), c->value.size());
-  } else if (type == 'K') {  // the central took n packets: Number Of Completed Packets
-    uint8_t& p = GkShimHci::pending();
-    p = static_cast<uint8_t>(p > d[0] ? p - d[0] : 0);
+  } else if (type == 'K') {  // the central took a packet: reported (Number Of Completed Packets) at
+    g_taken += 1;           // the next connection event, or at once without an interval
+    if (!g_interval_us) complete_taken();
+  } else if (type == 'M' && n >= 3) {  // ATT Exchange MTU: ArduinoBLE answers min(asked, its max)
+    const int asked = d[1] | (d[2] << 8);
+    g_att_mtu = asked < 23 ? 23 : (asked > kMaxMtu ? kMaxMtu : asked);
+    const uint8_t r[2] = {static_cast<uint8_t>(g_att_mtu & 0xFF), static_cast<uint8_t>(g_att_mtu >> 8)};
+    send_msg('M', 0, r, 2);
   }
 }
 
 void ble_service() {
   if (!g_ble_begun || g_listen < 0) return;
+  connection_events();
   if (g_central < 0) {
     int fd = accept(g_listen, nullptr, nullptr);
     if (fd < 0) return;
     fcntl(fd, F_SETFL, O_NONBLOCK);
     g_central = fd;
+    g_att_mtu = 23;  // every link starts at the minimum
+    g_next_event = g_us + g_interval_us;
     g_in.clear();
     for (Char* c : g_chars) {
       uint8_t entry[64];
@@ -297,7 +348,7 @@ void ble_service() {
     }
     send_msg('E', 0, nullptr, 0);  // end of the GATT table
     g_in_handler = true;
-    if (g_on_connect) g_on_connect(BLEDevice(true));
+    if (g_on_connect) g_on_connect(GkShimBle::device(true));
     g_in_handler = false;
     return;
   }
@@ -343,7 +394,6 @@ int UART::read() {
   --g_rx_n;
   return b;
 }
-bool UART::dtr() { return ::dtr(); }
 UART::operator bool() {
   delay(1);  // the core's operator bool() calls delay(1) so `while (!Serial)` lets other threads run
   return ::dtr();
@@ -378,11 +428,48 @@ bool USBSerial::connected() { return ::dtr(); }
 
 TwoWire Wire, Wire1;
 
+struct GkShimWire {
+  static uint32_t hz(const TwoWire& w) { return w.hz_; }
+};
+
+namespace {
+// One register read of n bytes on Wire1 ((3 + n) * 9 bits at its clock) and then wait_us.
+void i2c_read(size_t n, uint64_t wait_us) {
+  const uint64_t us = static_cast<uint64_t>(llround((3.0 + n) * 9 * 1e6 / GkShimWire::hz(Wire1))) + wait_us;
+  g_st.i2c_us += us;
+  advance(us);
+}
+}  // namespace
+
 // ------------------------------------------------------------------------------- IMU libraries
 #ifdef GK_BOARD_REV2
 BoschSensorClass IMU;
-int BoschSensorClass::begin() { imu_start(100.0); return 1; }
+int BoschSensorClass::begin() {
+  if (imu_fails()) return 0;
+  imu_start(100.0);
+  return 1;
+}
+namespace {
+uint64_t bmi_wait(const bmi2_dev& d) { return d.aps_status == BMI2_ENABLE ? 450 : 2; }  // bmi2_get_regs
+int16_t neg(int16_t v) { return v == -32768 ? 32767 : static_cast<int16_t>(-v); }
+}  // namespace
+int8_t bmi2_get_sensor_data(struct bmi2_sens_data* data, struct bmi2_dev* dev) {
+  i2c_read(1, bmi_wait(*dev));   // PWR_CTRL: which sensors are on
+  i2c_read(12, bmi_wait(*dev));  // accel and gyro data registers in one burst
+  ++g_st.reads;
+  const int16_t* v = g_latest.v;  // board frame; the library maps x = -y, y = -x for the Nano 33 BLE
+  data->acc.x = neg(v[1]); data->acc.y = neg(v[0]); data->acc.z = v[2];
+  data->gyr.x = neg(v[4]); data->gyr.y = neg(v[3]); data->gyr.z = v[5];
+  data->sens_time = static_cast<uint32_t>(g_us);
+  return BMI2_OK;
+}
+int8_t bmi2_set_adv_power_save(uint8_t enable, struct bmi2_dev* dev) {
+  i2c_read(1, bmi_wait(*dev));
+  dev->aps_status = enable;
+  return BMI2_OK;
+}
 int BoschSensorClass::accelerationAvailable() {
+  i2c_read(2, bmi_wait(bmi2));  // INT_STATUS
   bool r = g_acc_ready;
   g_acc_ready = false;  // reading the interrupt status clears it (the library keeps the gyro bit)
   return r;
@@ -393,27 +480,41 @@ int BoschSensorClass::gyroscopeAvailable() {
   return r;
 }
 int BoschSensorClass::readAcceleration(float& x, float& y, float& z) {
+  i2c_read(1, bmi_wait(bmi2));  // bmi2_get_sensor_data(), as the library calls it
+  i2c_read(12, bmi_wait(bmi2));
   ++g_st.reads;
   x = g_latest.v[0] / 8192.0f; y = g_latest.v[1] / 8192.0f; z = g_latest.v[2] / 8192.0f;
   return 1;
 }
 int BoschSensorClass::readGyroscope(float& x, float& y, float& z) {
+  i2c_read(1, bmi_wait(bmi2));  // bmi2_get_sensor_data() again: accel and gyro read a second time
+  i2c_read(12, bmi_wait(bmi2));
   x = g_latest.v[3] / 16.384f; y = g_latest.v[4] / 16.384f; z = g_latest.v[5] / 16.384f;
   return 1;
 }
 uint8_t TwoWire::endTransmission(bool) { return 0; }
+size_t TwoWire::requestFrom(uint8_t, size_t, bool) { return 0; }
 #else
 LSM9DS1Class IMU;
 static Sample g_fifo_out;  // the slot whose gyro registers are readable
-int LSM9DS1Class::begin() { imu_start(119.0); return 1; }
+int LSM9DS1Class::begin() {
+  if (imu_fails()) return 0;
+  imu_start(119.0);
+  return 1;
+}
 void LSM9DS1Class::setContinuousMode() { g_fifo_mode = true; g_fifo_n = 0; }
 void LSM9DS1Class::setOneShotMode() { g_fifo_mode = false; }
-int LSM9DS1Class::accelerationAvailable() { return g_fifo_mode ? g_fifo_n > 0 : g_acc_ready; }
+int LSM9DS1Class::accelerationAvailable() {
+  i2c_read(1, 0);  // STATUS_REG, or FIFO_SRC in continuous mode
+  return g_fifo_mode ? g_fifo_n > 0 : g_acc_ready;
+}
 int LSM9DS1Class::gyroscopeAvailable() { return g_gyr_ready; }
 int LSM9DS1Class::readAcceleration(float& x, float& y, float& z) {
+  i2c_read(6, 0);  // OUT_X_XL .. OUT_Z_XL
   const Sample* s = &g_latest;
   if (g_fifo_mode) {
     if (g_fifo_n) {
+      g_fifo_ovr = false;  // a slot read: the FIFO is no longer full
       g_fifo_out = g_fifo[g_fifo_head];
       g_fifo_head = (g_fifo_head + 1) % 32;
       --g_fifo_n;
@@ -431,6 +532,7 @@ int LSM9DS1Class::readAcceleration(float& x, float& y, float& z) {
 }
 int LSM9DS1Class::readGyroscope(float& x, float& y, float& z) {
   // FIFO: the gyro registers show the slot the read pointer is on (its accel not read yet).
+  i2c_read(6, 0);  // OUT_X_G .. OUT_Z_G
   const Sample* s = g_fifo_mode ? (g_fifo_n ? &g_fifo[g_fifo_head] : &g_fifo_out) : &g_latest;
   g_gyr_ready = false;
   x = s->v[3] * 2000.0f / 32768.0f; y = s->v[4] * 2000.0f / 32768.0f; z = s->v[5] * 2000.0f / 32768.0f;
@@ -444,12 +546,25 @@ uint8_t TwoWire::endTransmission(bool) {
   }
   return 0;
 }
+// A register read: FIFO_SRC (0x2F) is the FIFO's unread slots (bits 5..0) and OVRN (bit 6).
+size_t TwoWire::requestFrom(uint8_t address, size_t len, bool) {
+  rx_n_ = rx_off_ = 0;
+  if (address != 0x6B || n_ != 1 || len != 1) return 0;
+  i2c_read(1, 0);
+  if (buf_[0] == 0x2F) rx_[rx_n_++] = static_cast<uint8_t>((g_fifo_mode ? g_fifo_n : 0) | (g_fifo_ovr ? 0x40 : 0));
+  else rx_[rx_n_++] = 0;
+  return rx_n_;
+}
 #endif
 
 // ------------------------------------------------------------------------------- ArduinoBLE
 BLELocalDevice BLE;
 static HCIClass g_hci;
 HCIClass& HCI = g_hci;
+static ATTClass g_att;
+ATTClass& ATT = g_att;
+bool ATTClass::connected(uint16_t handle) const { return handle == 0 && g_central >= 0; }
+uint16_t ATTClass::mtu(uint16_t handle) const { return handle == 0 && g_central >= 0 ? static_cast<uint16_t>(g_att_mtu) : 23; }
 
 BLECharacteristic::BLECharacteristic(const char* uuid, uint8_t properties, int valueSize, bool fixedLength) {
   Char* c = new Char();
@@ -485,7 +600,7 @@ int BLECharacteristic::writeValue(const uint8_t value[], int length) {
   return n;
 }
 void BLEService::addCharacteristic(BLECharacteristic& c) {
-  Char* s = ch(c.state());
+  Char* s = ch(GkShimBle::state(c));
   if (s->index < 0) {
     s->index = static_cast<int>(g_chars.size());
     g_chars.push_back(s);
@@ -500,12 +615,19 @@ int BLELocalDevice::begin() {
   struct sockaddr_un a;
   memset(&a, 0, sizeof(a));
   a.sun_family = AF_UNIX;
-  strncpy(a.sun_path, g_ble_path, sizeof(a.sun_path) - 1);
+  // Bound under a temporary name and renamed once listening: a central that sees the path can
+  // connect (between bind and listen it would be refused).
+  std::string tmp = std::string(g_ble_path) + ".tmp";
+  strncpy(a.sun_path, tmp.c_str(), sizeof(a.sun_path) - 1);
+  unlink(tmp.c_str());
   unlink(g_ble_path);
   if (bind(g_listen, reinterpret_cast<struct sockaddr*>(&a), sizeof(a)) != 0 || listen(g_listen, 1) != 0) return 0;
+  if (rename(tmp.c_str(), g_ble_path) != 0) return 0;
   fcntl(g_listen, F_SETFL, O_NONBLOCK);
   const char* bufs = env("GK_SHIM_BLE_BUFFERS");
-  GkShimHci::max() = static_cast<uint8_t>(bufs ? atoi(bufs) : 16);
+  GkShimHci::max() = static_cast<uint8_t>(bufs ? atoi(bufs) : 4);
+  const char* iv = env("GK_SHIM_BLE_INTERVAL_US");
+  g_interval_us = iv ? strtoull(iv, nullptr, 10) : 0;
   g_ble_begun = true;
   return 1;
 }
@@ -513,7 +635,7 @@ void BLELocalDevice::poll(unsigned long) { ble_service(); }
 void BLELocalDevice::addService(BLEService&) {}
 int BLELocalDevice::advertise() { return g_ble_begun; }
 bool BLELocalDevice::connected() const { return g_central >= 0; }
-BLEDevice BLELocalDevice::central() { return BLEDevice(g_central >= 0); }
+BLEDevice BLELocalDevice::central() { return GkShimBle::device(g_central >= 0); }
 bool BLELocalDevice::disconnect() { drop_central(); return true; }
 void BLELocalDevice::setEventHandler(int event, BLEDeviceEventHandler h) {
   if (event == BLEConnected) g_on_connect = h;
@@ -522,7 +644,7 @@ void BLELocalDevice::setEventHandler(int event, BLEDeviceEventHandler h) {
 
 void HCIClass::poll() { ble_service(); }
 int HCIClass::readLeBufferSize(uint16_t& pktLen, uint8_t& maxPkt) {
-  pktLen = 27;
+  pktLen = 256;  // the Cordio controller's ACL length (CORDIO_LL_MAX_ACL_SIZE)
   maxPkt = _maxPkt;
   return 0;
 }
