@@ -17,12 +17,12 @@ from capture.takes import Take, save_takes
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def tiny_dataset(root: Path) -> Path:
-    """2 labels x 5 people x 3 takes at 50 Hz; person p4 is the declared test person."""
-    rng = np.random.default_rng(0)
+def tiny_dataset(root: Path, people: int = 5, seed: int = 0) -> Path:
+    """2 labels x ``people`` people x 3 takes at 50 Hz; the last person is the declared test person."""
+    rng = np.random.default_rng(seed)
     takes = []
     for li, label in enumerate(("a", "b")):
-        for person in range(5):
+        for person in range(people):
             for _ in range(3):
                 n = int(rng.integers(40, 60))
                 v = rng.normal(0, 0.2, (n, 3))
@@ -30,7 +30,7 @@ def tiny_dataset(root: Path) -> Path:
                 takes.append(Take(label, np.arange(n) * 20.0, v, meta={"subject": f"p{person}"}))
     save_takes(root, takes)
     manifest = json.loads((root / "dataset.json").read_text())
-    manifest["test_subjects"] = ["p4"]
+    manifest["test_subjects"] = [f"p{people - 1}"]
     (root / "dataset.json").write_text(json.dumps(manifest))
     return root
 

@@ -11,31 +11,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from capture.errors import GestureError
-from capture.takes import Take, save_takes
+
+from test_tune import tiny_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def small_dataset(root: Path) -> Path:
     """2 labels x 4 people x 3 takes at 50 Hz; person p3 is the declared test person."""
-    rng = np.random.default_rng(1)
-    takes = []
-    for li, label in enumerate(("a", "b")):
-        for person in range(4):
-            for _ in range(3):
-                n = int(rng.integers(40, 60))
-                v = rng.normal(0, 0.2, (n, 3))
-                v[:, li] += np.sin(np.linspace(0, np.pi, n))
-                takes.append(Take(label, np.arange(n) * 20.0, v, meta={"subject": f"p{person}"}))
-    save_takes(root, takes)
-    manifest = json.loads((root / "dataset.json").read_text())
-    manifest["test_subjects"] = ["p3"]
-    (root / "dataset.json").write_text(json.dumps(manifest))
-    return root
+    return tiny_dataset(root, people=4, seed=1)
 
 
 def _pg_bin() -> Path | None:
