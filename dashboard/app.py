@@ -338,6 +338,9 @@ def model_panel(model: ModelInfo | None, error: str | None) -> None:
     r = model.report
     st.text(f"{model.model_dir}")
     st.markdown("**Labels:** " + ", ".join(f"`{l}`" for l in model.labels))
+    if r.get("simulated"):
+        st.caption("Trained and tested on the simulated hand (virtual://hand), not on recordings of people: "
+                   "the accuracy says the pipeline works, not how it does on your gestures.")
     m = st.columns(5)
     if "int8_accuracy" in r:
         m[0].metric("int8 accuracy (TFLM)", f"{r['int8_accuracy']:.1%}")

@@ -206,6 +206,18 @@ def test_model_panel_shows_report(monkeypatch, hub, tmp_path):
     assert metric(at, "model") == f"{size:,} B" and metric(at, "tensor arena") == "4,321 B"
     assert any("`negative`, `ring`, `slope`, `wing`" in m for m in texts(at.markdown))
     assert any("Confusion matrix" in m for m in texts(at.markdown))
+    assert not any("simulated hand" in c for c in texts(at.caption))  # trained on recordings: no note
+
+
+def test_model_panel_says_when_the_model_was_trained_on_the_simulated_hand(monkeypatch, hub, tmp_path):
+    import json
+
+    model = fake_model_dir(tmp_path / "model", LABELS)
+    report = json.loads((model / "report.json").read_text())
+    (model / "report.json").write_text(json.dumps(dict(report, simulated=True)))
+    at, _ = page(monkeypatch, "--model", str(model))
+    at.run()
+    assert any("simulated hand" in c and "not on recordings" in c for c in texts(at.caption)), texts(at.caption)
 
 
 def test_bad_model_dir_is_a_clear_error(monkeypatch, hub, tmp_path):
