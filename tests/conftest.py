@@ -55,14 +55,13 @@ def magic_wand() -> Path:
     """TensorFlow's magic_wand recordings (real, 10 people) as a dataset, or skip with the reason."""
     if not MAGIC_WAND_ARCHIVE.is_file():
         pytest.skip(f"no real recordings: {MAGIC_WAND_ARCHIVE} is absent (CI lays ../shared beside the clone)")
-    from capture.importers import import_files
-    from capture.takes import save_takes
+    from capture.importers.public import fetch
 
-    def make(d: Path) -> None:
-        r = import_files("magic-wand", [MAGIC_WAND_ARCHIVE])
-        save_takes(d, r.takes, prefix="mw", defaults=r.defaults)
+    def make(d: Path) -> None:  # `gesture data fetch magic_wand --file ARCHIVE`: checked, imported, attributed
+        fetch("magic_wand", d, file=MAGIC_WAND_ARCHIVE)
 
-    return _cached_dataset("magic_wand", [MAGIC_WAND_ARCHIVE, ROOT / "capture" / "importers" / "magic_wand.py"], make)
+    return _cached_dataset("magic_wand", [MAGIC_WAND_ARCHIVE, ROOT / "capture" / "importers" / "magic_wand.py",
+                                          ROOT / "capture" / "importers" / "public.py"], make)
 
 
 @pytest.fixture(scope="session")

@@ -167,7 +167,7 @@ def replay_counts(data: Path | None, rate_hz: float, *, labels: list[str] | None
         src = HandSource(board=board, rate_hz=rate_hz, labels=labels, rest_s=rest_s, limit=takes, loop=False, seed=seed)
     else:
         src = ReplaySource(data, rate_hz=rate_hz, channels=6, rest_s=rest_s, labels=labels, seed=seed, shuffle=shuffle)
-    return np.vstack([block for block, _ in src.stream()]).astype(np.int16)
+    return src.counts()
 
 
 # ----------------------------------------------------------------------------- the running board

@@ -192,17 +192,16 @@ class Imu:
                    gyro_range_dps=board.gyro_range_dps, accel_noise_g=board.accel_noise_counts / p.ACCEL_LSB_PER_G,
                    gyro_noise_dps=board.gyro_noise_dps, accel_lsb_g=board.accel_lsb_g, gyro_lsb_dps=board.gyro_lsb_dps)
 
-    def measure(self, motion: Motion, who: Person, rng: np.random.Generator, t0_s: float = 0.0) -> np.ndarray:
+    def measure(self, motion: Motion, who: Person, rng: np.random.Generator) -> np.ndarray:
         """(n, 6) g and deg/s as the IMU reports ``motion`` held with ``who``'s grip."""
         orient = motion.rot * who.tilt  # sensor -> world: the grip first, then the hand turning in the world
         acc = np.gradient(np.gradient(motion.pos, 1 / PHYSICS_HZ, axis=0), 1 / PHYSICS_HZ, axis=0)
         force_world = acc + np.array([0.0, 0.0, G])  # specific force: a - g, with g pointing down
         force = orient.inv().apply(force_world) / G
-        quats = orient.as_quat()
         step = (orient[:-1].inv() * orient[1:]).as_rotvec() * PHYSICS_HZ  # body rates between steps
         gyro = np.degrees(np.vstack([step, step[-1:]]))
         n_out = int(np.floor((len(motion.pos) - 1) / PHYSICS_HZ * self.rate_hz)) + 1
-        idx = np.minimum(np.rint((t0_s + np.arange(n_out) / self.rate_hz) * PHYSICS_HZ).astype(int), len(quats) - 1)
+        idx = np.minimum(np.rint(np.arange(n_out) / self.rate_hz * PHYSICS_HZ).astype(int), len(motion.pos) - 1)
         out = np.hstack([force[idx] + who.accel_bias_g, gyro[idx] + who.gyro_bias_dps])
         out[:, :3] += rng.normal(0, self.accel_noise_g, (n_out, 3))
         out[:, 3:] += rng.normal(0, self.gyro_noise_dps, (n_out, 3))

@@ -94,6 +94,10 @@ class BlockSource:
     def stream(self) -> Iterator[tuple[np.ndarray, Segment | None]]:
         raise NotImplementedError
 
+    def counts(self) -> np.ndarray:
+        """The whole (finite) stream as one (n, C) int16 array: what a replaying IMU is loaded with."""
+        return np.vstack([block for block, _ in self.stream()]).astype(np.int16)
+
     def events(self) -> Iterator[Event]:
         """Full frames of ``samples_per_frame`` samples across block boundaries, like the firmware."""
         per = p.samples_per_frame(self.rate_hz)
@@ -166,7 +170,6 @@ class ReplaySource(BlockSource):
                 return
 
 
-
 class HandSource(BlockSource):
     """The simulated hand (:mod:`capture.virtual.hand`) performing gestures, with rest in between.
 
@@ -200,6 +203,9 @@ class HandSource(BlockSource):
     def info(self) -> dict[str, object]:
         return capture_info(self.rate_hz, self.channels, board=self.board, sensor=SIMULATED_SENSOR)
 
+    def _counts(self, values: np.ndarray) -> np.ndarray:
+        return p.units_to_counts(values)[:, :self.channels]
+
     def stream(self) -> Iterator[tuple[np.ndarray, Segment | None]]:
         rng = np.random.default_rng([self.seed, 0x48534F55])
         pos = done = 0
@@ -207,14 +213,12 @@ class HandSource(BlockSource):
             who = self.person if self.person is not None else int(rng.integers(self.people))
             for label in rng.permutation(self.labels):
                 if self.limit is not None and done >= self.limit:
-                    block = p.units_to_counts(self.hand.rest(self.rest_s, who, done))[:, :self.channels]
-                    yield block, None
+                    yield self._counts(self.hand.rest(self.rest_s, who, done)), None
                     return
-                block = p.units_to_counts(self.hand.rest(self.rest_s * rng.uniform(0.6, 1.4), who, done))[:, :self.channels]
+                block = self._counts(self.hand.rest(self.rest_s * rng.uniform(0.6, 1.4), who, done))
                 yield block, None
                 pos += len(block)
-                take = self.hand.take(str(label), who, 1000 + done)
-                counts = p.units_to_counts(take.values)[:, :self.channels]
+                counts = self._counts(self.hand.take(str(label), who, 1000 + done).values)
                 seg = Segment(str(label), None, pos, counts)
                 self.segments.append(seg)
                 yield counts, seg
