@@ -11,8 +11,6 @@ It lives in ``dashboard`` because that is the most downstream package: it may im
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,16 +28,15 @@ def record_hand(data: Path, *, people: int = DEMO_PEOPLE, takes: int = DEMO_TAKE
     """Record takes from ``virtual://hand`` into a fresh ``data`` folder, as `gesture capture --trigger`
     does (one capture per simulated person and label, ``--subject simNN``); returns the takes saved.
 
-    The folder is filled beside ``data`` and put in its place at the end, so an interrupted demo
-    never leaves a half-recorded dataset where the next run would train on it."""
+    The folder is filled beside ``data`` and put in its place at the end (``building_folder``), so
+    an interrupted demo never leaves a half-recorded dataset where the next run would train on it."""
     from capture.cli import run_capture
+    from capture.fileio import building_folder
     from capture.recorder import RecordPlan
     from capture.virtual.hand import LABELS
 
-    data.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{data.name}.", dir=data.parent))
     saved = 0
-    try:
+    with building_folder(data) as tmp:
         for who in range(people):
             for label in LABELS:
                 plan = RecordPlan(label=label, takes=takes, seconds=DEMO_SECONDS, trigger=True,
@@ -49,11 +46,6 @@ def record_hand(data: Path, *, people: int = DEMO_PEOPLE, takes: int = DEMO_TAKE
                 if summary.error:
                     raise GestureError(f"recording from {url}: {summary.error}")
                 saved += summary.takes_saved
-        if data.exists():
-            shutil.rmtree(data)
-        tmp.rename(data)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return saved
 
 
