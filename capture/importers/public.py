@@ -7,15 +7,13 @@ Nothing of these datasets ships with the kit: the repository and the wheel hold 
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from capture.errors import GestureError
-from capture.fileio import atomic_write_text, file_sha256
+from capture.fileio import atomic_write_text, building_folder, file_sha256
 
 
 @dataclass(frozen=True)
@@ -87,9 +85,8 @@ def fetch(name: str, out: Path, *, file: Path | None = None, url: str | None = N
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise GestureError(f"{out} already exists and is not empty; choose another --out (nothing was downloaded)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
-        archive = Path(file) if file else download(ds, Path(tmp) / ds.filename, url)
+    with building_folder(out) as staged:  # filled beside ``out``, put in its place whole, or nothing on error
+        archive = Path(file) if file else download(ds, staged / f".{ds.filename}", url)
         if not archive.is_file():
             raise GestureError(f"{archive}: no such file; expected the downloaded {ds.filename} from {ds.url}")
         digest = file_sha256(archive)
@@ -97,10 +94,8 @@ def fetch(name: str, out: Path, *, file: Path | None = None, url: str | None = N
             raise GestureError(f"{archive}: sha256 {digest} is not the published {ds.name} archive's {ds.sha256} "
                                f"(a partial or different download; get it again from {ds.url})")
         result = import_files(ds.importer, [archive])
-        staged = Path(tmp) / "dataset"
+        if not file:
+            archive.unlink()  # the download is not part of the dataset
         save_takes(staged, result.takes, prefix=ds.prefix, defaults=result.defaults)
         atomic_write_text(staged / "ATTRIBUTION.md", ds.attribution.format(url=ds.url, sha256=ds.sha256))
-        if out.is_dir():
-            out.rmdir()  # empty (checked above)
-        shutil.move(str(staged), str(out))
     return len(result.takes), out
