@@ -92,6 +92,15 @@ class _Query:
         return path
 
 
+def _pairs(url: str) -> list[tuple[str, str]]:
+    """The URL's ``key=value`` parameters in order; a GestureError naming the URL when malformed."""
+    query = urlparse(url).query
+    try:
+        return parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise GestureError(f"{url}: malformed query {query!r}; expected key=value&key=value") from None
+
+
 def absolute_url(url: str, base: str | Path | None = None) -> str:
     """``url`` with its relative ``data=``/``model=`` folders made absolute against ``base`` (the cwd).
 
@@ -103,8 +112,8 @@ def absolute_url(url: str, base: str | Path | None = None) -> str:
     if parts.scheme != "virtual" or not parts.query:
         return url
     try:
-        pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=True)
-    except ValueError:
+        pairs = _pairs(url)
+    except GestureError:
         return url  # source_from_url reports the malformed query
     root = Path(base) if base is not None else Path.cwd()
     fixed = [(k, str(root / Path(v).expanduser()) if k in PATH_PARAMS and v else v) for k, v in pairs]
@@ -119,8 +128,8 @@ def for_label(url: str, label: str) -> str:
     if parts.scheme != "virtual" or kind not in ("hand", "replay"):
         return url
     try:
-        pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
-    except ValueError:
+        pairs = _pairs(url)
+    except GestureError:
         return url  # source_from_url reports the malformed query
     if any(k == "labels" for k, _ in pairs):
         return url
@@ -140,10 +149,7 @@ def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
     if parts.scheme != "virtual" or kind not in PARAMS:
         raise GestureError(f"{url}: unknown virtual board {kind!r}; expected virtual://hand, virtual://replay?data=DIR, "
                            "virtual://idle or virtual://classifier?model=DIR")
-    try:
-        pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
-    except ValueError:
-        raise GestureError(f"{url}: malformed query {parts.query!r}; expected key=value&key=value") from None
+    pairs = _pairs(url)
     if kind == "firmware":
         raise GestureError(f"{url}: virtual://firmware runs the compiled sketch, not a Python event source; "
                            "open it with open_transport()")
@@ -194,12 +200,7 @@ def firmware_from_url(url: str):  # -> type[BaseBleakClient]
 
     from capture.virtual import firmware as fw
 
-    parts = urlparse(url)
-    try:
-        pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
-    except ValueError:
-        raise GestureError(f"{url}: malformed query {parts.query!r}; expected key=value&key=value") from None
-    q = _Query(url, "firmware", pairs)
+    q = _Query(url, "firmware", _pairs(url))
     options = parse_link_options({k: v for k, v in q.values.items() if k in LINK_NAMES}, "ble", url)
     if "socket" in q.values:
         return fw.firmware_backend(q.values["socket"], options.faults, options.speed)
