@@ -136,6 +136,101 @@ def ble_samples_per_notification(mtu: int, channels: int) -> int:
     return max(1, min(255, room // (2 * channels)))
 
 
+# ----------------------------------------------------------------------------- push over BLE
+# The transfer service (docs/push.md): a model package (training/package.py) goes into the
+# running classifier through three more characteristics of the same GATT service.
+#   PUSH_CONTROL  write (with response): u8 PushOp, then its arguments (PUSH_BEGIN for BEGIN)
+#   PUSH_DATA     write without response: u32 offset, then bytes of the package at that offset
+#   PUSH_STATUS   read + notify: PUSH_STATUS header (state, error, offset, total, slot), then ASCII text
+# The board acknowledges with a STATUS notification every `ack_every` chunks (BEGIN's argument) and
+# whenever the state changes; `offset` is the count of package bytes received in order and
+# programmed. A chunk at another offset than `offset` is not programmed: the board answers with a
+# STATUS holding the offset it wants (go-back-N), so a lost write costs a rewind, never a gap.
+PUSH_CONTROL_CHAR_UUID = "5f7c0007-8a3e-4c1b-9d2a-6e0b4f3a9c11"
+PUSH_DATA_CHAR_UUID = "5f7c0008-8a3e-4c1b-9d2a-6e0b4f3a9c11"
+PUSH_STATUS_CHAR_UUID = "5f7c0009-8a3e-4c1b-9d2a-6e0b4f3a9c11"
+PUSH_BEGIN = struct.Struct("<BI32sH")  # op BEGIN, package length, sha256 of the whole package, ack_every
+PUSH_DATA_HEADER = struct.Struct("<I")  # offset
+PUSH_STATUS = struct.Struct("<BBIIB")  # state, error, offset, total, slot (0xFF: built-in model)
+PUSH_STATUS_TEXT_MAX = 100  # bytes of ASCII after the header, at most
+PUSH_CHUNK_ALIGN = 4  # flash programs 32-bit words: every chunk but the last is a multiple of this
+PUSH_ACK_EVERY_DEFAULT = 8
+PUSH_BUILTIN_SLOT = 0xFF
+
+
+class PushOp(enum.IntEnum):
+    BEGIN = 0x01  # PUSH_BEGIN: erase a slot for a package (the same length+sha again: resume)
+    COMMIT = 0x02  # every byte is in: validate, switch between windows, remember as newest
+    ABORT = 0x03  # forget the transfer; the running model stays
+    STATUS = 0x04  # notify PUSH_STATUS now
+
+
+class PushState(enum.IntEnum):
+    IDLE = 0
+    ERASING = 1  # BEGIN accepted; sectors are erased one per loop() so BLE keeps running
+    RECEIVING = 2  # ready for / taking DATA at `offset`
+    VALIDATING = 3  # COMMIT: hashes, ops, AllocateTensors, shapes
+    DONE = 4  # the new model runs (slot says where it lives)
+    FAILED = 5  # `error` + text say why; the running model did not change
+
+
+class PushError(enum.IntEnum):
+    NONE = 0
+    TOO_LARGE = 1  # the package does not fit a slot
+    BAD_REQUEST = 2  # malformed BEGIN/DATA/COMMIT, or DATA/COMMIT without BEGIN
+    BAD_HEADER = 3  # magic, format version, header CRC, or a preprocessing value outside the maxima
+    WRONG_BOARD = 4  # built for another board
+    BAD_HASH = 5  # CRC32 / SHA-256 of what is in flash differ from the header / BEGIN
+    MISSING_OP = 6  # the model uses an op this firmware's resolver does not hold
+    ARENA = 7  # AllocateTensors failed within the arena
+    SHAPE = 8  # input/output tensors do not match the package's preprocessing and labels
+    FLASH = 9  # erase or program failed
+    ABORTED = 10  # the host sent ABORT
+    SCHEMA = 11  # TFLite schema version this TFLM does not support
+
+
+def push_chunk_size(mtu: int) -> int:
+    """Package bytes per PUSH_DATA write at ATT ``mtu``: the write's payload less the offset,
+    rounded down to whole flash words (16 at MTU 23, 240 at MTU 247)."""
+    room = mtu - ATT_OVERHEAD - PUSH_DATA_HEADER.size
+    return max(PUSH_CHUNK_ALIGN, room - room % PUSH_CHUNK_ALIGN)
+
+
+@dataclass(frozen=True)
+class PushStatus:
+    state: PushState | int
+    error: PushError | int
+    offset: int
+    total: int
+    slot: int
+    text: str = ""
+
+
+def encode_push_status(s: PushStatus) -> bytes:
+    text = s.text.encode("ascii", "replace")[:PUSH_STATUS_TEXT_MAX]
+    return PUSH_STATUS.pack(int(s.state), int(s.error), s.offset, s.total, s.slot) + text
+
+
+def decode_push_status(data: bytes) -> PushStatus:
+    if len(data) < PUSH_STATUS.size:
+        raise ValueError(f"PUSH_STATUS of {len(data)} bytes is shorter than its {PUSH_STATUS.size}-byte header")
+    state, error, offset, total, slot = PUSH_STATUS.unpack_from(data)
+    text = bytes(data[PUSH_STATUS.size:]).decode("ascii", "replace")
+    st = PushState(state) if state in PushState._value2member_map_ else state
+    err = PushError(error) if error in PushError._value2member_map_ else error
+    return PushStatus(st, err, offset, total, slot, text)
+
+
+def encode_push_begin(length: int, sha256: bytes, ack_every: int = PUSH_ACK_EVERY_DEFAULT) -> bytes:
+    if len(sha256) != 32:
+        raise ValueError("sha256 must be 32 bytes")
+    return PUSH_BEGIN.pack(PushOp.BEGIN, length, sha256, ack_every)
+
+
+def encode_push_data(offset: int, chunk: bytes) -> bytes:
+    return PUSH_DATA_HEADER.pack(offset) + chunk
+
+
 # ----------------------------------------------------------------------------- frames
 
 @dataclass(frozen=True)
@@ -383,6 +478,20 @@ def c_header() -> str:
         lines.append(f"#define GK_FRAME_{t.name} 0x{t.value:02X}")
     for c in Command:
         lines.append(f"#define GK_CMD_{c.name} 0x{c.value:02X}")
+    lines += [
+        f"#define GK_PUSH_CONTROL_CHAR_UUID \"{PUSH_CONTROL_CHAR_UUID}\"",
+        f"#define GK_PUSH_DATA_CHAR_UUID \"{PUSH_DATA_CHAR_UUID}\"",
+        f"#define GK_PUSH_STATUS_CHAR_UUID \"{PUSH_STATUS_CHAR_UUID}\"",
+        f"#define GK_PUSH_BEGIN_SIZE {PUSH_BEGIN.size}",
+        f"#define GK_PUSH_DATA_HEADER_SIZE {PUSH_DATA_HEADER.size}",
+        f"#define GK_PUSH_STATUS_SIZE {PUSH_STATUS.size}",
+        f"#define GK_PUSH_STATUS_TEXT_MAX {PUSH_STATUS_TEXT_MAX}",
+        f"#define GK_PUSH_CHUNK_ALIGN {PUSH_CHUNK_ALIGN}",
+        f"#define GK_PUSH_BUILTIN_SLOT 0x{PUSH_BUILTIN_SLOT:02X}",
+    ]
+    for enum_cls, prefix in ((PushOp, "GK_PUSH_OP_"), (PushState, "GK_PUSH_STATE_"), (PushError, "GK_PUSH_ERR_")):
+        for m in enum_cls:
+            lines.append(f"#define {prefix}{m.name} {m.value}")
     lines.append(f"#define GK_SUPPORTED_RATES {{{', '.join(map(str, SUPPORTED_RATES_HZ))}}}")
     lines.append(f"#define GK_NUM_SUPPORTED_RATES {len(SUPPORTED_RATES_HZ)}")
     return "\n".join(lines) + "\n"
