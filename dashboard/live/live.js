@@ -8,9 +8,9 @@
 //
 // For the benchmark and the figures under the view, each prediction's host receive time (rx, the
 // host's wall clock, which Date.now() shares on this machine) is compared with Date.now() after the
-// frame that drew it: window.gkLive.paints holds [seq, index, rx_ms, drawn_ms, painted_ms] where
-// drawn is the end of the requestAnimationFrame callback that drew it and painted the first task
-// after that frame (its rendering update done).
+// frame that drew it: window.gkLive.paints holds [seq, index, rx_ms, arrived_ms, drawn_ms, painted_ms]
+// where arrived is when the page got the event, drawn the end of the requestAnimationFrame callback
+// that drew it and painted the first task after that frame (its rendering update done).
 "use strict";
 (() => {
   // Streamlit's categorical colours, which its Altair theme gives the page's counts chart: a label
@@ -39,6 +39,7 @@
   let barsDirty = true;
   let scheduled = false;
   let lastHeight = 0;
+  let heightDirty = true;      // the view's height may have changed (labels, width, status line)
   let lastFrame = 0;           // performance.now() of the last frame drawn
   let soon = null;             // the timer of a non-urgent frame
   let fontFamily = "sans-serif";
@@ -93,6 +94,7 @@
     if (next.length === labels.length && next.every((l, i) => l === labels[i])) return;
     labels = next.map(String);
     barsDirty = true;
+    heightDirty = true;
     schedule();
   }
 
@@ -109,15 +111,16 @@
     source = new EventSource(url);
     source.onopen = () => setState("connected");
     source.onerror = () => setState(source.readyState === EventSource.CLOSED ? "closed" : "reconnecting");
-    source.onmessage = (e) => take(JSON.parse(e.data));
+    source.onmessage = (e) => take(JSON.parse(e.data), Date.now());
     setState("connecting");
   }
 
-  function take(ev) {
+  function take(ev, arrived) {
     switch (ev.type) {
       case "prediction":
         if (ev.i <= lastIndex) return;  // already held (the snapshot a reconnecting page gets)
         lastIndex = ev.i;
+        ev.arrived = arrived;
         latest = ev;
         recent.push(ev);
         if (!ev.snap) { live.received++; pending.push(ev); }  // a snapshot is old news: not a latency
@@ -176,7 +179,7 @@
     drawTimeline(now);
     drawRaw();
     drawStatus(now);
-    fitHeight();
+    if (heightDirty) { heightDirty = false; fitHeight(); }  // not every frame: reading the height forces a layout
     if (pending.length) {
       const drawn = Date.now();
       const batch = pending;
@@ -184,7 +187,7 @@
       // the first task after this frame: its rendering update (the paint of what was just drawn) is done
       setTimeout(() => {
         const painted = Date.now();
-        for (const p of batch) live.paints.push([p.seq, p.i, p.rx * 1000, drawn, painted]);
+        for (const p of batch) live.paints.push([p.seq, p.i, p.rx * 1000, p.arrived, drawn, painted]);
         live.painted += batch.length;
         if (live.paints.length > 2 * PAINTS_KEEP) live.paints.splice(0, live.paints.length - PAINTS_KEEP);
       }, 0);
@@ -224,7 +227,8 @@
   function drawBars() {
     const n = Math.max(labels.length, latest ? latest.scores.length : 0);
     const rowH = 24;
-    el.bars.style.height = `${Math.max(1, n) * rowH}px`;
+    const height = `${Math.max(1, n) * rowH}px`;
+    if (el.bars.style.height !== height) { el.bars.style.height = height; heightDirty = true; }
     const [ctx, w] = sized(el.bars);
     if (!latest) return;
     const textW = Math.min(160, w * 0.4);
@@ -250,7 +254,7 @@
     const rowH = 18;
     const top = 2, axisH = 16;
     const height = `${rows.length * rowH + top + axisH}px`;
-    if (el.timeline.style.height !== height) el.timeline.style.height = height;
+    if (el.timeline.style.height !== height) { el.timeline.style.height = height; heightDirty = true; }
     const [ctx, w, h] = sized(el.timeline);
     const textW = Math.min(120, w * 0.25);
     const plotW = w - textW - 4;
@@ -327,7 +331,7 @@
     lastStatus = now;
     let text;
     if (live.state === "connected") {
-      const lat = live.paints.slice(-200).map((r) => r[4] - r[2]).sort((a, b) => a - b);
+      const lat = live.paints.slice(-200).map((r) => r[5] - r[2]).sort((a, b) => a - b);
       const q = (f) => lat[Math.min(lat.length - 1, Math.floor(f * lat.length))].toFixed(0);
       text = `live · ${live.painted} predictions painted` +
         (lat.length ? ` · notification → painted p50 ${q(0.5)} ms, p95 ${q(0.95)} ms (last ${lat.length}, this browser)` : "");
@@ -337,11 +341,11 @@
     } else {
       text = "connecting to the live feed …";
     }
-    if (el.status.textContent !== text) el.status.textContent = text;
+    if (el.status.textContent !== text) { el.status.textContent = text; heightDirty = true; }
     el.status.className = live.state === "connected" || live.state === "connecting" ? "caption" : "caption bad";
   }
 
-  window.addEventListener("resize", () => { barsDirty = true; schedule(); });
+  window.addEventListener("resize", () => { barsDirty = true; heightDirty = true; schedule(); });
   setInterval(() => { if (live.state !== "connected") drawStatus(Date.now() + 1000); }, 1000);
   post("streamlit:componentReady", {apiVersion: 1});
 })();
