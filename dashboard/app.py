@@ -130,8 +130,12 @@ def status_box(link: LinkThread) -> None:
 
 
 @st.fragment(run_every=STATUS_REFRESH_S)
-def connection_status(link: LinkThread) -> None:
+def connection_status(link: LinkThread, model: ModelInfo | None, labels: list[str]) -> None:
     status_box(link)
+    if label_names(model, link) != labels:
+        # the board's INFO named its labels after the page ran (no --model): the live view and the
+        # panels were handed the old ones, so run the whole page once with the new
+        st.rerun(scope="app")
 
 
 @st.fragment  # no timer: it changes only when clicked (a click reruns just this fragment, or the page)
@@ -353,7 +357,7 @@ def main() -> None:
 
     with st.sidebar:
         st.subheader("Board")
-        connection_status(link)
+        connection_status(link, model, labels)
         connection_controls(link, target)
         if unknown:
             st.warning(f"ignored unknown arguments: {' '.join(unknown)}")

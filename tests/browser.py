@@ -31,7 +31,7 @@ class Chromium:
 
         with Chromium(width=1400, height=1000) as b:
             b.navigate(url)
-            b.wait_for("document.querySelector('.st-key-gk-current') !== null", timeout=60)
+            live = b.frame('iframe[title="dashboard.live_view.live_view"]', timeout=60)
             b.screenshot("page.png")
     """
 

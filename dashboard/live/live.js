@@ -24,7 +24,8 @@
   const PAINTS_KEEP = 20000;  // paint records held (about 25 min at 13/s), oldest dropped first
   const UNKNOWN = "unknown";
 
-  const live = window.gkLive = {paints: [], received: 0, painted: 0, feed: null, state: "idle"};
+  // what a test or the benchmark reads: paint records, counts, the feed's state, raw samples held
+  const live = window.gkLive = {paints: [], received: 0, painted: 0, feed: null, state: "idle", samples: 0};
   const $ = (id) => document.getElementById(id);
   const el = {current: $("gk-current"), confBar: $("gk-conf-bar"), conf: $("gk-conf"), seq: $("gk-seq"),
               bars: $("gk-bars"), timeline: $("gk-timeline"), raw: $("gk-raw"), status: $("gk-status")};
@@ -141,7 +142,7 @@
   }
 
   // ------------------------------------------------------------------ raw samples (a ring)
-  function clearRaw() { raw.start = 0; raw.n = 0; raw.lastT = -Infinity; }
+  function clearRaw() { raw.start = 0; raw.n = 0; raw.lastT = -Infinity; live.samples = 0; }
 
   function addRaw(ev) {
     for (let k = 0; k < ev.g.length; k++) {
@@ -153,6 +154,7 @@
       raw.lastT = t;
     }
     while (raw.n && raw.t[raw.start] < raw.lastT - RAW_S) { raw.start = (raw.start + 1) % RAW_CAP; raw.n--; }
+    live.samples = raw.n;
   }
 
   // ------------------------------------------------------------------ painting
