@@ -147,6 +147,9 @@ def test_a_page_that_stops_reading_is_let_go_and_others_keep_streaming(buffers, 
             if feed.dropped_pages:
                 break
         wait_until(lambda: feed.dropped_pages == 1 and feed.clients == 1, what="the stalled page to be dropped")
+        stalled.settimeout(10)
+        while stalled.recv(1 << 16):  # what was in flight, then the end: the server closed its side
+            pass
         buffers.add_prediction(1, 1, pred(1, [0, 250, 0, 0]), time.time())
         while (ev := page.next("prediction"))["seq"] != 1:  # the reading page got everything, then this
             pass
