@@ -2,8 +2,9 @@
 
 The virtual board (classifier mode: the int8 model in TFLM on replayed takes, IMU at 100 Hz, one
 PREDICTION every ``stride`` model samples) streams through bleak into the dashboard server;
-headless Chromium shows the page in real time. The live view (dashboard/live/live.js, the custom
-component the live feed pushes to) records, for every prediction it paints, the host's receive
+headless Chromium shows the page in real time. The live view (dashboard/live/, the custom
+component the live feed pushes to; its engine reads the feed and paints in a worker, on
+OffscreenCanvases) records, for every prediction it paints, the host's receive
 time of the notification (the virtual board calls bleak's notification callback and the link
 stamps it in the same call, on the server's clock) and ``Date.now()`` after the frame that drew it
 (the first task after that frame's rendering update): both are this machine's wall clock, so no
@@ -127,7 +128,7 @@ def main() -> int:
             cpu = (cpu_s(server.pid) - cpu0) / (time.monotonic() - t0)
             rss.append((args.seconds, rss_mb(server.pid)))
             heap.append((args.seconds, (browser.evaluate("performance.memory ? performance.memory.usedJSHeapSize : 0") or 0) / 2**20))
-            paints = live.evaluate("window.gkLive.paints")
+            paints, mode = live.evaluate("[window.gkLive.paints, window.gkLive.mode]")
             page_figures = browser.evaluate(METRICS_JS) + " | " + live.evaluate("document.getElementById('gk-status').textContent")
             if args.screenshot:
                 save_screenshots(browser, args.screenshot)
@@ -147,7 +148,7 @@ def main() -> int:
     print("## Dashboard: notification -> painted in Chromium (live view)\n")
     print(f"Virtual board in classifier mode ({Path(model_dir).name}: {cfg['window']} samples at "
           f"{cfg['model_rate_hz']} Hz, one prediction every {cfg['stride']} samples = {pred_rate:g}/s) with raw IMU at "
-          f"{args.rate:g} Hz over bleak, live view fed by the link (SSE), Streamlit parts every {refresh}, "
+          f"{args.rate:g} Hz over bleak, live view fed by the link (SSE) and painted in a {mode}, Streamlit parts every {refresh}, "
           f"headless Chromium, {args.seconds:g} s measured after {args.warmup:g} s warm-up.\n")
     print("| metric | value |")
     print("|---|---:|")

@@ -3,13 +3,16 @@
 The component is a folder of plain HTML and JavaScript shipped in the package
 (``dashboard/live/``: no bundler, no library, nothing fetched at run time, so it works offline).
 Streamlit serves it in an iframe and hands it this module's arguments on each full page run:
-where the live feed is (port and secret path) and the labels. From then on the iframe listens to
+where the live feed is (port and secret path) and the labels. From then on the view listens to
 the feed itself (``EventSource``) and draws on the next animation frame after each event: the
 current gesture and confidence, a bar per label, the last 30 s of predictions and the raw
-accelerometer trace. It also measures, per prediction, the receive time on the host (sent in the
-event) against ``Date.now()`` after the frame that draws it, and shows p50/p95 under the view; the
-benchmark (bench/bench_dashboard.py) reads the same records (``window.gkLive.paints`` in the
-iframe).
+accelerometer trace. ``live.js`` speaks Streamlit's protocol and hands the canvases to a worker
+(``live_worker.js`` running ``live_paint.js``) that reads the feed and paints on OffscreenCanvases:
+Streamlit keeps the page's main thread busy re-rendering its fragments, and waiting for it was most
+of the latency tail (the same engine runs on the page where a browser has no OffscreenCanvas).
+It measures, per prediction, the receive time on the host (sent in the event) against
+``Date.now()`` after the frame that draws it, and shows p50/p95 under the view; the benchmark
+(bench/bench_dashboard.py) reads the same records (``window.gkLive.paints`` in the iframe).
 """
 from __future__ import annotations
 

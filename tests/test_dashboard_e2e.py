@@ -49,6 +49,7 @@ def test_simulated_board_predictions_are_painted_in_chromium(small_model):
                 browser.screenshot(ARTIFACTS / "dashboard.png")
             assert label in labels
             assert live.evaluate("window.gkLive.state") == "connected"
+            assert live.evaluate("window.gkLive.mode") == "worker"  # read and painted off the page's main thread
             # every prediction the board sent since the page connected was painted, once, in order
             paints, received = live.evaluate("[window.gkLive.paints, window.gkLive.received]")
             seqs = [r[0] for r in paints]
