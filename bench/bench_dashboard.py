@@ -144,11 +144,11 @@ def main() -> int:
     sent = ((seqs[-1] - seqs[0]) & 0xFFFF) + 1 if seqs else 0  # < 65536 predictions in a run (1.4 h at 13/s)
     painted = len(set(seqs))
     first_rss = rss[1][1] if len(rss) > 1 else rss[0][1]  # after the first interval: caches warmed
-    refresh = f"{args.refresh:g} s" if args.refresh else "the app's default"
+    refresh = f"every {args.refresh:g} s" if args.refresh else "at the app's default period"
     print("## Dashboard: notification -> painted in Chromium (live view)\n")
     print(f"Virtual board in classifier mode ({Path(model_dir).name}: {cfg['window']} samples at "
           f"{cfg['model_rate_hz']} Hz, one prediction every {cfg['stride']} samples = {pred_rate:g}/s) with raw IMU at "
-          f"{args.rate:g} Hz over bleak, live view fed by the link (SSE) and painted in a {mode}, Streamlit parts every {refresh}, "
+          f"{args.rate:g} Hz over bleak, live view fed by the link (SSE) and painted in a {mode}, Streamlit-drawn parts refreshed {refresh}, "
           f"headless Chromium, {args.seconds:g} s measured after {args.warmup:g} s warm-up.\n")
     print("| metric | value |")
     print("|---|---:|")
