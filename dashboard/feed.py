@@ -112,15 +112,19 @@ class _Client:
                 self.queued = False
 
     def keepalive(self) -> bytes:
-        """What the page's thread writes after a quiet period (nothing if the link thread owns the
-        socket and it is full: the page is busy reading anyway)."""
+        """What the page's thread must write after a quiet period: the comment line, or what of it
+        the socket did not take when sent directly (the page's thread then owns the order again)."""
+        line = b": keepalive\n\n"
         with self.lock:
             if self.queued or self.sock is None:
-                return b": keepalive\n\n"
+                return line
             try:
-                self.sock.send(b": keepalive\n\n", DONTWAIT)
-            except OSError:
-                pass
+                n = self.sock.send(line, DONTWAIT)
+            except OSError:  # full (then the page is busy reading anyway) or gone (the write says so)
+                return b""
+            if n < len(line) and n > 0:
+                self.queued = True
+                return line[n:]
             return b""
 
 
@@ -311,6 +315,7 @@ class _FeedHandler(BaseHTTPRequestHandler):
                     item = client.items.get(timeout=KEEPALIVE_S)
                 except queue.Empty:
                     self.wfile.write(client.keepalive())
+                    client.drained()
                     continue
                 if item is None:
                     return

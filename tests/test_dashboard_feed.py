@@ -184,3 +184,17 @@ def test_a_failing_subscriber_never_breaks_the_buffers(buffers, caplog):
     unsubscribe()
     buffers.add_prediction(2, 2, pred(0, [200, 0, 0, 0]), time.time())
     assert seen == [ev]
+
+
+def test_a_quiet_feed_sends_keepalives_between_whole_events(buffers, feed, monkeypatch):
+    monkeypatch.setattr(feed_mod, "KEEPALIVE_S", 0.05)
+    client = SseClient(feed.port, feed.path)
+    try:
+        client.next("hello")
+        wait_until(lambda: client.comments.count(": keepalive") >= 3, what="keepalive comments")
+        for k in range(20):  # events and keepalives interleave, never inside one another
+            buffers.add_prediction(k, k, pred(0, [200, 0, 0, 0]), time.time())
+            time.sleep(0.01)
+        assert [client.next("prediction")["seq"] for _ in range(20)] == list(range(20))
+    finally:
+        client.close()
