@@ -45,7 +45,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -145,7 +145,7 @@ class LiveFeed:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._unsubscribe = None
+        self._unsubscribe: Callable[[], None] | None = None
         self.dropped_pages = 0  # pages disconnected because they stopped reading
 
     # ------------------------------------------------------------------ lifecycle
@@ -182,7 +182,7 @@ class LiveFeed:
     def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-            self._unsubscribe = None
+            self._unsubscribe: Callable[[], None] | None = None
         with self._lock:
             clients, self._clients = self._clients, []
         for c in clients:
