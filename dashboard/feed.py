@@ -182,7 +182,7 @@ class LiveFeed:
     def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-            self._unsubscribe: Callable[[], None] | None = None
+            self._unsubscribe = None
         with self._lock:
             clients, self._clients = self._clients, []
         for c in clients:
