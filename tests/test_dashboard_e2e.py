@@ -62,6 +62,14 @@ def test_simulated_board_predictions_are_painted_in_chromium(small_model):
             assert live.evaluate("document.getElementById('gk-status').textContent").startswith("live · ")
             status = browser.evaluate("document.querySelector('[data-testid=\"stSidebar\"]').innerText")
             assert "Connected to virtual://classifier" in status
+            # a browser that cannot hand a canvas to a worker: the same engine paints on the page
+            browser.add_script("delete HTMLCanvasElement.prototype.transferControlToOffscreen")
+            browser.navigate(url)
+            live = browser.frame(LIVE_FRAME, timeout=90)
+            browser.wait_for_in(live, "window.gkLive.painted >= 10", timeout=90)
+            assert live.evaluate("window.gkLive.mode") == "page"
+            seqs = [r[0] for r in live.evaluate("window.gkLive.paints")]
+            assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
     finally:
         server.stop()
     assert server.proc is not None and server.proc.poll() is not None
