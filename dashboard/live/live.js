@@ -39,6 +39,7 @@
   function onReport(m) {
     if (m.type === "paints") {
       for (const r of m.rows) live.paints.push(r);
+      Object.assign(live, {received: m.received, painted: m.painted});  // with the rows: consistent counts
       if (live.paints.length > 2 * PAINTS_KEEP) live.paints.splice(0, live.paints.length - PAINTS_KEEP);
     } else if (m.type === "state") {
       Object.assign(live, {state: m.state, painted: m.painted, received: m.received, samples: m.samples});

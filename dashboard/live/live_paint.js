@@ -165,7 +165,7 @@ class LiveEngine {
         for (const r of rows) this.latency.push(r[5] - r[2]);
         if (this.latency.length > 200) this.latency.splice(0, this.latency.length - 200);
         this.painted += rows.length;
-        this.report({type: "paints", rows});
+        this.report({type: "paints", rows, received: this.received, painted: this.painted});
         this.sendState(false);
       }, 0);
     } else {
