@@ -2,44 +2,44 @@
 
 Layout only: the link lives in :mod:`dashboard.link` (one background thread per server process,
 shared by every browser tab through ``st.cache_resource``), the charts in :mod:`dashboard.charts`.
-Live parts are ``st.fragment(run_every=...)`` functions that read a snapshot of the bounded
-buffers, so a new sample never reruns the whole page and the script thread never runs asyncio.
+The live predictions and the raw trace are not drawn by Streamlit: the link's buffers push every
+notification through :mod:`dashboard.feed` to the live view (:mod:`dashboard.live_view`, a custom
+component) that paints each one on the next animation frame. The other live parts (link health,
+counts, events, save panels) are ``st.fragment(run_every=...)`` functions that read a snapshot of
+the bounded buffers every few seconds, so the script thread never runs asyncio.
 Start it with ``gesture dashboard`` (``dashboard.server.DashboardServer``) rather than by hand.
 
 Script arguments (after ``--``): ``--url`` any transport URL (``virtual://classifier?...``),
 ``--ble NAME_OR_ADDRESS``, ``--model MODEL_DIR`` (labels, window, model panel), ``--data DIR``
-(where "save as take" writes; default: the dataset the model was trained on), ``--refresh S``.
+(where "save as take" writes; default: the dataset the model was trained on), ``--refresh S``
+(the Streamlit-drawn live parts), ``--live-port N`` (the live feed's port; 0 = any free one).
 """
 from __future__ import annotations
 
 import argparse
 import getpass
 import sys
-import time
-from collections import deque
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from capture.errors import GestureError
 from capture.transport import as_url
 from dashboard import charts
 from dashboard.buffers import PredictionEvent
+from dashboard.charts import display_name
 from dashboard.correction import negative_label, save_window, window_take
 from dashboard.escape import md_escape
+from dashboard.feed import LiveFeed
 from dashboard.link import LinkState, LinkThread
+from dashboard.live_view import live_view
 from dashboard.model_info import ModelInfo, load_model_info
 
-LATENCY_KEEP = 300  # displayed predictions whose latency the page remembers (bounded)
 # Every fragment rerun is requested by the browser and runs one at a time on the server, and the
-# browser re-embeds a Vega chart on each update: so only the cheap current-gesture part runs at
-# --refresh; charts and link health every 3 s. bench/bench_dashboard.py (2 cores, headless
-# Chromium on the same machine) measured notification -> painted p95 ~630 ms with a score chart in
-# the fast part and ~300-400 ms after the split at 0.1 s; asking faster than the browser can paint
-# (it completes about 4 updates/s here) only queues work, and 0.25 s gave p95 220-300 ms.
-DEFAULT_REFRESH_S = 0.25
-HISTORY_REFRESH_S = 3.0
+# browser re-embeds a Vega chart on each update: polling the current gesture that way painted about
+# a third of the predictions, p95 ~230 ms late (bench/bench_dashboard.py, the previous view). So
+# predictions and raw samples go through the live feed, and Streamlit redraws only the slow parts.
+DEFAULT_REFRESH_S = 3.0
 SAVE_REFRESH_S = 2.0
 STATUS_REFRESH_S = 1.0
 
@@ -52,6 +52,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--model", default=None)
     ap.add_argument("--data", default=None)
     ap.add_argument("--refresh", type=float, default=DEFAULT_REFRESH_S)
+    ap.add_argument("--live-port", type=int, default=0)
     ap.add_argument("--cwd", default=None)  # the user's working directory: typed relative paths mean it
     try:
         args, unknown = ap.parse_known_args(argv)
@@ -59,6 +60,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         raise GestureError(f"dashboard arguments {' '.join(argv)!r}: {e}") from None
     if not 0.02 <= args.refresh <= 10:
         raise GestureError(f"--refresh {args.refresh:g}: expected seconds between 0.02 and 10")
+    if not 0 <= args.live_port <= 65535:
+        raise GestureError(f"--live-port {args.live_port}: expected a port number (0 = any free port)")
     return args, unknown
 
 
@@ -69,6 +72,13 @@ def get_link(target: str | None) -> LinkThread:
     if target:
         link.connect(target)
     return link
+
+
+@st.cache_resource(show_spinner=False, on_release=lambda feed: feed.stop())
+def get_feed(target: str | None, port: int) -> LiveFeed:
+    """The live feed of that link: one per server process, on the page's own address (this machine
+    only unless the dashboard was started on another address)."""
+    return LiveFeed(get_link(target).buffers, host=st.get_option("server.address") or "127.0.0.1", port=port).start()
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -85,13 +95,6 @@ def label_names(model: ModelInfo | None, link: LinkThread) -> list[str]:
     if model is not None:
         return model.labels
     return [s for s in link.status.info.get("labels", "").split(",") if s]
-
-
-def display_name(ev: PredictionEvent, labels: list[str]) -> str:
-    """``idle`` when the board saw no motion (confidence 0), ``unknown`` below its threshold."""
-    if ev.unknown:
-        return "idle" if ev.confidence == 0 else charts.UNKNOWN
-    return charts.label_of(ev.class_index, labels)
 
 
 # ----------------------------------------------------------------------------- connection panel
@@ -127,8 +130,12 @@ def status_box(link: LinkThread) -> None:
 
 
 @st.fragment(run_every=STATUS_REFRESH_S)
-def connection_status(link: LinkThread) -> None:
+def connection_status(link: LinkThread, model: ModelInfo | None, labels: list[str]) -> None:
     status_box(link)
+    if label_names(model, link) != labels:
+        # the board's INFO named its labels after the page ran (no --model): the live view and the
+        # panels were handed the old ones, so run the whole page once with the new
+        st.rerun(scope="app")
 
 
 @st.fragment  # no timer: it changes only when clicked (a click reruns just this fragment, or the page)
@@ -170,77 +177,33 @@ def connection_controls(link: LinkThread, default_target: str | None) -> None:
 
 # ----------------------------------------------------------------------------- live view
 
-def _latency() -> deque:
-    return st.session_state.setdefault("latency", deque(maxlen=LATENCY_KEEP))
-
-
-def live_prediction(link: LinkThread, labels: list[str]) -> None:
-    """The fast part (every --refresh s): kept to a few cheap elements so the browser keeps up."""
-    snap = link.buffers.snapshot(last=1)
-    ev = snap.latest
-    s = link.status
-    now = time.time()
-    left, right = st.columns([2, 3])
-    with left:
-        with st.container(key="gk-current"):
-            st.metric("Current gesture", display_name(ev, labels) if ev else "waiting …")
-        if ev is None:
-            st.caption("no prediction yet" if s.state is LinkState.CONNECTED else "not connected")
-        else:
-            st.progress(min(1.0, ev.confidence), text=f"confidence {ev.confidence:.0%}")
-            shown = st.session_state.get("shown")
-            if shown is None or shown.index != ev.index:
-                if shown is not None:  # the first one shown after a page load may be old: not a latency
-                    _latency().append(now - ev.received)
-                st.session_state["shown"] = ev
-            with st.container(key="gk-seq"):
-                # the receive time is in the DOM so a browser can measure notification -> visible
-                st.caption(f"seq {ev.seq} · received t={ev.received:.3f}")
-    with right:
-        if ev is not None and ev.scores:
-            # Streamlit's progress bars, not a Vega chart: re-embedding a chart 10 times a second
-            # costs the browser more than the whole rest of the page (see bench/bench_dashboard.py)
-            for i, score in enumerate(ev.scores):
-                st.progress(min(1.0, score), text=f"{charts.label_of(i, labels)} · {score:.0%}")
-
-
 def link_health(link: LinkThread, snap) -> None:
     s = link.status
-    lat = np.array(_latency(), dtype=float) * 1000.0
-    h = st.columns(5)
+    h = st.columns(3)
     h[0].metric("notifications/s", f"{snap.notifications_per_s:.0f}")
     h[1].metric("predictions/s", f"{snap.predictions_per_s:.1f}")
     h[2].metric("sequence gaps", f"{s.frames_lost}", help="notifications lost on the link (u16 sequence gaps)")
-    h[3].metric("latency p50", f"{np.percentile(lat, 50):.0f} ms" if len(lat) else "–",
-                help="notification received -> rendered by this page's server (the browser adds its own draw time)")
-    h[4].metric("latency p95", f"{np.percentile(lat, 95):.0f} ms" if len(lat) else "–")
 
 
-@st.fragment(run_every=HISTORY_REFRESH_S)
 def live_history(link: LinkThread, labels: list[str]) -> None:
-    """The slow part (every second): link health and the Vega charts, which are costly to redraw."""
-    snap = link.buffers.snapshot()
-    now = time.time()
-    link_health(link, snap)
-    if snap.predictions:
-        c1, c2 = st.columns([3, 2])
-        with c1:
-            st.markdown("**Recent predictions** (last 30 s)")
-            st.altair_chart(charts.timeline_chart(snap.predictions, labels, now), width="stretch")
+    """The slow part (every --refresh s): link health and the per-gesture counts, a Vega chart that
+    is costly to redraw. (Notification -> painted is measured by the live view, in the browser.)"""
+    snap = link.buffers.snapshot(last=0)
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        link_health(link, snap)
+    if snap.counts:
         with c2:
             st.markdown("**Predictions per gesture** (this connection)")
             st.altair_chart(charts.counts_chart(snap.counts, labels), width="stretch")
-    if snap.raw_samples:
-        st.markdown("**Accelerometer** (raw IMU from the board)")
-        st.altair_chart(charts.raw_chart(link.buffers.raw()), width="stretch")
-    elif link.status.state is LinkState.CONNECTED:
-        st.caption("The board is not streaming raw IMU samples (the classifier sketch sends them when built with raw IMU).")
 
 
 @st.fragment(run_every=SAVE_REFRESH_S)  # follows the shown prediction; a click reruns it at once
 def save_panel(link: LinkThread, labels: list[str], model: ModelInfo | None, data_dir: Path | None) -> None:
     st.markdown("**Wrong prediction?** Save the window the model just saw as a take with the right label.")
-    ev: PredictionEvent | None = st.session_state.get("shown")
+    # the newest prediction when the click reaches the server: the live view shows each one within
+    # about a frame, so that is the one on the screen (give or take the one in flight)
+    ev: PredictionEvent | None = link.buffers.snapshot(last=1).latest
     has_raw = link.buffers.snapshot(last=0).raw_samples > 0
     window_s = model.window_s if model is not None else None
     reason = None
@@ -260,7 +223,7 @@ def save_panel(link: LinkThread, labels: list[str], model: ModelInfo | None, dat
     label = c1.selectbox("Correct label", labels or ["-"], key="take_label", disabled=reason is not None)
     subject = c2.text_input("Subject", value=_default_subject(), key="take_subject", disabled=reason is not None)
     clicked = c3.button("Save last window as take", key="save_take", disabled=reason is not None,
-                        help=reason or f"saves {window_s:.1f} s of raw samples ending at the shown prediction into {data_dir}",
+                        help=reason or f"saves {window_s:.1f} s of raw samples ending at the newest prediction into {data_dir}",
                         type="primary")
     if data_dir is not None:
         st.text(f"saves into {data_dir}")  # plain text: a path may hold Markdown characters
@@ -384,19 +347,29 @@ def main() -> None:
             model_error = str(e)
     data_dir = Path(args.data) if args.data else (model.dataset if model is not None else None)
     labels = label_names(model, link)
+    feed: LiveFeed | None = None
+    feed_error = None
+    try:
+        feed = get_feed(target, args.live_port)
+        feed.set_labels(labels)
+    except OSError as e:  # the port is taken (--live-port) or the address is not this machine's
+        feed_error = f"cannot serve the live view's feed on port {args.live_port}: {e.strerror or e}"
 
     with st.sidebar:
         st.subheader("Board")
-        connection_status(link)
+        connection_status(link, model, labels)
         connection_controls(link, target)
         if unknown:
             st.warning(f"ignored unknown arguments: {' '.join(unknown)}")
     st.title("gesture-kit · live predictions")
     live, about = st.tabs(["Live", "Model"])
     with live:
+        if feed is not None:
+            live_view(feed, labels)
+        else:
+            st.error(md_escape(feed_error))
         # a fragment made here because its refresh period comes from the script arguments
-        st.fragment(run_every=args.refresh)(live_prediction)(link, labels)
-        live_history(link, labels)
+        st.fragment(run_every=args.refresh)(live_history)(link, labels)
         st.divider()
         events_panel(link, labels, model, data_dir)
         st.divider()

@@ -10,18 +10,26 @@ Device time (``t_us``) is a u32 that wraps every 71.6 minutes; it is unwrapped h
 monotonically increasing int so that windows and timelines never jump backwards. Host receive
 times are wall-clock (``time.time()``), not monotonic, so that a browser (``Date.now()``) can
 compute the notification -> visible latency against the same clock.
+
+Every new item is also handed to subscribers (:meth:`LiveBuffers.subscribe`, outside the lock, on
+the link thread): that is how :mod:`dashboard.feed` pushes each notification to the browser the
+moment it is decoded, instead of waiting for a page rerun to poll a snapshot.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import Callable, Union
 
 import numpy as np
 
 from capture import protocol as p
 from capture.transport.base import DeviceClock
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,28 @@ class DetectionEvent:
     confidence: float  # 0..1, the post-processor's mean score
     received: float
     index: int = 0  # running number since the buffers were created
+
+
+@dataclass(frozen=True)
+class ImuBatch:
+    """One IMU notification as stored: what a subscriber needs to draw it without another lookup."""
+
+    device_us: int  # unwrapped device time of the first sample
+    counts: np.ndarray  # int16 (n, channels), a private copy (never written after)
+    rate_hz: float
+    received: float  # host wall clock
+
+
+@dataclass(frozen=True)
+class ConnectionStart:
+    """A (re)connection: the device clock restarted, so a drawn raw trace must start afresh."""
+
+    rate_hz: float
+    channels: tuple[str, ...]
+
+
+LiveItem = Union[PredictionEvent, DetectionEvent, ImuBatch, ConnectionStart]
+Subscriber = Callable[[LiveItem], None]
 
 
 @dataclass(frozen=True)
@@ -119,6 +149,27 @@ class LiveBuffers:
         self._clock = DeviceClock()
         self.rate_hz: float = float(p.DEFAULT_RATE_HZ)
         self.channels: tuple[str, ...] = ()
+        self._subscribers: list[Subscriber] = []
+
+    # ------------------------------------------------------------------ subscribers (the live feed)
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Call ``fn(item)`` for every item added from now on (on the writer's thread, outside the
+        lock, so ``fn`` may read the buffers; it must be quick and must not block). Returns the
+        function that unsubscribes."""
+        with self._lock:
+            self._subscribers = [*self._subscribers, fn]
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = [s for s in self._subscribers if s is not fn]
+        return unsubscribe
+
+    def _publish(self, item: LiveItem) -> None:
+        for fn in self._subscribers:  # a copied-on-write list: safe to iterate without the lock
+            try:
+                fn(item)
+            except Exception:  # a subscriber's bug must not break decoding for the page
+                log.exception("live-buffer subscriber failed")
 
     # ------------------------------------------------------------------ writer side (link thread)
     def start_connection(self, rate_hz: float | None, channels: tuple[str, ...]) -> None:
@@ -136,6 +187,8 @@ class LiveBuffers:
             if rate_hz:
                 self.rate_hz = float(rate_hz)
             self.channels = tuple(channels)
+            start = ConnectionStart(self.rate_hz, self.channels)
+        self._publish(start)
 
     def add_prediction(self, seq: int, t_us: int, pred: p.Prediction, received: float) -> PredictionEvent:
         with self._lock:
@@ -146,7 +199,8 @@ class LiveBuffers:
             self._counts[pred.class_index] += 1
             self._n_predictions += 1
             self._arrived(True, received)
-            return ev
+        self._publish(ev)
+        return ev
 
     def add_event(self, seq: int, t_us: int, event: p.Event, received: float) -> DetectionEvent:
         with self._lock:
@@ -156,7 +210,8 @@ class LiveBuffers:
             self._n_events += 1
             self._n_events_total += 1
             self._last_received = received
-            return ev
+        self._publish(ev)
+        return ev
 
     def mark_false(self, index: int) -> bool:
         """The user says event ``index`` was a false activation; False if it is not held (or already marked)."""
@@ -166,7 +221,7 @@ class LiveBuffers:
             self._marked.add(index)
             return True
 
-    def add_imu(self, t_us: int, counts: np.ndarray, received: float) -> None:
+    def add_imu(self, t_us: int, counts: np.ndarray, received: float) -> ImuBatch:
         with self._lock:
             t = self._clock(t_us)
             if not self.channels or len(self.channels) != counts.shape[1]:
@@ -174,7 +229,8 @@ class LiveBuffers:
                 self.channels = ("ax", "ay", "az", "gx", "gy", "gz")[: counts.shape[1]]
                 self._raw.clear()
                 self._raw_samples = 0
-            self._raw.append((t, np.array(counts, dtype=np.int16, copy=True)))
+            batch = ImuBatch(t, np.array(counts, dtype=np.int16, copy=True), self.rate_hz, received)
+            self._raw.append((t, batch.counts))
             self._raw_samples += len(counts)
             horizon = t - int(self.raw_seconds * 1e6)
             while self._raw and (self._raw[0][0] < horizon or len(self._raw) == self._raw.maxlen):
@@ -182,6 +238,8 @@ class LiveBuffers:
                 self._raw_samples -= len(old)
             self._n_imu += 1
             self._arrived(False, received)
+        self._publish(batch)
+        return batch
 
     def add_log(self, text: str) -> None:
         with self._lock:

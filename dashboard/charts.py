@@ -1,4 +1,6 @@
-"""The dashboard's charts, as Altair specs (Streamlit renders them with Vega-Lite).
+"""The dashboard's charts, as Altair specs (Streamlit renders them with Vega-Lite), and the names
+the page gives predictions. (The live timeline and raw trace are painted by the live view,
+dashboard/live/live.js, not re-embedded as Vega charts.)
 
 Kept apart from the page script so each chart is a plain function of plain data (testable
 without a browser), and so the page script reads as layout only. Axis domains are fixed where
@@ -11,11 +13,10 @@ from __future__ import annotations
 from typing import Sequence
 
 import altair as alt
-import numpy as np
 import pandas as pd
 
 from capture import protocol as p
-from dashboard.buffers import PredictionEvent, RawWindow
+from dashboard.buffers import PredictionEvent
 
 UNKNOWN = "unknown"
 
@@ -26,19 +27,12 @@ def label_of(index: int, labels: Sequence[str]) -> str:
     return labels[index] if 0 <= index < len(labels) else f"class {index}"
 
 
-def timeline_chart(events: Sequence[PredictionEvent], labels: Sequence[str], now: float, span_s: float = 30.0) -> alt.Chart:
-    """Recent predictions: one tick per prediction at its age, per label, opacity = confidence."""
-    recent = [e for e in events if now - e.received <= span_s]
-    order = list(labels) + [UNKNOWN]
-    df = pd.DataFrame({"age_s": [e.received - now for e in recent],
-                       "label": [label_of(e.class_index, labels) for e in recent],
-                       "confidence": [e.confidence for e in recent]})
-    return alt.Chart(df).mark_tick(thickness=3).encode(
-        x=alt.X("age_s:Q", scale=alt.Scale(domain=[-span_s, 0]), title="seconds ago"),
-        y=alt.Y("label:N", sort=order, scale=alt.Scale(domain=order), title=None),
-        color=alt.Color("label:N", scale=alt.Scale(domain=order), legend=None),
-        opacity=alt.Opacity("confidence:Q", scale=alt.Scale(domain=[0, 1], range=[0.15, 1]), legend=None),
-    ).properties(height=alt.Step(22))
+def display_name(ev: PredictionEvent, labels: Sequence[str]) -> str:
+    """What the page calls a prediction: ``idle`` when the board saw no motion (confidence 0),
+    ``unknown`` below its threshold, else the label (the live view and "save as take" agree)."""
+    if ev.unknown:
+        return "idle" if ev.confidence == 0 else UNKNOWN
+    return label_of(ev.class_index, labels)
 
 
 def counts_chart(counts: dict[int, int], labels: Sequence[str]) -> alt.Chart:
@@ -54,22 +48,6 @@ def counts_chart(counts: dict[int, int], labels: Sequence[str]) -> alt.Chart:
         color=alt.Color("label:N", scale=alt.Scale(domain=order), legend=None),
         tooltip=["label", "count"],
     ).properties(height=alt.Step(22))
-
-
-def raw_chart(raw: RawWindow, max_points: int = 300) -> alt.Chart:
-    """Accelerometer trace in g over the buffered seconds (decimated to ``max_points`` per axis)."""
-    n = raw.n
-    step = max(1, -(-n // max_points))
-    units = p.counts_to_units(raw.counts[::step]) if n else np.zeros((0, 3))
-    t = (raw.device_us[::step] - (raw.device_us[-1] if n else 0)) / 1e6
-    axes = [c for c in raw.channels[:3]] or ["ax", "ay", "az"]
-    df = pd.DataFrame({"t_s": np.tile(t, len(axes)), "axis": np.repeat(axes, len(t)),
-                       "g": units[:, :len(axes)].T.reshape(-1) if n else []})
-    return alt.Chart(df).mark_line(strokeWidth=1.2).encode(
-        x=alt.X("t_s:Q", title="seconds (device time)"),
-        y=alt.Y("g:Q", title="acceleration (g)"),
-        color=alt.Color("axis:N", legend=alt.Legend(orient="top", title=None)),
-    ).properties(height=200)
 
 
 def confusion_chart(cm: Sequence[Sequence[int]], labels: Sequence[str]) -> alt.LayerChart:

@@ -21,10 +21,13 @@ def register(group: click.Group) -> None:
                   help="dataset that 'save as take' writes to (default: the model's dataset)")
     @click.option("--port", type=click.IntRange(0, 65535), default=8501, show_default=True, help="0 = any free port")
     @click.option("--address", default="127.0.0.1", show_default=True, help="bind address (127.0.0.1 = this machine only)")
+    @click.option("--live-port", type=click.IntRange(0, 65535), default=0,
+                  help="port of the live view's feed, which the browser also reaches (default: any free port; "
+                       "fix it to forward it, e.g. over ssh, with the page's)")
     @click.option("--no-browser", is_flag=True, help="only print the URL")
     @click.option("--duration", type=float, default=None, help="stop after S seconds (default: Ctrl-C)")
     def dashboard(ble: str | None, simulate: bool, url: str | None, model_dir: Path | None, data_dir: Path | None,
-                  port: int, address: str, no_browser: bool, duration: float | None) -> None:
+                  port: int, address: str, live_port: int, no_browser: bool, duration: float | None) -> None:
         """Watch live predictions: gesture dashboard [--ble NAME_OR_ADDRESS | --simulate [--model MODEL_DIR]]."""
         from dashboard.server import DashboardServer, check_link, watch
 
@@ -34,7 +37,7 @@ def register(group: click.Group) -> None:
                                    "or `gesture train DATA --out MODEL_DIR` first, or pass --model MODEL_DIR")
             model_dir = DEFAULT_MODEL
         server = DashboardServer(simulate=simulate, model_dir=model_dir, data_dir=data_dir, ble=ble, url=url,
-                                 port=port, address=address)
+                                 port=port, address=address, live_port=live_port)
         if url:
             check_link(server.url_target)  # here, not only in the page's sidebar
         link = server.url_target or (f"ble://{ble}" if ble else "none (scan from the page)")

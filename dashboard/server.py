@@ -96,14 +96,15 @@ class DashboardServer:
 
     The link target is one of ``simulate=True`` (the virtual board in classifier mode with
     ``model_dir``), ``ble=NAME_OR_ADDRESS`` or ``url=`` (any transport URL); with none, the page
-    opens with the scan/connect panel. ``data_dir`` is where "save as take" writes.
+    opens with the scan/connect panel. ``data_dir`` is where "save as take" writes. The page's live
+    view listens to a second port of the same process (``live_port``, any free one by default).
     """
 
     def __init__(self, *, simulate: bool = False, model_dir: str | Path | None = None, data_dir: str | Path | None = None,
                  ble: str | None = None, url: str | None = None, save_dir: str | Path | None = None,
                  port: int = 8501, address: str = "127.0.0.1",
                  refresh: float | None = None, rate: float | None = None, python: str = sys.executable,
-                 startup_timeout: float = 60.0) -> None:
+                 startup_timeout: float = 60.0, live_port: int = 0) -> None:
         if sum(bool(x) for x in (simulate, ble, url)) > 1:
             raise GestureError("choose one of --simulate, --ble NAME_OR_ADDRESS or --url URL")
         if simulate and model_dir is None:
@@ -132,6 +133,7 @@ class DashboardServer:
         self.port = port
         self.address = address
         self.refresh = refresh
+        self.live_port = live_port  # the live view's feed (dashboard.feed); 0 = any free port
         self.python = python
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen | None = None
@@ -151,6 +153,8 @@ class DashboardServer:
             args += ["--data", str(self.save_dir)]
         if self.refresh is not None:
             args += ["--refresh", f"{self.refresh:g}"]
+        if self.live_port:
+            args += ["--live-port", str(self.live_port)]
         args += ["--cwd", str(self.cwd)]
         return args
 

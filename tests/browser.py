@@ -31,7 +31,7 @@ class Chromium:
 
         with Chromium(width=1400, height=1000) as b:
             b.navigate(url)
-            b.wait_for("document.querySelector('.st-key-gk-current') !== null", timeout=60)
+            live = b.frame('iframe[title="dashboard.live_view.live_view"]', timeout=60)
             b.screenshot("page.png")
     """
 
@@ -80,6 +80,25 @@ class Chromium:
     def wait_for(self, expression: str, timeout: float, poll: float = 0.2) -> Any:
         """The first truthy value of ``expression``, polled every ``poll`` s; TimeoutError after ``timeout`` s."""
         handle = self.page.wait_for_function(expression, timeout=timeout * 1000, polling=int(poll * 1000))
+        return handle.json_value()
+
+    def frame(self, selector: str, timeout: float) -> Any:
+        """The document inside the iframe ``selector`` (a custom component), once it is loaded.
+
+        Streamlit may replace the iframe element while the page settles, so this waits for one
+        whose document runs, rather than taking the first element it sees."""
+        self.page.wait_for_selector(selector, timeout=timeout * 1000)
+        handle = self.page.query_selector(selector)
+        frame = handle.content_frame() if handle is not None else None
+        if frame is None:
+            raise TimeoutError(f"no document in {selector}")
+        frame.wait_for_load_state("load", timeout=timeout * 1000)
+        return frame
+
+    @staticmethod
+    def wait_for_in(frame: Any, expression: str, timeout: float, poll: float = 0.2) -> Any:
+        """:meth:`wait_for` inside a frame from :meth:`frame`."""
+        handle = frame.wait_for_function(expression, timeout=timeout * 1000, polling=int(poll * 1000))
         return handle.json_value()
 
     def screenshot(self, path: str | Path, full_page: bool = True) -> Path:

@@ -8,6 +8,9 @@ end-to-end browser test.)
 from __future__ import annotations
 
 import asyncio
+import http.client
+import json
+import queue
 import threading
 import time
 from pathlib import Path
@@ -102,6 +105,58 @@ class FakeHub:
         return self.transports[n - 1]
 
 
+class SseClient:
+    """A page of the live feed as the browser's EventSource sees it: one GET, then ``data:`` lines.
+
+    A thread reads the stream and queues each event's JSON; ``next(type)`` returns the next one of
+    that type (skipping others), ``closed`` is set when the server ends the stream.
+    """
+
+    def __init__(self, port: int, path: str, host: str = "127.0.0.1") -> None:
+        self.conn = http.client.HTTPConnection(host, port, timeout=30)  # > the feed's keepalive period
+        self.conn.request("GET", path, headers={"Accept": "text/event-stream"})
+        self.response = self.conn.getresponse()
+        self.events: queue.Queue[dict] = queue.Queue()
+        self.comments: list[str] = []
+        self.closed = threading.Event()
+        if self.response.status == 200:
+            threading.Thread(target=self._read, daemon=True).start()
+        else:
+            self.closed.set()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                line = self.response.fp.readline()
+                if not line:
+                    break
+                text = line.decode().rstrip("\n")
+                if text.startswith("data: "):
+                    self.events.put(json.loads(text[6:]))
+                elif text.startswith((":", "retry:")):
+                    self.comments.append(text)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.closed.set()
+
+    def next(self, type_: str, timeout: float = 10.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {type_!r} event from the live feed within {timeout:g} s")
+            try:
+                ev = self.events.get(timeout=left)
+            except queue.Empty:
+                continue
+            if ev.get("type") == type_:
+                return ev
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def prediction(class_index: int, scores: list[int]) -> bytes:
     return p.encode_prediction(p.Prediction(class_index, max(scores) if class_index != p.UNKNOWN_CLASS else 0,
                                             tuple(scores)))
@@ -187,5 +242,5 @@ def no_adapter_error() -> BaseException:
         return e
 
 
-__all__ = ["FakeHub", "FakeTransport", "INFO", "emit_imu", "fake_model_dir", "imu_stream", "no_adapter_error",
+__all__ = ["FakeHub", "FakeTransport", "INFO", "SseClient", "emit_imu", "fake_model_dir", "imu_stream", "no_adapter_error",
            "prediction", "wait_until"]

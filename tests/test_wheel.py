@@ -54,6 +54,8 @@ def test_wheel_holds_every_package_and_the_package_data(wheel):
     # no recordings ship: nothing from outside is in the wheel (the demo records from the simulated hand)
     assert not any(n.endswith((".csv", ".tar.gz", ".cbor")) or n.startswith("gesture_data/") for n in names)
     assert "training/tflm_pinned.sha256" in names  # what `gesture tflm fetch` keeps and checks
+    for src in (ROOT / "dashboard" / "live").iterdir():  # the live view's page, served from the install
+        assert "dashboard/live/" + src.name in names, src
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
     # test tools stay out of the product (the browser driver, the C++ parity harness)
     assert not any(n.endswith(("browser.py", "parity_driver.cpp", "parity_harness.py")) for n in names)
