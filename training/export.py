@@ -37,7 +37,7 @@ from training.codegen_preprocess import GENERATED, config_header
 from training.evaluate import ALIGN
 from training.model_dir import load_model_dir
 from training.postprocess import MAX_AVERAGE, detector_config
-from training.preprocess import PreprocessConfig
+from training.preprocess import PreprocessConfig, lowpass_taps
 from training.tflm_ops import RESOLVER_METHODS, check_supported, model_ops
 
 MANIFEST = "export.json"  # marks a folder as written by `gesture export` (safe to overwrite)
@@ -122,7 +122,10 @@ def ring_buffer_bytes(cfg: PreprocessConfig, imu_rate_hz: float = p.DEFAULT_RATE
     smoother = max(1, cfg.smoothing) * n + 8
     detector = MAX_AVERAGE * (n + 1) + 32  # gk_detect.h: fixed history + state
     raw = p.samples_per_frame(imu_rate_hz) * 6 * 2
-    return live + window_copy + model_io + smoother + detector + raw
+    # Resampler: int16 hist_[taps][c] + prev_[c], two int64 counters and an int head, 8-byte aligned
+    taps = len(lowpass_taps(imu_rate_hz, cfg.model_rate_hz))
+    resampler = ((taps + 1) * c * 2 + 7) // 8 * 8 + 24
+    return live + window_copy + model_io + smoother + detector + raw + resampler
 
 
 def estimate_budget(model_bytes: int, ops: list[str], arena_bytes: int, cfg: PreprocessConfig, board: Board,
