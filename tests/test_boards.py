@@ -25,7 +25,8 @@ def test_every_board_is_consistent():
         assert b.imu_rate_hz in p.SUPPORTED_RATES_HZ and b.imu_rate_hz <= b.max_rate_hz
         # the firmware configures the IMU so its counts are the wire's counts
         assert (b.accel_range_g, b.gyro_range_dps) == (p.ACCEL_RANGE_G, p.GYRO_RANGE_DPS)
-        assert b.base_flash_bytes < b.flash_bytes and b.base_ram_bytes < b.ram_bytes
+        assert b.base_flash_bytes < b.classifier_flash_bytes < b.flash_bytes
+        assert b.base_ram_bytes < b.classifier_ram_bytes < b.ram_bytes
         assert b.imu_header.startswith("gk_imu_") and b.imu_header.endswith(".h")
     assert [b for b in boards.BOARDS.values() if not b.defines] == [boards.BOARDS[boards.DEFAULT_BOARD]]
 

@@ -37,7 +37,7 @@ from training.codegen_preprocess import GENERATED, config_header
 from training.evaluate import ALIGN
 from training.model_dir import load_model_dir
 from training.postprocess import MAX_AVERAGE, detector_config
-from training.preprocess import PreprocessConfig
+from training.preprocess import PreprocessConfig, lowpass_taps
 from training.tflm_ops import RESOLVER_METHODS, check_supported, model_ops
 
 MANIFEST = "export.json"  # marks a folder as written by `gesture export` (safe to overwrite)
@@ -45,20 +45,37 @@ SKETCH_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 TFLM_INCLUDE_PREFIX = "src/tflm/tflite-micro/"  # gk_model.cpp's TFLM includes, relative to the sketch
 
 
-# ---- budget (bytes), from measurements, not per-kernel guesses.
-# Core + BLE + IMU per board: the capture sketch (the same core, ArduinoBLE and IMU library the
-# classifier links, with no model) built by arduino-cli for the Nano 33 BLE.
-BASE_SOURCE = ("arduino-cli build of the capture sketch for the Nano 33 BLE: ArduinoCore-mbed b4ad4e7, "
-               "ArduinoBLE 2.0.1, Arduino_LSM9DS1 1.1.1, Arduino_BMI270_BMM150 1.2.3")
-# Model + TFLM runtime + kernels: `gesture verify`'s linker map (report.json "m4") when the model
-# was verified; otherwise the model bytes plus the runtime and kernels of the default model as
-# measured by `gesture verify` (linker map, arm-none-eabi-gcc 12.2 -Os, CMSIS-NN), which other
-# small CNNs approach within a few KB.
-RUNTIME_FLASH_MEASURED = 78_155  # default model: 89,571 B model + runtime, minus its 11,416 model bytes
-RUNTIME_RAM_MEASURED = 656  # default model: 8,192 B static RAM of model + runtime, minus its 7,536 B arena
-# The sketch's own glue (BLE service, frame encoding, Serial) is counted in the capture sketch's
-# base figure, which has the same glue; the classifier adds the preprocessing (~2 KB on the M4).
-STACK_BUFFERS_RAM = 2_048  # notify buffer + Serial line built on the stack
+# ---- budget (bytes), anchored on real links, not per-kernel guesses.
+# Each board records two real links (capture/boards.py): the empty sketch with the core, ArduinoBLE and
+# the IMU library (base), and the classifier `gesture export` writes for the REFERENCE model below
+# (classifier). A sketch's budget is that classifier link with the reference model's model + runtime
+# and static buffers swapped for this model's, so the reference model's estimate is its real link and
+# another model's differs from its own real link only by what `gesture verify` measures of its model.
+@dataclass(frozen=True)
+class ReferenceModel:
+    """The model the boards' classifier links were built with, and what `gesture verify` measured of it."""
+
+    made_by: str
+    model_sha256: str
+    model_bytes: int
+    flash_model_runtime: int  # report.json m4.flash_bytes_model_runtime (Cortex-M4 linker map)
+    ram_model_runtime: int  # report.json m4.ram_bytes_model_runtime (arena included)
+    arena_reserved: int  # report.json m4.arena_reserved_bytes = the exported GK_ARENA_BYTES
+    config: PreprocessConfig  # the fields that size the sketch's static buffers (ring_buffer_bytes)
+
+
+REFERENCE = ReferenceModel(
+    made_by="`gesture demo` (seed 0, 240 simulated takes), exported with `gesture export --board KEY`",
+    model_sha256="cbd566625d301d91919f1b9be2ed45aa1e45489a05c59a7598e46c8a3404180f",
+    model_bytes=12_336, flash_model_runtime=85_100, ram_model_runtime=6_972, arena_reserved=6_352,
+    config=PreprocessConfig(labels=["negative", "ring", "slope", "wing"], model_rate_hz=26, window=72, stride=2,
+                            smoothing=3))
+LINK_SOURCE = ("real link (capture/boards.py): ArduinoCore-mbed 4.6.0 b4ad4e7, libmbed.a rebuilt from Mbed OS "
+               "6.17.0, ArduinoBLE 2.0.1, Arduino_LSM9DS1 1.1.1, Arduino_BMI270_BMM150 1.2.3, arm-none-eabi-gcc 12.2")
+# A model that was not verified: its bytes plus the runtime and kernels of the reference model
+# (other small CNNs come within a few KB of it); `gesture verify` gives the model's own figure.
+RUNTIME_FLASH_MEASURED = REFERENCE.flash_model_runtime - REFERENCE.model_bytes
+RUNTIME_RAM_MEASURED = REFERENCE.ram_model_runtime - REFERENCE.arena_reserved
 
 
 @dataclass
@@ -105,32 +122,44 @@ def ring_buffer_bytes(cfg: PreprocessConfig, imu_rate_hz: float = p.DEFAULT_RATE
     smoother = max(1, cfg.smoothing) * n + 8
     detector = MAX_AVERAGE * (n + 1) + 32  # gk_detect.h: fixed history + state
     raw = p.samples_per_frame(imu_rate_hz) * 6 * 2
-    return live + window_copy + model_io + smoother + detector + raw
+    # Resampler: int16 hist_[taps][c] + prev_[c], two int64 counters and an int head, 8-byte aligned
+    taps = len(lowpass_taps(imu_rate_hz, cfg.model_rate_hz))
+    resampler = ((taps + 1) * c * 2 + 7) // 8 * 8 + 24
+    return live + window_copy + model_io + smoother + detector + raw + resampler
 
 
 def estimate_budget(model_bytes: int, ops: list[str], arena_bytes: int, cfg: PreprocessConfig, board: Board,
                     measured: dict | None = None) -> Budget:
-    """The sketch's flash/RAM: the board's measured base, plus model + runtime from ``measured``
-    (report.json "m4", written by `gesture verify`) or, before verification, the model bytes plus
-    the measured runtime of the default model."""
+    """The sketch's flash/RAM as arduino-cli reports them: the board's real classifier link with the
+    reference model's model + runtime and buffers replaced by this model's, from ``measured``
+    (report.json "m4", written by `gesture verify`) or, before verification, from the model bytes
+    plus the reference model's runtime."""
     del ops  # the kernels are inside the measured model + runtime figure
-    buffers = ring_buffer_bytes(cfg, board.imu_rate_hz) + STACK_BUFFERS_RAM
+    ref = REFERENCE
+    buffers = ring_buffer_bytes(cfg, board.imu_rate_hz)
+    ref_buffers = ring_buffer_bytes(ref.config, board.imu_rate_hz)
     if measured and measured.get("flash_bytes_model_runtime"):
         mr_flash = int(measured["flash_bytes_model_runtime"])
         mr_ram = int(measured["ram_bytes_model_runtime"])  # includes the arena as the M4 build sized it
+        if int(measured.get("arena_reserved_bytes", arena_bytes)) != arena_bytes:  # exported with another arena
+            mr_ram += arena_bytes - int(measured["arena_reserved_bytes"])
         src = (f"`gesture verify` linker map (Cortex-M4, TFLM {str(measured.get('tflm_commit', ''))[:7]}); "
                f"arena_used_bytes() on the M4: {int(measured.get('arena_bytes_m4', 0)):,}")
-        ram = {"core_ble_imu": board.base_ram_bytes, "model_runtime_arena": mr_ram, "buffers": buffers}
-        if int(measured.get("arena_reserved_bytes", arena_bytes)) != arena_bytes:  # exported with another arena
-            ram["model_runtime_arena"] += arena_bytes - int(measured["arena_reserved_bytes"])
     else:
         mr_flash = int(model_bytes) + RUNTIME_FLASH_MEASURED
-        src = ("model bytes + the runtime and kernels `gesture verify` measured for the default model "
+        mr_ram = RUNTIME_RAM_MEASURED + int(arena_bytes)
+        src = ("model bytes + the runtime and kernels `gesture verify` measured for the reference model "
                "(run `gesture verify` for this model's own figure)")
-        ram = {"core_ble_imu": board.base_ram_bytes, "model_runtime_arena": RUNTIME_RAM_MEASURED + int(arena_bytes),
-               "buffers": buffers}
-    flash = {"core_ble_imu": board.base_flash_bytes, "model_runtime": mr_flash}
-    sources = {"core_ble_imu": BASE_SOURCE, "model_runtime": src, "model_runtime_arena": src,
+    sketch_src = (f"the real classifier link of {board.key} minus the empty sketch, the reference model's "
+                  f"model + runtime and its buffers (reference: {ref.made_by})")
+    flash = {"core_ble_imu": board.base_flash_bytes,
+             "sketch": board.classifier_flash_bytes - board.base_flash_bytes - ref.flash_model_runtime,
+             "model_runtime": mr_flash}
+    ram = {"core_ble_imu": board.base_ram_bytes,
+           "sketch": board.classifier_ram_bytes - board.base_ram_bytes - ref.ram_model_runtime - ref_buffers,
+           "model_runtime_arena": mr_ram, "buffers": buffers}
+    sources = {"core_ble_imu": "empty sketch with ArduinoBLE and " + board.imu_library + ", " + LINK_SOURCE,
+               "sketch": sketch_src, "model_runtime": src, "model_runtime_arena": src,
                "buffers": "declared sizes in gk_preprocess.h and the .ino"}
     return Budget(board, flash, ram, sources, int(model_bytes), int(arena_bytes))
 
