@@ -76,6 +76,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
                  "architecture": WIDE, "augment_constants": {"SCALE": 0.3}},
     "wide_imu": {"title": "16-24-32 + gyro when recorded", "architecture": WIDE, "channels": "data"},
     "mid": {"title": "cnn 12-16-24 k5-5-3 flatten (between the two)", "architecture": {"filters": [12, 16, 24], "kernels": [5, 5, 3]}},
+    "wide_drop35": {"title": "16-24-32, dropout 0.35 before the classifier", "architecture": {**WIDE, "dropout": 0.35}},
     "wide_drop5": {"title": "16-24-32, dropout 0.5 before the classifier (**the default since issue 20's second round**)",
                    "architecture": {**WIDE, "dropout": 0.5}},
 }
@@ -245,6 +246,30 @@ def table(results: list[dict[str, Any]], costs: dict[tuple[str, str], dict[str, 
     return "\n".join(out)
 
 
+def summary(results: list[dict[str, Any]], seeds: list[int]) -> str:
+    """One row per variant, one column per dataset: mean per-person accuracy over the seeds
+    (lowest–highest seed); only variants with every seed complete on a dataset get its cell."""
+    by: dict[tuple[str, str], dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    for r in results:
+        if r["seed"] in seeds:
+            by[(r["dataset"], r["variant"])][r["seed"]].append(r)
+    datasets = sorted({k[0] for k in by})
+    out = ["| model | " + " | ".join(datasets) + " |", "|---|" + "---:|" * len(datasets)]
+    for name in VARIANTS:
+        cells = []
+        for d in datasets:
+            runs = by.get((d, name), {})
+            complete = [rs for rs in runs.values() if len(rs) == runs_expected(results, d)]
+            if len(complete) < len(seeds):
+                cells.append("–")
+                continue
+            person = [scores(rs)[1] for rs in complete]
+            cells.append(f"{100 * sum(person) / len(person):.1f} % ({100 * min(person):.1f}–{100 * max(person):.1f})")
+        if any(c != "–" for c in cells):
+            out.append(f"| {name}: {VARIANTS[name]['title']} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
 def by_person(by, dataset: str, results: list[dict[str, Any]]) -> list[str]:
     """Accuracy on each unseen person (all seeds pooled), one column per variant."""
     names = [n for n in VARIANTS if by.get((dataset, n))]
@@ -337,6 +362,7 @@ def main() -> int:
         if r["epochs"] == epochs:
             unique.setdefault((r["dataset"], r["variant"], r["seed"], r["fold"]), r)
     results = list(unique.values())
+    print(summary(results, seeds))
     print(table(results, costs, seeds))
     return 0
 
