@@ -272,7 +272,8 @@ def summary(results: list[dict[str, Any]], seeds: list[int]) -> str:
 
 def by_person(by, dataset: str, results: list[dict[str, Any]]) -> list[str]:
     """Accuracy on each unseen person (all seeds pooled), one column per variant."""
-    names = [n for n in VARIANTS if by.get((dataset, n))]
+    names = [n for n in VARIANTS  # variants with at least one complete seed on this dataset
+             if any(len(rs) == runs_expected(results, dataset) for rs in by.get((dataset, n), {}).values())]
     acc: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     labels: dict[str, set[str]] = defaultdict(set)
     for n in names:
