@@ -21,7 +21,10 @@ def test_every_corpus_source_is_in_the_provenance_list():
         sys.modules.pop("bench_corpus_sources", None)
     doc = (ROOT / "docs" / "corpus.md").read_text()
     rows = [line for line in doc.splitlines() if line.startswith("| ") and "/" in line]
-    for src in mod.PUNCH_FLEX:
+    for src in (*mod.PUNCH_FLEX, *mod.PUNCH_FLEX_B):
         assert any(src.repo in r and src.commit in r and f"`{src.path}`" in r and src.licence in r for r in rows), src
     assert len({mod.subject_of(s.repo) for s in mod.PUNCH_FLEX}) == 8
+    assert len({mod.subject_of(s.repo) for s in mod.PUNCH_FLEX_B}) == 7
+    # a contributor is in one dataset only: person-wise scores need people apart
+    assert not {mod.subject_of(s.repo) for s in mod.PUNCH_FLEX} & {mod.subject_of(s.repo) for s in mod.PUNCH_FLEX_B}
     assert not list((ROOT).glob("**/punch_flex/dataset.json"))  # the corpus is never in the repository
