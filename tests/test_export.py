@@ -41,7 +41,8 @@ def test_sketch_has_every_file_and_marks_generated_ones(sketch, small_model):
     names = sorted(f.name for f in sketch.iterdir())
     assert names == sorted(["gesture_classifier.ino", "model_data.h", "model_data.cpp", "gk_config.h", "gk_model.h",
                             "gk_model.cpp", "gk_preprocess.h", "gk_detect.h", "gk_format.h", "gk_frame.h", "gk_link.h", "gk_imu_lsm9ds1.h",
-                            "gesture_protocol.h",
+                            "gesture_protocol.h", "gk_package.h", "gk_crc32.h", "gk_sha256.h", "gk_package_parse.h",
+                            "gk_flash.h", "gk_slots.h", "gk_push.h", "gk_flash_iap.h", "gk_push_ble.h",
                             "README.md", "export.json"])
     for f in ("gesture_classifier.ino", "model_data.h", "model_data.cpp", "gk_config.h", "gk_model.cpp", "README.md"):
         assert GENERATED in (sketch / f).read_text().splitlines()[0], f

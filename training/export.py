@@ -36,6 +36,7 @@ from training import tflm_tree
 from training.codegen_preprocess import GENERATED, config_header
 from training.evaluate import ALIGN
 from training.model_dir import load_model_dir
+from training.package import c_header as package_c_header
 from training.postprocess import MAX_AVERAGE, detector_config
 from training.preprocess import PreprocessConfig
 from training.tflm_ops import RESOLVER_METHODS, check_supported, model_ops
@@ -395,6 +396,12 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     for common in ("gk_frame.h", "gk_link.h", b.imu_header):
         files[common] = (common_dir() / common).read_text()
     for static in ("gk_preprocess.h", "gk_detect.h", "gk_format.h", "gk_model.h"):
+        files[static] = (classifier_template_dir() / static).read_text()
+    # push over BLE (docs/push.md): the package format, its parser and hashes, the flash slots and
+    # the transfer service (portable), and their board glue (FlashIAP, the PUSH characteristics)
+    files["gk_package.h"] = package_c_header()
+    for static in ("gk_crc32.h", "gk_sha256.h", "gk_package_parse.h", "gk_flash.h", "gk_slots.h", "gk_push.h",
+                   "gk_flash_iap.h", "gk_push_ble.h"):
         files[static] = (classifier_template_dir() / static).read_text()
     files["gk_model.cpp"] = model_cpp(ops, source, bundled=tree is not None)
     info = None
