@@ -367,7 +367,8 @@ def check_payload(ftype: int, payload: bytes) -> None:
         decoder(payload)
 
 
-INFO_KEYS = ("proto", "fw", "board", "sensor", "mode", "rate", "ch", "acc_fs", "gyr_fs", "labels")
+INFO_KEYS = ("proto", "fw", "board", "sensor", "mode", "rate", "ch", "acc_fs", "gyr_fs", "labels",
+             "model", "slot")  # model, slot: the push-ready classifier (docs/push.md)
 
 
 def encode_info(info: dict[str, object]) -> bytes:
@@ -386,9 +387,11 @@ INFO_VALUE_MAX = 64  # every value but `labels`
 _INFO_TEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+\-]*$")  # fw, board, sensor, mode: no markup, no URL
 _INFO_NUMBER = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 _INFO_LIST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*(,[A-Za-z0-9][A-Za-z0-9_\-]*)*$")  # ch, labels
+_INFO_SHA256 = re.compile(r"^[0-9a-f]{64}$")  # model: the running model's sha256 (report.json's model_sha256)
+_INFO_SLOT = re.compile(r"^([0-9]{1,3}|builtin)$")  # slot: the flash slot it runs from; 255 or builtin: the sketch's own
 _INFO_FORMAT = {"proto": _INFO_NUMBER, "rate": _INFO_NUMBER, "acc_fs": _INFO_NUMBER, "gyr_fs": _INFO_NUMBER,
                 "fw": _INFO_TEXT, "board": _INFO_TEXT, "sensor": _INFO_TEXT, "mode": _INFO_TEXT,
-                "ch": _INFO_LIST, "labels": _INFO_LIST}
+                "ch": _INFO_LIST, "labels": _INFO_LIST, "model": _INFO_SHA256, "slot": _INFO_SLOT}
 
 
 def decode_info(payload: bytes) -> dict[str, str]:
