@@ -334,9 +334,15 @@ async def _push(model_dir: Path, url: str, progress: Callable[[int, int], None] 
     from training.package import build_package
     from training.tflm_ops import check_supported, model_ops
 
+    from capture.transport.ble import NoBluetoothError
+
     make = _opener(url)
     transport = make()
-    info = await transport.open()
+    try:
+        info = await transport.open()
+    except NoBluetoothError as e:
+        raise GestureError(f"cannot push to {url}: no Bluetooth adapter on this machine ({e.reason}); gesture push "
+                           "goes over BLE (the virtual board takes it too: --url virtual://classifier?model=DIR)") from None
     try:
         if info.get("mode") != "classifier":
             raise GestureError(f"{url}: the board runs the {info.get('mode', 'unknown')} sketch; gesture push needs "
