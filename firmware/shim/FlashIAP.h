@@ -7,8 +7,10 @@
 //   multiple of get_page_size() (4, the nRF52 HAL's word), bits only go 1 -> 0 (the new byte is
 //   old AND new), a tail shorter than a word padded with the erase value like FlashIAP does.
 // * Device time: an erase costs 85 ms per sector and a program 41 us per word (nRF52840 product
-//   specification, tERASEPAGE and tWRITE maxima); the CPU is stalled meanwhile, so loop() and the
-//   link layer stop (no BLE packets taken, no connection events served).
+//   specification, tERASEPAGE and tWRITE maxima). An erase halts the CPU in one piece: the link
+//   layer misses the connection events meanwhile (no packets taken, the central keeps them). A
+//   program halts it a word at a time (the HAL writes word by word), interrupts run in between,
+//   so the link layer keeps going and only loop() is late.
 // * Power cut (GK_SHIM_FLASH_CUT=N): the process _exit()s after N programmed bytes in total, in
 //   the middle of a program call, so a word or the commit record can be left half programmed.
 // * FLASHIAP_APP_ROM_END_ADDR: the end of the sketch's image in flash; the real header computes it

@@ -268,6 +268,8 @@ struct AirPacket {
 };
 std::deque<AirPacket> g_air;      // the central's queue
 std::deque<AirPacket> g_arrived;  // received by the link layer, not yet in the HCI ring
+std::deque<AirPacket> g_ring;     // in ArduinoBLE's HCI ring, not yet read by BLE.poll()
+size_t g_ring_bytes = 0;
 int g_rx_buffers = 4;
 int g_phy = 1;
 const size_t kHciRing = 256;  // ArduinoBLE 2.0.1 HCICordioTransport.h: RingBufferN<256> _rxBuf
@@ -321,6 +323,8 @@ void drop_central() {
   g_taken = 0;
   g_air.clear();  // the central's queue and what the link layer held die with the link
   g_arrived.clear();
+  g_ring.clear();
+  g_ring_bytes = 0;
   // ArduinoBLE 2.0.1 does NOT reset _pendingPkt here (issue #45): packets pending on the dead link
   // are never reported completed. The sketch must (gk_link.h gk_ble_link_dropped()).
   for (Char* c : g_chars) c->subscribed = false;
@@ -372,21 +376,37 @@ void connection_events() {
 
 void handle_write(uint8_t type, const uint8_t* d, size_t n);
 
-// BLE.poll(): what arrived since the last call goes through the 256-byte ring, then is handled.
-void take_arrived() {
-  size_t ring = 0;
-  while (!g_arrived.empty() && g_arrived.front().at <= g_us && g_central >= 0) {
+// What arrived by now enters ArduinoBLE's 256-byte ring in arrival order (a packet without room
+// is dropped); BLE.poll() reads the ring a packet at a time and handles each, and packets that
+// arrive meanwhile (a handler programming flash takes time) queue behind.
+size_t hci_bytes(const AirPacket& pkt) {
+  // HCI packet type, ACL header (4), L2CAP header (4), ATT opcode and handle (3), the value
+  return 1 + 4 + 4 + 3 + (pkt.body.size() - 1);
+}
+
+void arrivals() {
+  while (!g_arrived.empty() && g_arrived.front().at <= g_us) {
     AirPacket pkt = std::move(g_arrived.front());
     g_arrived.pop_front();
-    // HCI packet type, ACL header (4), L2CAP header (4), ATT opcode and handle (2 + 1), the value
-    const size_t hci = 1 + 4 + 4 + 3 + (pkt.body.size() - 1);
-    if (ring + hci > kHciRing) {
-      ++g_st.ble_rx_dropped;
+    const size_t n = hci_bytes(pkt);
+    if (g_ring_bytes + n > kHciRing) {
+      ++g_st.ble_rx_dropped;  // HCICordioTransportClass::handleRxData: "drop!"
       continue;
     }
-    ring += hci;
+    g_ring_bytes += n;
+    g_ring.push_back(std::move(pkt));
+  }
+}
+
+void take_arrived() {
+  arrivals();
+  while (!g_ring.empty() && g_central >= 0) {
+    AirPacket pkt = std::move(g_ring.front());
+    g_ring.pop_front();
+    g_ring_bytes -= hci_bytes(pkt);
     ++g_st.ble_rx;
     handle_write(pkt.type, pkt.body.data(), pkt.body.size());
+    arrivals();
   }
 }
 
@@ -778,18 +798,31 @@ const uint32_t kFlashMapped = 0x10000;  // mapped from here (the bootloader's 64
 const uint32_t kSector = 4096;
 const uint64_t kEraseUs = 85000;  // tERASEPAGE max
 const uint64_t kWordUs = 41;      // tWRITE max
-uint8_t* g_flash = nullptr;
+uint8_t* g_flash_map = nullptr;  // the byte at flash address kFlashMapped (== that address)
+bool g_flash_ok = false;
+uint8_t* flash_at(uint32_t addr) { return g_flash_map + (addr - kFlashMapped); }
 long long g_flash_cut = -1;  // programmed bytes left before the power cut (-1: none)
 const int kCutExit = 75;     // the exit status of a power cut (tests tell it from a crash)
 
-void flash_stall(uint64_t us) {
-  g_stalls.push_back(Stall{g_us, g_us + us});
+// The CPU waits for the flash: `us` of device time. A page erase halts it in one piece (85 ms): the
+// link layer's interrupt cannot run, so the rest of the connection event is lost (its packets stay
+// in the central's queue) and the events meanwhile are missed. A program halts it for one word
+// (41 us) at a time with interrupts served in between (the HAL writes word by word), so the link
+// layer keeps its events; loop() is as late as the whole program took.
+void flash_stall(uint64_t us, bool halts_link) {
+  if (halts_link) {
+    g_stalls.push_back(Stall{g_us, g_us + us});
+    while (!g_arrived.empty() && g_arrived.back().at >= g_us) {
+      g_air.push_front(std::move(g_arrived.back()));
+      g_arrived.pop_back();
+    }
+  }
   g_st.flash_us += us;
   advance(us);
 }
 
 bool flash_open() {
-  if (g_flash) return true;
+  if (g_flash_ok) return true;
   const char* path = env("GK_SHIM_FLASH");
   int fd = path ? open(path, O_RDWR | O_CREAT, 0644) : -1;
   if (fd < 0) {
@@ -811,7 +844,8 @@ bool flash_open() {
     if (m != MAP_FAILED) munmap(m, kFlashSize - kFlashMapped);
     return false;
   }
-  g_flash = static_cast<uint8_t*>(m) - kFlashMapped;  // so g_flash + addr is the byte at addr
+  g_flash_map = static_cast<uint8_t*>(m);
+  g_flash_ok = true;
   const char* cut = env("GK_SHIM_FLASH_CUT");
   g_flash_cut = cut && *cut ? atoll(cut) : -1;
   return true;
@@ -834,21 +868,21 @@ uint32_t FlashIAP::get_flash_size() const { return kFlashSize; }
 uint32_t FlashIAP::get_page_size() const { return 4; }
 uint8_t FlashIAP::get_erase_value() const { return 0xFF; }
 int FlashIAP::read(void* buffer, uint32_t addr, uint32_t size) {
-  if (!g_flash || !in_flash(addr, size)) return -1;
-  memcpy(buffer, g_flash + addr, size);
+  if (!g_flash_ok || !in_flash(addr, size)) return -1;
+  memcpy(buffer, flash_at(addr), size);
   return 0;
 }
 int FlashIAP::erase(uint32_t addr, uint32_t size) {
-  if (!g_flash || !in_flash(addr, size) || addr % kSector || size % kSector) return -1;
+  if (!g_flash_ok || !in_flash(addr, size) || addr % kSector || size % kSector) return -1;
   for (uint32_t a = addr; a < addr + size; a += kSector) {
-    memset(g_flash + a, 0xFF, kSector);
+    memset(flash_at(a), 0xFF, kSector);
     ++g_st.flash_erases;
-    flash_stall(kEraseUs);
+    flash_stall(kEraseUs, true);
   }
   return 0;
 }
 int FlashIAP::program(const void* buffer, uint32_t addr, uint32_t size) {
-  if (!g_flash || !in_flash(addr, (size + 3) & ~3u) || addr % 4 || !buffer) return -1;
+  if (!g_flash_ok || !in_flash(addr, (size + 3) & ~3u) || addr % 4 || !buffer) return -1;
   const uint8_t* src = static_cast<const uint8_t*>(buffer);
   const uint32_t padded = (size + 3) & ~3u;  // FlashIAP pads a short last word with the erase value
   for (uint32_t i = 0; i < padded; ++i) {
@@ -857,10 +891,10 @@ int FlashIAP::program(const void* buffer, uint32_t addr, uint32_t size) {
       _exit(kCutExit);  // the mapping is the file's page cache: what was programmed stays
     }
     if (g_flash_cut > 0) --g_flash_cut;
-    g_flash[addr + i] &= i < size ? src[i] : 0xFF;
+    flash_at(addr)[i] &= i < size ? src[i] : 0xFF;
     ++g_st.flash_programmed;
   }
-  flash_stall(kWordUs * (padded / 4));
+  flash_stall(kWordUs * (padded / 4), false);
   return 0;
 }
 }  // namespace mbed

@@ -12,6 +12,7 @@
 #include <ArduinoBLE.h>
 
 #include "gesture_protocol.h"
+#include "gk_config.h"  // GK_BOARD_NAME: the registry key a package must be built for
 #include "gk_flash_iap.h"
 #include "gk_link.h"
 #include "gk_package_parse.h"
