@@ -189,10 +189,19 @@ class PushError(enum.IntEnum):
     SCHEMA = 11  # TFLite schema version this TFLM does not support
 
 
+# At most this many package bytes per PUSH_DATA write, whatever the MTU. ArduinoBLE on the Nano 33
+# BLE's mbed core puts every packet the controller receives into a 256-byte ring (HCICordioTransport
+# RingBufferN<256>) that only BLE.poll() empties, and drops what does not fit: a chunk is 16 bytes
+# of HCI, L2CAP and ATT headers and the offset plus its data, so 224 leaves room beside it for two
+# 8-byte Number Of Completed Packets events (a lost one keeps a TX buffer taken until the link
+# drops). 240 (MTU 247's room) would fill the ring alone (docs/push.md, "What the link can take").
+PUSH_CHUNK_MAX = 224
+
+
 def push_chunk_size(mtu: int) -> int:
     """Package bytes per PUSH_DATA write at ATT ``mtu``: the write's payload less the offset,
-    rounded down to whole flash words (16 at MTU 23, 240 at MTU 247)."""
-    room = mtu - ATT_OVERHEAD - PUSH_DATA_HEADER.size
+    rounded down to whole flash words, at most PUSH_CHUNK_MAX (16 at MTU 23, 224 from MTU 231)."""
+    room = min(mtu - ATT_OVERHEAD - PUSH_DATA_HEADER.size, PUSH_CHUNK_MAX)
     return max(PUSH_CHUNK_ALIGN, room - room % PUSH_CHUNK_ALIGN)
 
 

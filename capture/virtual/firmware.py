@@ -191,6 +191,7 @@ class Status:
     i2c_us: int = 0  # device time spent in IMU register reads (the shim's I2C bus-time model)
     ble_rx: int = 0  # central -> peripheral writes the sketch took
     ble_rx_dropped: int = 0  # ... lost in ArduinoBLE's 256-byte HCI ring between two BLE.poll()
+    ble_events_dropped: int = 0  # completed-packets events lost there (their TX buffers stay taken)
     flash_erases: int = 0  # FlashIAP sectors erased
     flash_programmed: int = 0  # FlashIAP bytes programmed
     flash_us: int = 0  # device time the CPU stalled in flash erases and programs

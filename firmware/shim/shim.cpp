@@ -75,6 +75,7 @@ struct Stats {
   uint64_t serial_wait_us = 0, ble_wait_us = 0, ble_write_no_radio = 0, notifications = 0, serial_in_ble_handler = 0;
   uint64_t i2c_us = 0;  // device time spent in IMU register reads (bus transfers + the BMI270 API's waits)
   uint64_t ble_rx = 0, ble_rx_dropped = 0;  // central -> peripheral writes taken / lost at the HCI ring
+  uint64_t ble_events_dropped = 0;  // Number Of Completed Packets events lost at the HCI ring
   uint64_t flash_erases = 0, flash_programmed = 0, flash_us = 0;  // FlashIAP work and the CPU time it stalled
 } g_st;
 
@@ -88,13 +89,14 @@ void status(const char* why) {
   fprintf(g_status,
           "status %s t_us=%llu loops=%llu produced=%llu reads=%llu stale=%llu overwritten=%llu "
           "serial_wait_us=%llu ble_wait_us=%llu ble_write_no_radio=%llu notifications=%llu serial_in_ble_handler=%llu "
-          "i2c_us=%llu ble_rx=%llu ble_rx_dropped=%llu flash_erases=%llu flash_programmed=%llu flash_us=%llu\n",
+          "i2c_us=%llu ble_rx=%llu ble_rx_dropped=%llu ble_events_dropped=%llu flash_erases=%llu flash_programmed=%llu flash_us=%llu\n",
           why, (unsigned long long)g_us, (unsigned long long)g_st.loops, (unsigned long long)g_st.produced,
           (unsigned long long)g_st.reads, (unsigned long long)g_st.stale_reads,
           (unsigned long long)g_st.overwritten, (unsigned long long)g_st.serial_wait_us,
           (unsigned long long)g_st.ble_wait_us, (unsigned long long)g_st.ble_write_no_radio,
           (unsigned long long)g_st.notifications, (unsigned long long)g_st.serial_in_ble_handler,
           (unsigned long long)g_st.i2c_us, (unsigned long long)g_st.ble_rx, (unsigned long long)g_st.ble_rx_dropped,
+          (unsigned long long)g_st.ble_events_dropped,
           (unsigned long long)g_st.flash_erases, (unsigned long long)g_st.flash_programmed,
           (unsigned long long)g_st.flash_us);
   fflush(g_status);
@@ -262,7 +264,7 @@ unsigned g_taken = 0;        // packets the central took since the last connecti
 // packet that finds too little room there is dropped (handleRxData: "drop!"). A CPU stalled by a
 // flash erase or program serves no connection event.
 struct AirPacket {
-  uint8_t type;  // 'W' write without response, 'Q' write request (answered 'A')
+  uint8_t type;  // 'W' write without response, 'Q' write request (answered 'A'), 'E' completed-packets event
   std::vector<uint8_t> body;
   uint64_t at;  // queued by the central; then: arrival at the peripheral
 };
@@ -367,11 +369,16 @@ void rx_event(uint64_t t) {
 void connection_events() {
   if (!g_interval_us || g_central < 0 || g_us < g_next_event) return;
   while (g_next_event <= g_us) {
-    if (!stalled_at(g_next_event)) rx_event(g_next_event);
+    const uint64_t t = g_next_event;
     g_next_event += g_interval_us;
+    if (stalled_at(t)) continue;
+    if (g_taken) {  // HCI Number Of Completed Packets: an event through the same ring as the data
+      g_arrived.push_back(AirPacket{'E', {static_cast<uint8_t>(g_taken & 0xFF), static_cast<uint8_t>(g_taken >> 8)}, t});
+      g_taken = 0;
+    }
+    rx_event(t);
   }
   g_stalls.clear();
-  complete_taken();
 }
 
 void handle_write(uint8_t type, const uint8_t* d, size_t n);
@@ -380,6 +387,8 @@ void handle_write(uint8_t type, const uint8_t* d, size_t n);
 // is dropped); BLE.poll() reads the ring a packet at a time and handles each, and packets that
 // arrive meanwhile (a handler programming flash takes time) queue behind.
 size_t hci_bytes(const AirPacket& pkt) {
+  // Number Of Completed Packets: type, event code, length, handles, handle (2), count (2)
+  if (pkt.type == 'E') return 8;
   // HCI packet type, ACL header (4), L2CAP header (4), ATT opcode and handle (3), the value
   return 1 + 4 + 4 + 3 + (pkt.body.size() - 1);
 }
@@ -389,8 +398,9 @@ void arrivals() {
     AirPacket pkt = std::move(g_arrived.front());
     g_arrived.pop_front();
     const size_t n = hci_bytes(pkt);
-    if (g_ring_bytes + n > kHciRing) {
-      ++g_st.ble_rx_dropped;  // HCICordioTransportClass::handleRxData: "drop!"
+    if (g_ring_bytes + n > kHciRing) {  // HCICordioTransportClass::handleRxData: "drop!"
+      // a lost completion event: its packets stay pending (_pendingPkt) until the link drops
+      ++(pkt.type == 'E' ? g_st.ble_events_dropped : g_st.ble_rx_dropped);
       continue;
     }
     g_ring_bytes += n;
@@ -404,6 +414,12 @@ void take_arrived() {
     AirPacket pkt = std::move(g_ring.front());
     g_ring.pop_front();
     g_ring_bytes -= hci_bytes(pkt);
+    if (pkt.type == 'E') {
+      const unsigned done = pkt.body[0] | (pkt.body[1] << 8);
+      uint8_t& pending = GkShimHci::pending();
+      pending = static_cast<uint8_t>(pending > done ? pending - done : 0);
+      continue;
+    }
     ++g_st.ble_rx;
     handle_write(pkt.type, pkt.body.data(), pkt.body.size());
     arrivals();
