@@ -506,6 +506,7 @@ def c_header() -> str:
         f"#define GK_PUSH_STATUS_TEXT_MAX {PUSH_STATUS_TEXT_MAX}",
         f"#define GK_PUSH_CHUNK_ALIGN {PUSH_CHUNK_ALIGN}",
         f"#define GK_PUSH_BUILTIN_SLOT 0x{PUSH_BUILTIN_SLOT:02X}",
+        f"#define GK_INFO_SLOT_BUILTIN \"{INFO_SLOT_BUILTIN}\"",
     ]
     for enum_cls, prefix in ((PushOp, "GK_PUSH_OP_"), (PushState, "GK_PUSH_STATE_"), (PushError, "GK_PUSH_ERR_")):
         for m in enum_cls:

@@ -44,7 +44,7 @@ from capture.boards import get_board
 from capture.errors import DataError
 from capture.takes import ACCEL_CHANNELS, IMU_CHANNELS, LABEL_RE, MAX_LABEL_LEN
 from training.postprocess import MAX_AVERAGE, detector_config
-from training.preprocess import LOWPASS_MAX_TAPS, Q16, PreprocessConfig, lowpass_taps, resample_step
+from training.preprocess import LOWPASS_MAX_TAPS, LOWPASS_Q, Q16, SHIFT, PreprocessConfig, lowpass_taps, resample_step
 
 MAGIC = b"GKMP"
 FORMAT_VERSION = 1
@@ -335,6 +335,8 @@ def c_header() -> str:
         f"#define GK_MAX_ABS_MEAN {MAX_ABS_MEAN}",
         f"#define GK_MAX_MULT {MAX_MULT}LL",
         f"#define GK_PKG_BOARD_OFFSET {BOARD_OFFSET}",
+        f"#define GK_PKG_MULT_SHIFT {SHIFT}  // mult is Q{SHIFT}",
+        f"#define GK_PKG_LOWPASS_SHIFT {LOWPASS_Q}  // the low-pass taps are Q{LOWPASS_Q}",
         "",
     ]
     return "\n".join(lines)

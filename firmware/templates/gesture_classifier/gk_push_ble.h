@@ -60,8 +60,21 @@ static void gk_push_on_control(BLEDevice, BLECharacteristic ch) {
   gk_push.on_control(ch.value(), static_cast<size_t>(ch.valueLength()));
 }
 
+static unsigned long gk_push_data_ms = 0;  // millis() of the last PUSH_DATA write
+
 static void gk_push_on_data(BLEDevice, BLECharacteristic ch) {
-  if (gk_push_ok) gk_push.on_data(ch.value(), static_cast<size_t>(ch.valueLength()));
+  if (!gk_push_ok) return;
+  gk_push_data_ms = millis();
+  gk_push.on_data(ch.value(), static_cast<size_t>(ch.valueLength()));
+}
+
+// Chunks are arriving (RECEIVING, the last one less than a second ago). Every packet the
+// controller receives waits in ArduinoBLE's 256-byte HCI ring until BLE.poll(), and what does not
+// fit is dropped (on the board possibly leaving its HCI type byte behind, which can desynchronise
+// ArduinoBLE's parser): a loop() made late by a model inference (~8 ms) while up to four chunks
+// arrive per connection event would overflow it. So the sketch skips inference meanwhile.
+static inline bool gk_push_receiving() {
+  return gk_push_ok && gk_push.state() == GK_PUSH_STATE_RECEIVING && millis() - gk_push_data_ms < 1000;
 }
 
 // setup(), first: the newest verified slot whose model sets up, else GK_PUSH_BUILTIN_SLOT (the
