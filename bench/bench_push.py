@@ -9,8 +9,9 @@ the central, each its air time at 1 Mbit/s (data length extension assumed: one p
 every write goes through ArduinoBLE's 256-byte HCI ring, which drops a packet that finds no room
 before the sketch's next BLE.poll(); a page erase halts the CPU for 85 ms (no connection events
 then), a word program 41 us (the nRF52840's maxima). Not charged: the CPU time of the sketch's own
-code, unless the "invoke" rows add it (every 600th loop() pass 8 ms late: the default model's ~8 ms
-inference at 64 MHz, about every 150 ms).
+code, unless the "loop() late" rows add it (every 600th loop() pass 8 ms late: what the default
+model's ~8 ms inference at 64 MHz would do about every 150 ms; the sketch pauses inference while
+chunks arrive, so these rows show what that pause avoids).
 
 Reported per row: the DATA phase's throughput (first to last acknowledgement, host seconds with
 device time paced 1:1), the whole push (BEGIN to DONE: erase, transfer, hashing, switch, commit
@@ -95,11 +96,11 @@ def main() -> None:
             log(f"  interval {interval} ms, MTU {mtu}")
             rows.append((f"{interval:g} ms", mtu, "", row(sketch, tflm, package, interval, mtu)))
     for interval in (15.0, 50.0):
-        log(f"  interval {interval} ms, MTU 247, with the model's inference")
+        log(f"  interval {interval} ms, MTU 247, loop() 8 ms late every 600 passes")
         rows.append((f"{interval:g} ms", 247, "8 ms every ~150 ms", row(sketch, tflm, package, interval, 247,
                                                                            late=(600, 8000))))
     print(f"## Push over BLE through the shim's link model ({len(package):,}-byte package)\n")
-    print("| interval | MTU | loop() busy with inference | DATA throughput | whole push (BEGIN to DONE) | "
+    print("| interval | MTU | loop() late | DATA throughput | whole push (BEGIN to DONE) | "
           "bytes sent again | writes dropped by the HCI ring | result |")
     print("|---|---:|---|---:|---:|---:|---:|---|")
     for interval, mtu, busy, r in rows:
