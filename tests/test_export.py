@@ -248,7 +248,7 @@ def test_cli_export(small_model, tmp_path, capsys):
     assert main(["export", str(small_model.model_dir), "--sketch", str(tmp_path / "cli_sketch"),
                  "--board", "nano33ble_rev2"]) == 0
     cap = capsys.readouterr()
-    assert "cli_sketch (19 files, no TFLM bundled, board nano33ble_rev2)" in cap.out and "flash" in cap.out
+    assert "cli_sketch (24 files, no TFLM bundled, board nano33ble_rev2)" in cap.out and "flash" in cap.out
     # without a tree: the sketch is written and one line says what is missing and how to add it
     warning = [line for line in cap.err.splitlines() if line.startswith("warning:")]
     assert len(warning) == 1 and "no TFLM source tree" in warning[0] and "gesture tflm fetch" in warning[0]
