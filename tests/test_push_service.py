@@ -225,6 +225,15 @@ def test_commit_before_the_last_byte_says_what_is_missing_and_the_transfer_goes_
     assert r.statuses[-1].state == p.PushState.DONE
 
 
+def test_a_repeated_commit_is_answered_not_refused(driver):
+    package = make_package(21)
+    s = Script().begin(package).send(package).control(bytes([p.PushOp.COMMIT]))
+    s.control(bytes([p.PushOp.COMMIT])).poll().control(bytes([p.PushOp.COMMIT])).rec("B")
+    r = run(driver, s)
+    assert all(st.error == p.PushError.NONE for st in r.statuses)
+    assert states(r)[-3:] == ["VALIDATING", "DONE", "DONE"] and r.boots[-1][2] == hashlib.sha256(package).digest()
+
+
 def test_abort_keeps_the_running_model(driver):
     old, new = make_package(16), make_package(17)
     s = Script().push(old).begin(new).send(new, 240, 0, 960).control(bytes([p.PushOp.ABORT])).rec("B")

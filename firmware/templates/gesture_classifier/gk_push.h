@@ -227,6 +227,10 @@ class PushService {
   }
 
   void commit() {
+    if (state_ == GK_PUSH_STATE_VALIDATING || state_ == GK_PUSH_STATE_DONE) {  // a repeated COMMIT
+      notify();
+      return;
+    }
     if (state_ != GK_PUSH_STATE_RECEIVING || offset_ != total_) {
       char text[96];
       snprintf(text, sizeof(text), "COMMIT with %lu of %lu bytes received", static_cast<unsigned long>(offset_),
