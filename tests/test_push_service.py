@@ -178,6 +178,15 @@ def test_a_different_package_starts_over(driver):
     assert r.statuses[-1].state == p.PushState.DONE
 
 
+def test_chunks_in_flight_after_a_failure_do_not_replace_its_reason(driver):
+    package = make_package(24)
+    s = Script().begin(package).data_(0, package[:240]).data_(240, package)  # runs past the end
+    s.data_(480, package[480:720])
+    r = run(driver, s)
+    assert (r.statuses[-1].state, r.statuses[-1].error) == (p.PushState.FAILED, p.PushError.BAD_REQUEST)
+    assert "runs past" in r.statuses[-1].text and states(r).count("FAILED") == 1
+
+
 def test_a_flipped_byte_is_refused_and_the_previous_model_stays(driver):
     old, new = make_package(9), make_package(10)
     bad = bytearray(new)
@@ -217,12 +226,31 @@ def test_what_the_hook_refuses_keeps_the_running_model(driver):
     assert r.boots[-1][2] == hashlib.sha256(old).digest()
 
 
-def test_commit_before_the_last_byte_says_what_is_missing_and_the_transfer_goes_on(driver):
+def test_commit_before_the_last_byte_is_refused_with_what_is_missing(driver):
     package = make_package(15)
-    r = run(driver, Script().begin(package).send(package, 240, 0, 480).commit().send(package, 240, 480).commit())
-    early = [st for st in r.statuses if st.error == p.PushError.BAD_REQUEST]
-    assert early and "480 of" in early[0].text and early[0].state == p.PushState.RECEIVING
-    assert r.statuses[-1].state == p.PushState.DONE
+    r = run(driver, Script().begin(package).send(package, 240, 0, 480).commit().rec("B"))
+    last = r.statuses[-1]
+    assert (last.state, last.error) == (p.PushState.FAILED, p.PushError.BAD_REQUEST) and "480 of" in last.text
+    assert r.boots[-1][0] == p.PUSH_BUILTIN_SLOT
+
+
+def test_data_without_a_transfer_is_refused_once_and_data_while_erasing_is_ignored(driver):
+    package = make_package(22)
+    s = Script().data_(0, package[:240]).data_(240, package[240:480])  # no BEGIN
+    s.control(p.encode_push_begin(len(package), hashlib.sha256(package).digest(), 4))  # ERASING, not polled
+    s.data_(0, package[:240])
+    r = run(driver, s)
+    assert [(st.state, st.error) for st in r.statuses] == [(p.PushState.FAILED, p.PushError.BAD_REQUEST),
+                                                          (p.PushState.ERASING, p.PushError.NONE)]
+
+
+def test_the_acknowledgement_count_restarts_at_every_notification(driver):
+    package = make_package(23)
+    s = Script().begin(package).send(package, 240, 0, 720)  # 3 chunks (ack_every 4): no acknowledgement yet
+    s.control(bytes([p.PushOp.STATUS]))  # a notification: the count starts again
+    s.send(package, 240, 720, 240 * 7).send(package, 240, 240 * 7, 240 * 8)
+    r = run(driver, s)
+    assert [st.offset for st in r.statuses if st.state == p.PushState.RECEIVING] == [0, 720, 240 * 7]
 
 
 def test_a_repeated_commit_is_answered_not_refused(driver):

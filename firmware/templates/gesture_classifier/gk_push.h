@@ -11,8 +11,9 @@
 //     offset already received), so a host that lost the link continues where it was acknowledged.
 //   DATA (offset, bytes): programmed at `offset` if it is the next byte expected; words are
 //     programmed as they fill, a tail of 1..3 bytes waits in RAM for the next chunk (or the end).
-//     Every ack_every chunks, and at the last byte, RECEIVING(offset) is notified; a chunk at
-//     another offset is not programmed and RECEIVING(wanted offset) is notified (go-back-N).
+//     When ack_every chunks were programmed since the last notification, and at the last byte,
+//     RECEIVING(offset) is notified; a chunk at another offset is not programmed and
+//     RECEIVING(wanted offset) is notified once (go-back-N). DATA while ERASING is ignored.
 //   COMMIT: VALIDATING: a few KB per poll(), the SHA-256 of the whole package in flash against
 //     BEGIN's; the header (gk_package_parse.h: magic, version, CRC, the board, every value within
 //     the maxima); the payload's CRC32 and SHA-256 against the header; then the sketch's hook checks ops, shapes and AllocateTensors and switches to the
@@ -92,8 +93,9 @@ class PushService {
   void on_data(const uint8_t* v, size_t n) {
     if (n <= GK_PUSH_DATA_HEADER_SIZE) return;
     if (state_ != GK_PUSH_STATE_RECEIVING) {
-      if (!complained_) notify();  // once: the host learns the state instead of a silent drop
-      complained_ = true;
+      // ERASING, VALIDATING, DONE, FAILED: chunks still in flight, ignored (a failure keeps its
+      // reason); never a transfer since boot: refused
+      if (state_ == GK_PUSH_STATE_IDLE) fail(GK_PUSH_ERR_BAD_REQUEST, "DATA without a transfer: send BEGIN first");
       return;
     }
     const uint32_t at = CommitRecord::get32(v);
@@ -116,8 +118,7 @@ class PushService {
       return;
     }
     complained_ = false;
-    ++chunks_;
-    if (offset_ == total_ || chunks_ % ack_every_ == 0) notify();
+    if (offset_ == total_ || ++chunks_ >= ack_every_) notify();  // chunks counted since the last notification
   }
 
   // From loop(): erase one sector, or hash a few KB, or finish a commit; resend a pending status.
@@ -233,16 +234,13 @@ class PushService {
     }
     if (state_ != GK_PUSH_STATE_RECEIVING || offset_ != total_) {
       char text[96];
-      snprintf(text, sizeof(text), "COMMIT with %lu of %lu bytes received", static_cast<unsigned long>(offset_),
-               static_cast<unsigned long>(total_));
-      if (state_ == GK_PUSH_STATE_RECEIVING) {  // the transfer goes on: say what is missing
-        error_ = GK_PUSH_ERR_BAD_REQUEST;
-        set_reason(text);
-        notify();
-        error_ = GK_PUSH_ERR_NONE;
+      if (state_ == GK_PUSH_STATE_RECEIVING) {
+        snprintf(text, sizeof(text), "COMMIT with %lu of %lu bytes received", static_cast<unsigned long>(offset_),
+                 static_cast<unsigned long>(total_));
       } else {
-        refuse(text);
+        snprintf(text, sizeof(text), "COMMIT without a transfer: send BEGIN and every byte first");
       }
+      refuse(text);
       return;
     }
     // The payload's offset for the one hashing pass (parse_header() checks it properly after).
@@ -322,7 +320,9 @@ class PushService {
     reason_[i] = 0;
   }
 
+  // Every notification restarts the acknowledgement count (docs/push.md, "The acknowledgement rules").
   void notify() {
+    chunks_ = 0;
     pending_ = true;
     send();
   }
