@@ -19,18 +19,6 @@ from training.board_sim import ClassifierSource
 from training.push import PushResult, push_package, transfer_package
 
 
-@pytest.fixture(scope="module")
-def other_model(tmp_path_factory) -> Path:
-    """A second model with other labels (ring, slope, negative) than small_model's, so a switch shows."""
-    from capture.virtual import hand
-    from training.train import train
-
-    root = tmp_path_factory.mktemp("other_model")
-    hand.write_dataset(root / "data", people=4, per_person=4, labels=("ring", "slope", "negative"), test_people=1)
-    train(root / "data", root / "model", epochs=1, augment=1, seed=2, quiet=True)
-    return root / "model"
-
-
 def board(model_dir: Path, board_key: str = "nano33ble") -> ClassifierSource:
     return ClassifierSource(model_dir, None, rate_hz=119, board=board_key, loop=True)
 
