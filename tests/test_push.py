@@ -354,6 +354,16 @@ def test_gesture_push_cli(small_model, other_model, capsys):
     assert "push: 100%" in out.err and "resumes=0" in out.err
 
 
+def test_gesture_push_cli_resumes_after_the_board_drops_the_link(small_model, other_model, capsys):
+    from gesture_cli import main
+
+    url = f"virtual://classifier?model={small_model.model_dir}&mtu=247&push_disconnect_at=5000"
+    assert main(["push", str(other_model), "--url", url]) == 0
+    out = capsys.readouterr()
+    assert "1 resume)" in out.out and "resumes=1" in out.err
+    assert f"the board runs model {other_model_sha(other_model)}" in out.out
+
+
 @pytest.mark.parametrize("args, message", [
     (["push", "/nonexistent/model", "--url", "virtual://idle"], "no such folder"),
     (["push", "{data}", "--url", "virtual://idle"], "model.tflite: not found"),
