@@ -28,6 +28,7 @@ from dashboard.model_info import ModelInfo, load_model_info
 
 PUSHED: dict[str, Path] = {}  # model sha256 -> the folder this server pushed it from (every tab)
 RECONNECT_WAIT_S = 30.0
+PANEL_REFRESH_S = 2.0
 
 
 def _sha(model: ModelInfo | None) -> str | None:
@@ -140,6 +141,7 @@ def _push(link: LinkThread, package: bytes, bar: Any) -> Any:
             bar.progress(min(1.0, n / max(1, total)), text=f"{n:,} of {total:,} bytes · {rate:.1f} kB/s")
 
 
+@st.fragment(run_every=PANEL_REFRESH_S)  # follows the link (connecting, INFO); a click reruns it at once
 def push_panel(link: LinkThread, running: ModelInfo | None, cwd: str | None) -> None:
     """The Push tab."""
     st.markdown("**Push a model to the board** over BLE, no cable: the board checks it, switches "
@@ -188,7 +190,7 @@ def push_panel(link: LinkThread, running: ModelInfo | None, cwd: str | None) -> 
                 "ok", f"Pushed {folder.name}: {result.status.total:,} bytes in {result.seconds:.2f} s "
                       f"({result.bytes_per_s / 1000:.1f} kB/s{resumes}). The board runs model {sha[:16]}… from slot "
                       f"{'built-in' if slot in ('255', 'builtin') else slot}; labels {result.info.get('labels', '')}.")
-        st.rerun()  # the whole page: the live view takes the new labels
+        st.rerun(scope="app")  # the whole page: the live view takes the new labels
     _last()
 
 
