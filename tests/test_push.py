@@ -117,6 +117,25 @@ def test_a_lost_data_write_is_resent_from_the_offset_the_board_wants(small_model
     assert result.info["model"] == other_model_sha(other_model)
 
 
+def test_a_lost_last_write_is_found_by_asking_the_board(small_model, other_model):
+    """Nothing follows the last chunk to make the board rewind: the quiet host asks (STATUS)."""
+    source = board(small_model.model_dir)
+    package = pk.build_package(other_model, "nano33ble")
+    chunks = -(-len(package) // p.push_chunk_size(247))
+    source.push_target.faults.drop_writes = {chunks - 1}
+
+    async def go() -> PushResult:
+        client, _ = await connect(source)
+        try:
+            return await push_package(client, package)
+        finally:
+            await client.disconnect()
+
+    result = run(go())
+    assert result.status.state == p.PushState.DONE
+    assert result.sent_bytes == len(package) + len(package) - (chunks - 1) * p.push_chunk_size(247)
+
+
 def test_a_disconnect_mid_transfer_resumes_where_the_board_is(small_model, other_model):
     source = board(small_model.model_dir)
     target = source.push_target
@@ -362,6 +381,16 @@ def test_gesture_push_cli_resumes_after_the_board_drops_the_link(small_model, ot
     out = capsys.readouterr()
     assert "1 resume)" in out.out and "resumes=1" in out.err
     assert f"the board runs model {other_model_sha(other_model)}" in out.out
+
+
+def test_gesture_push_refuses_a_model_beyond_the_firmware_maxima_with_the_field(small_model, capsys, monkeypatch):
+    from gesture_cli import main
+
+    monkeypatch.setattr(pk, "MAX_WINDOW", 8)
+    url = f"virtual://classifier?model={small_model.model_dir}"
+    assert main(["push", str(small_model.model_dir), "--url", url]) == 2
+    err = capsys.readouterr().err
+    assert "not pushed:" in err and "field 'window'" in err and "2..8 samples" in err
 
 
 @pytest.mark.parametrize("args, message", [
