@@ -101,6 +101,7 @@ class _Link:
         self.client = client
         self.queue: asyncio.Queue[p.PushStatus] = asyncio.Queue()
         self.bad = 0
+        self.sent = 0  # package bytes written in DATA on this connection
 
     def _notified(self, sender: Any, data: bytearray) -> None:
         try:
@@ -198,13 +199,15 @@ async def transfer_package(client: Any, package: bytes, *, ack_every: int = p.PU
             acked = status.offset
             if progress is not None:
                 progress(acked, total)
-            sent += await _send(link, package, acked, ack_every, progress, timeout_s)
+            await _send(link, package, acked, ack_every, progress, timeout_s)
             await link.control(bytes([p.PushOp.COMMIT]))
             done = await _until(link, (p.PushState.DONE,), timeout_s, "COMMIT")
             info = await read_info(link.client)
             await link.stop()
+            sent += link.sent
             break
         except _Lost:
+            sent += link.sent
             if reconnect is None:
                 raise GestureError(f"the board disconnected during the push ({acked:,} of {total:,} bytes acknowledged); "
                                    "run gesture push again: it resumes where the board is") from None
@@ -245,14 +248,13 @@ async def _begin(link: _Link, begin: bytes, timeout_s: float) -> p.PushStatus:
 
 
 async def _send(link: _Link, package: bytes, acked: int, ack_every: int,
-                progress: Callable[[int, int], None] | None, timeout_s: float) -> int:
-    """DATA from ``acked`` to the end, windowed, with go-back-N; returns the bytes written."""
+                progress: Callable[[int, int], None] | None, timeout_s: float) -> None:
+    """DATA from ``acked`` to the end, windowed, with go-back-N (``link.sent`` counts the bytes)."""
     total = len(package)
     chunk = p.push_chunk_size(link.client.mtu_size)
     window = window_bytes(chunk, ack_every)
     nxt = acked
     base = acked  # the board's offset at its last notification: its next acknowledgement comes ack_every chunks on
-    sent = 0
     last_heard = time.monotonic()
     asked = False
     while acked < total:
@@ -260,7 +262,7 @@ async def _send(link: _Link, package: bytes, acked: int, ack_every: int,
             piece = package[nxt:nxt + chunk]
             await link.data(p.encode_push_data(nxt, piece))
             nxt += len(piece)
-            sent += len(piece)
+            link.sent += len(piece)
         s = await link.next(STATUS_POLL_S)
         if s is None:
             quiet = time.monotonic() - last_heard
@@ -283,7 +285,6 @@ async def _send(link: _Link, package: bytes, acked: int, ack_every: int,
         base = s.offset
         if progress is not None:
             progress(acked, total)
-    return sent
 
 
 # ----------------------------------------------------------------------------- the command's entry
