@@ -85,3 +85,31 @@ def test_push_panel_refuses_a_folder_that_is_not_a_model(monkeypatch, clean_cach
     assert any("model.tflite: not found" in e.value for e in at.error)
     with pytest.raises(KeyError):
         at.button(key="push")
+
+
+def test_push_panel_resumes_when_the_board_drops_the_link_mid_push(monkeypatch, clean_cache, small_model, other_model):
+    """The link thread reconnects by itself; the push waits for its new connection and goes on.
+
+    A virtual:// URL opened again is a new virtual board; a real board keeps its transfer across
+    connections, so here every reconnection reaches the same virtual board (its backend, kept)."""
+    from capture.transport import open_transport
+    from capture.transport.ble import BleTransport
+
+    boards: dict[str, BleTransport] = {}
+
+    def same_board(target: str) -> BleTransport:
+        if target not in boards:
+            boards[target] = open_transport(target)  # type: ignore[assignment]
+            return boards[target]
+        first = boards[target]
+        return BleTransport(first.target, backend=first.backend)
+
+    monkeypatch.setattr("dashboard.link.open_transport", same_board)
+    url = f"virtual://classifier?model={small_model.model_dir}&push_disconnect_at=4000"
+    at = page(monkeypatch, url, "--model", str(small_model.model_dir))
+    run_until(at, lambda a: any("·" in t for t in bar_texts(a)), "a prediction")
+    at.text_input(key="push_dir").input(str(other_model)).run()
+    at.button(key="push").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    ok = [s.value for s in at.success if "Pushed" in s.value]
+    assert ok and "1 resume(s)" in ok[0], [e.value for e in at.error]
