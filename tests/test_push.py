@@ -265,6 +265,22 @@ def test_an_oversize_package_is_refused_before_sending_and_by_the_board(small_mo
     assert source.push_target.faults.writes == 0  # refused at BEGIN
 
 
+def test_labels_whose_info_would_not_fit_the_characteristic_are_refused(small_model):
+    from dataclasses import replace
+
+    from training.model_dir import load_model_dir
+    from training.push import check_package
+
+    cfg, tflite, report = load_model_dir(small_model.model_dir)
+    labels = [f"{i}" + "x" * 63 for i in range(8)]  # 8 labels of 64 characters: within the package's limits
+    package = pk.encode(replace(cfg, labels=labels), tflite, board="nano33ble", model_sha256=report["model_sha256"],
+                        arena_bytes=4096)
+    info = {"board": "nano33ble", "mode": "classifier"}
+    with pytest.raises(GestureError, match="INFO record would be .* bytes"):
+        check_package(package, info)
+    check_package(pk.build_package(small_model.model_dir, "nano33ble"), info)
+
+
 def test_an_op_missing_from_the_resolver_is_refused(small_model, other_model, monkeypatch):
     from training import tflm_ops
 

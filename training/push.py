@@ -54,7 +54,7 @@ def window_bytes(chunk: int, ack_every: int) -> int:
 
 def check_package(package: bytes, info: dict[str, str], where: str = "package") -> Any:
     """The host's refusal before a byte is sent: a package that cannot fit or run on the board
-    whose INFO is ``info`` (size, header, board, ops). Returns the parsed package."""
+    whose INFO is ``info`` (size, header, board, its INFO with the new labels, ops). Returns the parsed package."""
     from training import package as pk
     from training.tflm_ops import check_supported, model_ops
 
@@ -66,6 +66,11 @@ def check_package(package: bytes, info: dict[str, str], where: str = "package") 
     if pkg.board != board:
         raise GestureError(f"{where}: built for board {pkg.board}, but the board's INFO says {board or '(none)'}: "
                            f"build the package for {board or 'the board'} (gesture push does)")
+    # the board's INFO names the running model's labels, sha256 and slot: it must still fit its characteristic
+    from training.export import check_info_fits
+
+    after = {**info, "labels": ",".join(pkg.labels), "model": pkg.model_sha256, "slot": str(p.PUSH_BUILTIN_SLOT)}
+    check_info_fits(p.encode_info(after).decode("ascii"), where)
     check_supported(model_ops(pkg.payload))
     return pkg
 
