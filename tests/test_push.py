@@ -400,6 +400,15 @@ def test_gesture_push_cli_resumes_after_the_board_drops_the_link(small_model, ot
     assert f"the board runs model {other_model_sha(other_model)}" in out.out
 
 
+def test_gesture_push_cli_quotes_the_boards_refusal(small_model, other_model, capsys):
+    from gesture_cli import main
+
+    url = f"virtual://classifier?model={small_model.model_dir}&push_flip_at=3000"
+    assert main(["push", str(other_model), "--url", url]) == 2
+    err = capsys.readouterr().err
+    assert "error: the board refused the model (BAD_HASH)" in err and "previous model" in err and "Traceback" not in err
+
+
 def test_gesture_push_refuses_a_model_beyond_the_firmware_maxima_with_the_field(small_model, capsys, monkeypatch):
     from gesture_cli import main
 
