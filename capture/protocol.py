@@ -367,8 +367,10 @@ def check_payload(ftype: int, payload: bytes) -> None:
         decoder(payload)
 
 
-INFO_KEYS = ("proto", "fw", "board", "sensor", "mode", "rate", "ch", "acc_fs", "gyr_fs", "labels",
-             "model", "slot")  # model, slot: the push-ready classifier (docs/push.md)
+INFO_KEYS = ("proto", "fw", "board", "sensor", "mode", "rate", "ch", "acc_fs", "gyr_fs", "labels", "model", "slot")
+# The push-ready classifier also reports the running model: `model` = its sha256 (report.json's
+# model_sha256, 64 hex digits) and `slot` = the flash slot it runs from ("0", "1") or INFO_SLOT_BUILTIN.
+INFO_SLOT_BUILTIN = "builtin"
 
 
 def encode_info(info: dict[str, object]) -> bytes:
@@ -387,11 +389,15 @@ INFO_VALUE_MAX = 64  # every value but `labels`
 _INFO_TEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+\-]*$")  # fw, board, sensor, mode: no markup, no URL
 _INFO_NUMBER = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 _INFO_LIST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*(,[A-Za-z0-9][A-Za-z0-9_\-]*)*$")  # ch, labels
-_INFO_SHA256 = re.compile(r"^[0-9a-f]{64}$")  # model: the running model's sha256 (report.json's model_sha256)
-_INFO_SLOT = re.compile(r"^([0-9]{1,3}|builtin)$")  # slot: the flash slot it runs from; 255 or builtin: the sketch's own
+_INFO_SHA256 = re.compile(r"^[0-9a-f]{64}$")  # model
+_INFO_SLOT = re.compile(rf"^([0-9]{{1,3}}|{INFO_SLOT_BUILTIN})$")  # slot
 _INFO_FORMAT = {"proto": _INFO_NUMBER, "rate": _INFO_NUMBER, "acc_fs": _INFO_NUMBER, "gyr_fs": _INFO_NUMBER,
                 "fw": _INFO_TEXT, "board": _INFO_TEXT, "sensor": _INFO_TEXT, "mode": _INFO_TEXT,
                 "ch": _INFO_LIST, "labels": _INFO_LIST, "model": _INFO_SHA256, "slot": _INFO_SLOT}
+
+
+_INFO_EXPECTED = {_INFO_NUMBER: "a number", _INFO_LIST: "comma-separated names", _INFO_SHA256: "64 hex digits",
+                  _INFO_SLOT: f"a slot number or {INFO_SLOT_BUILTIN!r}"}
 
 
 def decode_info(payload: bytes) -> dict[str, str]:
@@ -423,7 +429,7 @@ def decode_info(payload: bytes) -> dict[str, str]:
         limit = INFO_MAX_BYTES if k == "labels" else INFO_VALUE_MAX
         if len(v) > limit or not fmt.match(v):
             raise ValueError(f"INFO {k}={v[:40]!r}{'...' if len(v) > 40 else ''} is not a valid {k} "
-                             f"(expected {'a number' if fmt is _INFO_NUMBER else 'comma-separated names' if fmt is _INFO_LIST else 'a plain word'}"
+                             f"(expected {_INFO_EXPECTED.get(fmt, 'a plain word')}"
                              f" of at most {limit} characters)")
         out[k] = v
     return out
@@ -491,6 +497,7 @@ def c_header() -> str:
         f"#define GK_PUSH_STATUS_TEXT_MAX {PUSH_STATUS_TEXT_MAX}",
         f"#define GK_PUSH_CHUNK_ALIGN {PUSH_CHUNK_ALIGN}",
         f"#define GK_PUSH_BUILTIN_SLOT 0x{PUSH_BUILTIN_SLOT:02X}",
+        f"#define GK_INFO_SLOT_BUILTIN \"{INFO_SLOT_BUILTIN}\"",
     ]
     for enum_cls, prefix in ((PushOp, "GK_PUSH_OP_"), (PushState, "GK_PUSH_STATE_"), (PushError, "GK_PUSH_ERR_")):
         for m in enum_cls:

@@ -128,7 +128,10 @@ def build_firmware(sketch_dir: Path, work: Path, *, cache_dir: Path | None = Non
     objs, _ = tt.compile_objects(sketch_dir, bundled, tc, [*base, "-std=c11"], [*base, *CXXFLAGS], obj_cache,
                                  salt=salt)
     own: list[Path] = []
-    for src, flags in ([(sketch_dir / f, [*base, *CXXFLAGS]) for f in SKETCH_MODEL_FILES]
+    # __FILE__ (the asserts of flatbuffers' inline code in gk_model.cpp) without the sketch's path:
+    # the same sketch measures the same flash wherever it was exported (verify vs the cost probe)
+    prefix_map = f"-ffile-prefix-map={sketch_dir.resolve()}=sketch"
+    for src, flags in ([(sketch_dir.resolve() / f, [*base, *CXXFLAGS, prefix_map]) for f in SKETCH_MODEL_FILES]
                        + [(harness / "verify_driver.cpp", [*base, *CXXFLAGS, "-DGK_VERIFY_M4", f"-I{sketch_dir}"]),
                           (harness / "startup_m4.c", [*base, "-std=c11"])]):
         obj = work / (src.name + ".o")
