@@ -30,6 +30,7 @@ from dashboard.correction import negative_label, save_window, window_take
 from dashboard.escape import md_escape
 from dashboard.link import LinkState, LinkThread
 from dashboard.model_info import ModelInfo, load_model_info
+from dashboard.push_panel import push_panel, running_model
 
 LATENCY_KEEP = 300  # displayed predictions whose latency the page remembers (bounded)
 # Every fragment rerun is requested by the browser and runs one at a time on the server, and the
@@ -382,6 +383,7 @@ def main() -> None:
             model = get_model(args.model, _stamp(args.model))
         except GestureError as e:
             model_error = str(e)
+    model = running_model(link, model)  # after a push: the pushed folder (or, unknown, the board's INFO labels)
     data_dir = Path(args.data) if args.data else (model.dataset if model is not None else None)
     labels = label_names(model, link)
 
@@ -392,7 +394,7 @@ def main() -> None:
         if unknown:
             st.warning(f"ignored unknown arguments: {' '.join(unknown)}")
     st.title("gesture-kit · live predictions")
-    live, about = st.tabs(["Live", "Model"])
+    live, about, push = st.tabs(["Live", "Model", "Push"])
     with live:
         # a fragment made here because its refresh period comes from the script arguments
         st.fragment(run_every=args.refresh)(live_prediction)(link, labels)
@@ -403,6 +405,8 @@ def main() -> None:
         save_panel(link, labels, model, data_dir)
     with about:
         model_panel(model, model_error)
+    with push:
+        push_panel(link, model, st.session_state.get("cwd"))
 
 
 main()

@@ -16,19 +16,7 @@ from capture.virtual.ble import virtual_backend
 from capture.virtual.push_target import NorFlash, PushTarget
 from training import package as pk
 from training.board_sim import ClassifierSource
-from training.push import PushResult, push_package, transfer_package
-
-
-@pytest.fixture(scope="module")
-def other_model(tmp_path_factory) -> Path:
-    """A second model with other labels (ring, slope, negative) than small_model's, so a switch shows."""
-    from capture.virtual import hand
-    from training.train import train
-
-    root = tmp_path_factory.mktemp("other_model")
-    hand.write_dataset(root / "data", people=4, per_person=4, labels=("ring", "slope", "negative"), test_people=1)
-    train(root / "data", root / "model", epochs=1, augment=1, seed=2, quiet=True)
-    return root / "model"
+from training.push import PushResult, push_package, transfer_package, window_bytes
 
 
 def board(model_dir: Path, board_key: str = "nano33ble") -> ClassifierSource:
@@ -129,6 +117,25 @@ def test_a_lost_data_write_is_resent_from_the_offset_the_board_wants(small_model
     assert result.info["model"] == other_model_sha(other_model)
 
 
+def test_a_lost_last_write_is_found_by_asking_the_board(small_model, other_model):
+    """Nothing follows the last chunk to make the board rewind: the quiet host asks (STATUS)."""
+    source = board(small_model.model_dir)
+    package = pk.build_package(other_model, "nano33ble")
+    chunks = -(-len(package) // p.push_chunk_size(247))
+    source.push_target.faults.drop_writes = {chunks - 1}
+
+    async def go() -> PushResult:
+        client, _ = await connect(source)
+        try:
+            return await push_package(client, package)
+        finally:
+            await client.disconnect()
+
+    result = run(go())
+    assert result.status.state == p.PushState.DONE
+    assert result.sent_bytes == len(package) + len(package) - (chunks - 1) * p.push_chunk_size(247)
+
+
 def test_a_disconnect_mid_transfer_resumes_where_the_board_is(small_model, other_model):
     source = board(small_model.model_dir)
     target = source.push_target
@@ -156,7 +163,8 @@ def test_a_disconnect_mid_transfer_resumes_where_the_board_is(small_model, other
     assert result.status.state == p.PushState.DONE and result.info["model"] == other_model_sha(other_model)
     # resumed, not restarted: the slot was erased once, and the bytes before the cut went once
     assert target.flash.erases == 1 + -(-len(package) // pk.FLASH_SECTOR)
-    assert result.sent_bytes < len(package) + half
+    # what went before the cut counts, and at most the chunks in flight when it came went twice
+    assert len(package) <= result.sent_bytes < len(package) + window_bytes(p.push_chunk_size(247), 8)
 
 
 def test_without_reconnect_a_disconnect_says_so_and_the_next_push_resumes(small_model, other_model):
@@ -179,7 +187,7 @@ def test_without_reconnect_a_disconnect_says_so_and_the_next_push_resumes(small_
             await client.disconnect()
 
     result = run(again())
-    assert result.resumed == 1 and result.sent_bytes < len(package)
+    assert result.resumed == 1 and 0 < result.sent_bytes <= len(package) - len(package) // 3 + window_bytes(240, 8)
     assert result.info["model"] == other_model_sha(other_model)
 
 
@@ -255,6 +263,22 @@ def test_an_oversize_package_is_refused_before_sending_and_by_the_board(small_mo
     with pytest.raises(GestureError, match="TOO_LARGE"):
         run(go(transfer_package))
     assert source.push_target.faults.writes == 0  # refused at BEGIN
+
+
+def test_labels_whose_info_would_not_fit_the_characteristic_are_refused(small_model):
+    from dataclasses import replace
+
+    from training.model_dir import load_model_dir
+    from training.push import check_package
+
+    cfg, tflite, report = load_model_dir(small_model.model_dir)
+    labels = [f"{i}" + "x" * 63 for i in range(8)]  # 8 labels of 64 characters: within the package's limits
+    package = pk.encode(replace(cfg, labels=labels), tflite, board="nano33ble", model_sha256=report["model_sha256"],
+                        arena_bytes=4096)
+    info = {"board": "nano33ble", "mode": "classifier"}
+    with pytest.raises(GestureError, match="INFO record would be .* bytes"):
+        check_package(package, info)
+    check_package(pk.build_package(small_model.model_dir, "nano33ble"), info)
 
 
 def test_an_op_missing_from_the_resolver_is_refused(small_model, other_model, monkeypatch):
@@ -364,6 +388,35 @@ def test_gesture_push_cli(small_model, other_model, capsys):
     assert f"the board runs model {other_model_sha(other_model)} from slot" in out.out
     assert "labels: " + (other_model / "labels.txt").read_text().strip().replace("\n", ",") in out.out
     assert "push: 100%" in out.err and "resumes=0" in out.err
+
+
+def test_gesture_push_cli_resumes_after_the_board_drops_the_link(small_model, other_model, capsys):
+    from gesture_cli import main
+
+    url = f"virtual://classifier?model={small_model.model_dir}&mtu=247&push_disconnect_at=5000"
+    assert main(["push", str(other_model), "--url", url]) == 0
+    out = capsys.readouterr()
+    assert "1 resume)" in out.out and "resumes=1" in out.err
+    assert f"the board runs model {other_model_sha(other_model)}" in out.out
+
+
+def test_gesture_push_cli_quotes_the_boards_refusal(small_model, other_model, capsys):
+    from gesture_cli import main
+
+    url = f"virtual://classifier?model={small_model.model_dir}&push_flip_at=3000"
+    assert main(["push", str(other_model), "--url", url]) == 2
+    err = capsys.readouterr().err
+    assert "error: the board refused the model (BAD_HASH)" in err and "previous model" in err and "Traceback" not in err
+
+
+def test_gesture_push_refuses_a_model_beyond_the_firmware_maxima_with_the_field(small_model, capsys, monkeypatch):
+    from gesture_cli import main
+
+    monkeypatch.setattr(pk, "MAX_WINDOW", 8)
+    url = f"virtual://classifier?model={small_model.model_dir}"
+    assert main(["push", str(small_model.model_dir), "--url", url]) == 2
+    err = capsys.readouterr().err
+    assert "not pushed:" in err and "field 'window'" in err and "2..8 samples" in err
 
 
 @pytest.mark.parametrize("args, message", [

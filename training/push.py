@@ -54,7 +54,7 @@ def window_bytes(chunk: int, ack_every: int) -> int:
 
 def check_package(package: bytes, info: dict[str, str], where: str = "package") -> Any:
     """The host's refusal before a byte is sent: a package that cannot fit or run on the board
-    whose INFO is ``info`` (size, header, board, ops). Returns the parsed package."""
+    whose INFO is ``info`` (size, header, board, its INFO with the new labels, ops). Returns the parsed package."""
     from training import package as pk
     from training.tflm_ops import check_supported, model_ops
 
@@ -66,6 +66,11 @@ def check_package(package: bytes, info: dict[str, str], where: str = "package") 
     if pkg.board != board:
         raise GestureError(f"{where}: built for board {pkg.board}, but the board's INFO says {board or '(none)'}: "
                            f"build the package for {board or 'the board'} (gesture push does)")
+    # the board's INFO names the running model's labels, sha256 and slot: it must still fit its characteristic
+    from training.export import check_info_fits
+
+    after = {**info, "labels": ",".join(pkg.labels), "model": pkg.model_sha256, "slot": str(p.PUSH_BUILTIN_SLOT)}
+    check_info_fits(p.encode_info(after).decode("ascii"), where)
     check_supported(model_ops(pkg.payload))
     return pkg
 
@@ -101,6 +106,7 @@ class _Link:
         self.client = client
         self.queue: asyncio.Queue[p.PushStatus] = asyncio.Queue()
         self.bad = 0
+        self.sent = 0  # package bytes written in DATA on this connection
 
     def _notified(self, sender: Any, data: bytearray) -> None:
         try:
@@ -198,13 +204,15 @@ async def transfer_package(client: Any, package: bytes, *, ack_every: int = p.PU
             acked = status.offset
             if progress is not None:
                 progress(acked, total)
-            sent += await _send(link, package, acked, ack_every, progress, timeout_s)
+            await _send(link, package, acked, ack_every, progress, timeout_s)
             await link.control(bytes([p.PushOp.COMMIT]))
             done = await _until(link, (p.PushState.DONE,), timeout_s, "COMMIT")
             info = await read_info(link.client)
             await link.stop()
+            sent += link.sent
             break
         except _Lost:
+            sent += link.sent
             if reconnect is None:
                 raise GestureError(f"the board disconnected during the push ({acked:,} of {total:,} bytes acknowledged); "
                                    "run gesture push again: it resumes where the board is") from None
@@ -245,14 +253,13 @@ async def _begin(link: _Link, begin: bytes, timeout_s: float) -> p.PushStatus:
 
 
 async def _send(link: _Link, package: bytes, acked: int, ack_every: int,
-                progress: Callable[[int, int], None] | None, timeout_s: float) -> int:
-    """DATA from ``acked`` to the end, windowed, with go-back-N; returns the bytes written."""
+                progress: Callable[[int, int], None] | None, timeout_s: float) -> None:
+    """DATA from ``acked`` to the end, windowed, with go-back-N (``link.sent`` counts the bytes)."""
     total = len(package)
     chunk = p.push_chunk_size(link.client.mtu_size)
     window = window_bytes(chunk, ack_every)
     nxt = acked
     base = acked  # the board's offset at its last notification: its next acknowledgement comes ack_every chunks on
-    sent = 0
     last_heard = time.monotonic()
     asked = False
     while acked < total:
@@ -260,7 +267,7 @@ async def _send(link: _Link, package: bytes, acked: int, ack_every: int,
             piece = package[nxt:nxt + chunk]
             await link.data(p.encode_push_data(nxt, piece))
             nxt += len(piece)
-            sent += len(piece)
+            link.sent += len(piece)
         s = await link.next(STATUS_POLL_S)
         if s is None:
             quiet = time.monotonic() - last_heard
@@ -283,7 +290,6 @@ async def _send(link: _Link, package: bytes, acked: int, ack_every: int,
         base = s.offset
         if progress is not None:
             progress(acked, total)
-    return sent
 
 
 # ----------------------------------------------------------------------------- the command's entry

@@ -30,6 +30,7 @@ import hashlib
 import struct
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from capture import protocol as p
@@ -126,7 +127,7 @@ def validate(data: bytes, sha256: bytes, board: str) -> pk.Package:
     from training.model_dir import model_io
 
     try:
-        shape_in, shape_out = model_io(pkg.payload, "flash")
+        shape_in, shape_out = model_io(pkg.payload, Path("flash"))
     except DataError as e:
         raise Refused(p.PushError.SHAPE, str(e).removeprefix("flash: "))
     n_in = 1
@@ -298,7 +299,7 @@ class PushTarget:
         _, length, sha, ack_every = p.PUSH_BEGIN.unpack(data)
         if self._begin == (length, sha) and self.status.state in (p.PushState.ERASING, p.PushState.RECEIVING):
             self._ack_every, self._nacked = max(1, ack_every), False  # resume where the flash is
-            self._say(self.status.state)
+            self._say(p.PushState(self.status.state))
             return
         self._at(0)
         if length > pk.MAX_PACKAGE_BYTES:

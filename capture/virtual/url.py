@@ -8,7 +8,9 @@ without a board runs the same client code as a real Nano 33 BLE. URL forms::
     virtual://replay?data=data/mine&rate=119&channels=6&loop=1&speed=1   (replays a dataset you have)
     virtual://idle?rate=119
     virtual://classifier?model=models/wand&data=data/mine&rate=119   (data: default the model's dataset)
-    virtual://classifier?model=models/wand&board=nano33ble_rev2   (board: what INFO names, for gesture push)
+    virtual://classifier?model=models/wand&board=nano33ble_rev2   (board: what INFO names, for gesture push;
+                                          push_disconnect_at=BYTES: drop the link once, mid-push;
+                                          push_flip_at=OFFSET: flip a bit of that package byte on the air)
     virtual://firmware?board=nano33ble_rev2&data=data/mine   (the host-compiled sketch; default the simulated hand)
     virtual://firmware?socket=/tmp/gk-fw-.../ble.sock               (a `gesture simulate --firmware --ble`)
 
@@ -35,7 +37,7 @@ PARAMS = {
     "hand": ("board", "rate", "channels", "labels", "people", "person", "limit", "rest", "loop") + COMMON,
     "replay": ("data", "rate", "channels", "loop", "shuffle", "labels", "limit", "rest") + COMMON,
     "idle": ("rate", "channels", "seconds") + COMMON,
-    "classifier": ("model", "data", "board", "rate", "loop", "shuffle", "raw_imu") + COMMON,
+    "classifier": ("model", "data", "board", "rate", "loop", "shuffle", "raw_imu", "push_disconnect_at", "push_flip_at") + COMMON,
     "firmware": ("socket", "board", "sketch", "data", "loop", "labels", "rest") + COMMON,
 }
 
@@ -189,6 +191,10 @@ def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
         source = ClassifierSource(model, q.path("data", required=False), rate_hz=rate or BOARDS[board].imu_rate_hz,
                                   loop=q.flag("loop", True), shuffle=q.flag("shuffle", True), seed=seed,
                                   raw_imu=q.flag("raw_imu", True), board=board)
+        # faults for gesture push: the board drops the link once it holds this many package bytes (resume);
+        # a bit of the package byte at this offset flips on the air (the board refuses: BAD_HASH)
+        source.push_target.faults.disconnect_at = q.integer("push_disconnect_at", None, lo=0)
+        source.push_target.faults.flip_offset = q.integer("push_flip_at", None, lo=0)
     return source, options
 
 
