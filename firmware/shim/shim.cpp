@@ -1,8 +1,10 @@
 // shim.cpp: the gesture-kit host shim's board. main() runs setup() then loop() forever on a
 // virtual device clock; the sketch's Serial is a pty, its IMU replays recorded counts at the
-// sensor's own rate, its BLE peripheral serves one virtual central over a Unix socket.
+// sensor's own rate, its BLE peripheral serves one virtual central over a Unix socket, its
+// internal flash is a file (FlashIAP.h).
 // What each part models is written in the header that declares it (Arduino.h, Wire.h,
-// Arduino_LSM9DS1.h, Arduino_BMI270_BMM150.h, ArduinoBLE.h, utility/HCI.h).
+// Arduino_LSM9DS1.h, Arduino_BMI270_BMM150.h, ArduinoBLE.h, utility/HCI.h, FlashIAP.h) and in
+// README.md (the link model for the central's writes is described at AirPacket below).
 //
 // Environment (set by capture/virtual/firmware.py):
 //   GK_SHIM_SERIAL_FD   pty master fd (inherited); the board's USB serial
