@@ -132,11 +132,12 @@ def test_push_switches_the_running_sketch_and_a_restart_keeps_the_new_model(sket
         assert run(whole_model(b, {sha_of(other_model): other_model})) == sha_of(other_model)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1, 2, "erasing"])
 def test_kill_9_at_a_random_offset_leaves_a_whole_model(sketch, tflm_tree, small_model, other_model, tmp_path, seed):
     flash = tmp_path / "flash.bin"
     package = pk.build_package(other_model, "nano33ble")
-    at = random.Random(seed).randrange(0, len(package) + 1)  # len(package): during COMMIT
+    # an offset (len(package): during COMMIT), or "erasing": 0.1 s after BEGIN, while sectors are erased
+    at = -1 if seed == "erasing" else random.Random(seed).randrange(0, len(package) + 1)
     models = {small_model.report["model_sha256"]: small_model.model_dir, sha_of(other_model): other_model}
 
     async def go(b):
@@ -146,12 +147,19 @@ def test_kill_9_at_a_random_offset_leaves_a_whole_model(sketch, tflm_tree, small
             if done >= at and b.running():
                 b.proc.send_signal(signal.SIGKILL)
 
+        async def kill_soon() -> None:
+            await asyncio.sleep(0.1)  # BEGIN answered ERASING; 5 sectors take 0.43 s of device time
+            b.proc.send_signal(signal.SIGKILL)
+
+        killer = asyncio.get_running_loop().create_task(kill_soon()) if at < 0 else None
         try:
-            await transfer_package(client, package, progress=progress)
+            await transfer_package(client, package, progress=None if at < 0 else progress)
         except GestureError:
             pass  # the board died under the push
         finally:
             await client.disconnect()
+            if killer is not None:
+                await killer
 
     with start(sketch, tflm_tree, flash) as b:
         run(go(b))
@@ -335,3 +343,23 @@ def test_a_disconnect_mid_transfer_resumes_from_the_acknowledged_offset(sketch, 
     assert resumed_at >= cut  # never from 0: the acknowledged bytes stayed in flash
     assert result.sent_bytes < 2 * len(package)
     assert result.info["model"] == sha_of(other_model)
+
+
+def test_a_sketch_reaching_into_the_slots_turns_push_off_and_says_why(sketch, tflm_tree, small_model, other_model,
+                                                                      tmp_path, monkeypatch):
+    monkeypatch.setenv("GK_SHIM_APP_END", "0xC0000")  # the image would end inside slot 0 (0xBC000 ..)
+    package = pk.build_package(other_model, "nano33ble")
+
+    async def go(b):
+        client = await connect(b)
+        try:
+            return await raw_push(client, package, package), await info(client)
+        finally:
+            await client.disconnect()
+
+    with start(sketch, tflm_tree, tmp_path / "flash.bin") as b:
+        status, after = run(go(b))
+        st = b.status
+    assert (status.state, status.error) == (p.PushState.FAILED, p.PushError.FLASH)
+    assert "reaches into the model slots" in status.text
+    assert after["model"] == small_model.report["model_sha256"] and st.flash_erases == 0

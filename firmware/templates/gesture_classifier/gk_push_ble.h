@@ -50,11 +50,15 @@ static const gk::PushHooks gk_push_hooks = {gk_push_activate, gk_push_notify};
 static gk::PushService gk_push(gk_slots, gk_push_hooks, GK_BOARD_NAME);
 static bool gk_push_ok = false;  // the flash holds the slots: pushes are taken
 
+static const char* gk_push_off_why = "";  // why the flash cannot hold the slots (gk_push_boot)
+
 static void gk_push_on_control(BLEDevice, BLECharacteristic ch) {
-  if (!gk_push_ok) {
-    static const uint8_t busy[GK_PUSH_STATUS_SIZE] = {GK_PUSH_STATE_FAILED, GK_PUSH_ERR_FLASH, 0, 0, 0, 0, 0, 0, 0, 0,
-                                                      GK_PUSH_BUILTIN_SLOT};
-    gk_push_notify(busy, sizeof(busy));
+  if (!gk_push_ok) {  // FAILED / FLASH with the reason: this board runs its built-in model only
+    uint8_t off[GK_PUSH_STATUS_SIZE + GK_PUSH_STATUS_TEXT_MAX] = {GK_PUSH_STATE_FAILED, GK_PUSH_ERR_FLASH, 0, 0, 0, 0,
+                                                                  0, 0, 0, 0, GK_PUSH_BUILTIN_SLOT};
+    size_t n = GK_PUSH_STATUS_SIZE;
+    for (const char* c = gk_push_off_why; *c && n < sizeof(off); ++c) off[n++] = static_cast<uint8_t>(*c);
+    gk_push_notify(off, n);
     return;
   }
   gk_push.on_control(ch.value(), static_cast<size_t>(ch.valueLength()));
@@ -82,6 +86,7 @@ static inline bool gk_push_receiving() {
 static uint8_t gk_push_boot(void (*log)(const char*)) {
   const char* why = "";
   gk_push_ok = gk_flash.begin(&why);
+  gk_push_off_why = why;
   char line[GK_PUSH_STATUS_TEXT_MAX + 96];
   if (!gk_push_ok) {
     snprintf(line, sizeof(line), "push: off (%s); running the built-in model", why);
