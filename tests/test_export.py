@@ -301,3 +301,26 @@ def test_a_prediction_must_fit_one_notification_at_mtu_23():
     with pytest.raises(GestureError, match=r"12 labels do not fit one BLE prediction notification at ATT MTU 23 "
                                            r"\(9 \+ 12 bytes over the 20 .*at most 11 labels"):
         check_prediction_fits([f"g{i}" for i in range(12)], "config.json")
+
+
+def test_firmware_ops_are_every_op_the_model_families_emit():
+    """The push-ready resolver (tflm_ops.FIRMWARE_OPS) holds every op the families of
+    training/model.py convert to, in every variant `gesture tune` searches (cnn/dscnn, flatten/gap
+    head, centering, linear depthwise): a pushed model of any family runs without a reflash."""
+    import keras
+    import numpy as np
+
+    from training.model import build_model
+    from training.quantize import to_int8
+
+    seen: set[str] = set()
+    rep = np.random.default_rng(0).normal(0, 1, (32, 24, 6)).astype("float32")
+    for family, head, center, linear in (("cnn", "flatten", False, False), ("cnn", "gap", True, False),
+                                         ("dscnn", "flatten", False, True), ("dscnn", "gap", True, False)):
+        m = build_model(24, 6, 3, batch_size=1, filters=(4, 6), kernels=(3,), family=family, head=head, center=center,
+                        linear_depthwise=linear)
+        ops = model_ops(to_int8(m, rep).tflite)
+        assert set(ops) <= set(FIRMWARE_OPS), (family, head, center, linear, ops)
+        seen |= set(ops)
+    keras.backend.clear_session()
+    assert seen == set(FIRMWARE_OPS)

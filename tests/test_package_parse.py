@@ -298,3 +298,13 @@ def test_the_longest_info_fits_the_protocol():
         info = capture_info(b.max_rate_hz, 6, mode="classifier", fw="classifier-9.99.99", board=b.key, sensor=b.sensor,
                             labels=labels, model="f" * 64, slot=p.INFO_SLOT_BUILTIN)
         assert len(p.encode_info(info)) <= p.MAX_PAYLOAD, b.key
+
+
+def test_info_carries_the_running_model():
+    """INFO's new keys: the model's sha256 (64 hex digits) and its slot (a number or 'builtin')."""
+    info = p.decode_info(b"mode=classifier;model=" + b"0123456789abcdef" * 4 + b";slot=builtin")
+    assert info == {"mode": "classifier", "model": "0123456789abcdef" * 4, "slot": p.INFO_SLOT_BUILTIN}
+    assert p.decode_info(b"slot=1")["slot"] == "1"
+    for bad in (b"model=" + b"0" * 63, b"model=" + b"G" * 64, b"slot=<b>", b"slot=builtins"):
+        with pytest.raises(ValueError, match="model|slot"):
+            p.decode_info(bad)
