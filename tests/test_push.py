@@ -359,20 +359,21 @@ def test_wrong_offsets_are_answered_once_with_the_offset_the_board_wants(small_m
     assert target.status.offset == 960
 
 
-def test_commit_before_the_last_byte_and_data_without_begin_are_answered_as_the_firmware_does(small_model, other_model):
+def test_data_before_begin_and_commit_before_the_last_byte_are_bad_requests(small_model, other_model):
     target = PushTarget("nano33ble", "x", lambda c, m: None)
     package = pk.build_package(other_model, "nano33ble")
     out: list[p.PushStatus] = []
     target.notify = lambda b: out.append(p.decode_push_status(b))
     target.data(p.encode_push_data(0, package[:16]))
-    target.data(p.encode_push_data(16, package[16:32]))
-    assert [(s.state, s.error) for s in out] == [(p.PushState.IDLE, p.PushError.NONE)]  # once, nothing programmed
+    target.data(p.encode_push_data(16, package[16:32]))  # in flight after the failure: ignored
+    assert [(s.state, s.error, s.text) for s in out] == [
+        (p.PushState.FAILED, p.PushError.BAD_REQUEST, "DATA without a transfer: send BEGIN first")]
     statuses = _feed(target, package, upto=480)
     target.control(bytes([p.PushOp.COMMIT]))
-    s = statuses[-1]  # the transfer goes on, told what is missing
-    assert (s.state, s.error, s.text) == (p.PushState.RECEIVING, p.PushError.BAD_REQUEST,
+    s = statuses[-1]
+    assert (s.state, s.error, s.text) == (p.PushState.FAILED, p.PushError.BAD_REQUEST,
                                           f"COMMIT with 480 of {len(package)} bytes received")
-    assert target.status.error == p.PushError.NONE and target.running_slot == p.PUSH_BUILTIN_SLOT
+    assert target.running_slot == p.PUSH_BUILTIN_SLOT
 
 
 def test_chunks_of_any_length_are_programmed_through_a_ram_tail(small_model, other_model):

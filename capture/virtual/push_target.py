@@ -14,9 +14,10 @@ same three characteristics, with the same states, acknowledgements and errors:
 * **the exchange**, state for state as the firmware's ``gk_push.h``: BEGIN -> ERASING -> RECEIVING
   at 0 (or, the same length and sha256 again, RECEIVING at the offset already received: resume);
   DATA at the expected offset is programmed (whole words; 1..3 trailing bytes wait in RAM), and
-  RECEIVING is notified every ``ack_every`` chunks since BEGIN and when the last byte is in; DATA
-  at another offset (or outside RECEIVING) is not programmed: the status is notified once, then
-  further such chunks are ignored until one at the wanted offset arrives (go-back-N); COMMIT
+  RECEIVING is notified after ``ack_every`` chunks since the last notification and when the last
+  byte is in; DATA at another offset is not programmed: the status is notified once, then further
+  such chunks are ignored until one at the wanted offset arrives (go-back-N); DATA while erasing,
+  validating, done or failed is ignored, before any BEGIN refused; COMMIT
   checks (BEGIN's SHA-256, the header through ``training.package.parse_package``, the payload's
   hashes, schema, ops against the resolver, AllocateTensors, shapes), switches the classifier
   (between windows: the source swaps its pipeline at its next IMU batch), writes the commit
@@ -205,7 +206,7 @@ class PushTarget:
         self._tail = b""
         self._slot = 0
         self._ack_every = p.PUSH_ACK_EVERY_DEFAULT
-        self._chunks = 0  # chunks programmed since BEGIN: an acknowledgement every ack_every of them
+        self._chunks = 0  # chunks programmed since the last notification: an acknowledgement every ack_every
         self._complained = False  # a wrong chunk was answered: the next ones are ignored silently
         self._erase: list[int] = []
         self.boot()
@@ -272,6 +273,8 @@ class PushTarget:
         return self._status()
 
     def _notify(self) -> None:
+        """Every notification restarts the acknowledgement count (docs/push.md)."""
+        self._chunks = 0
         if self.notify is not None:
             self.notify(p.encode_push_status(self._status()))
 
@@ -346,9 +349,10 @@ class PushTarget:
         if len(write) <= p.PUSH_DATA_HEADER.size:
             return
         if self._state != p.PushState.RECEIVING:
-            if not self._complained:
-                self._notify()  # once: the host learns the state instead of a silent drop
-            self._complained = True
+            # ERASING, VALIDATING, DONE, FAILED: chunks still in flight, ignored (a failure keeps its
+            # reason); never a transfer since boot: refused
+            if self._state == p.PushState.IDLE:
+                self._fail(p.PushError.BAD_REQUEST, "DATA without a transfer: send BEGIN first")
             return
         (offset,) = p.PUSH_DATA_HEADER.unpack_from(write)
         chunk = write[p.PUSH_DATA_HEADER.size:]
@@ -364,8 +368,8 @@ class PushTarget:
         self._program(chunk)
         self._complained = False
         self._chunks += 1
-        if self._offset == self._total or self._chunks % self._ack_every == 0:
-            self._notify()
+        if self._offset == self._total or self._chunks >= self._ack_every:
+            self._notify()  # chunks counted since the last notification
 
     def _program(self, chunk: bytes) -> None:
         """Whole words to flash; 1..3 trailing bytes wait in RAM for the next chunk (the package's
@@ -386,13 +390,9 @@ class PushTarget:
             self._notify()
             return
         if self._state != p.PushState.RECEIVING or self._offset != self._total:
-            text = f"COMMIT with {self._offset} of {self._total} bytes received"
-            if self._state == p.PushState.RECEIVING:  # the transfer goes on: say what is missing
-                self._error, self._reason = p.PushError.BAD_REQUEST, text
-                self._notify()
-                self._error = p.PushError.NONE
-            else:
-                self._fail(p.PushError.BAD_REQUEST, text)
+            self._fail(p.PushError.BAD_REQUEST, f"COMMIT with {self._offset} of {self._total} bytes received"
+                       if self._state == p.PushState.RECEIVING else
+                       "COMMIT without a transfer: send BEGIN and every byte first")
             return
         self._state, self._reason = p.PushState.VALIDATING, ""
         self._notify()
