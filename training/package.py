@@ -26,8 +26,8 @@ Layout, little-endian (offsets in bytes)::
     H-4  4   header CRC32     zlib.crc32 of bytes 0 .. H-4
     H    P   payload          model.tflite, byte for byte
 
-Every number is the one ``gesture export`` generates into ``gk_config.h`` (training.codegen_preprocess),
-computed by the same functions, so a pushed model is preprocessed exactly as an exported one. The
+The built-in model of an exported sketch is a package too (model_data.cpp), parsed at boot by the
+same C++ parser as a pushed one, so a pushed model is preprocessed exactly as an exported one. The
 compile-time maxima (``MAX_*``) bound what a push-ready firmware can hold; :func:`build_package`
 refuses anything outside them before a byte is sent, naming the field.
 """
@@ -299,7 +299,7 @@ def parse_package(data: bytes, where: str = "package", *, board: str | None = No
 
 
 def motion_channels(pkg: Package) -> list[int]:
-    """1 for each accelerometer channel (the live trigger's motion energy), as gk_config.h's kMotionChannel."""
+    """1 for each accelerometer channel (the live trigger's motion energy), as gk::Config motion_channel."""
     return [int(IMU_CHANNELS[i] in ACCEL_CHANNELS) for i in pkg.channel_index]
 
 
