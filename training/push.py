@@ -69,7 +69,7 @@ def check_package(package: bytes, info: dict[str, str], where: str = "package") 
     # the board's INFO names the running model's labels, sha256 and slot: it must still fit its characteristic
     from training.export import check_info_fits
 
-    after = {**info, "labels": ",".join(pkg.labels), "model": pkg.model_sha256, "slot": p.INFO_SLOT_BUILTIN}
+    after: dict[str, object] = {**info, "labels": ",".join(pkg.labels), "model": pkg.model_sha256, "slot": p.INFO_SLOT_BUILTIN}
     check_info_fits(p.encode_info(after).decode("ascii"), where)
     ops = model_ops(pkg.payload)
     check_supported(ops)
