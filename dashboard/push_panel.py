@@ -189,7 +189,7 @@ def push_panel(link: LinkThread, running: ModelInfo | None, cwd: str | None) -> 
             st.session_state["push_result"] = (
                 "ok", f"Pushed {folder.name}: {result.status.total:,} bytes in {result.seconds:.2f} s "
                       f"({result.bytes_per_s / 1000:.1f} kB/s{resumes}). The board runs model {sha[:16]}… from slot "
-                      f"{'built-in' if slot in ('255', 'builtin') else slot}; labels {result.info.get('labels', '')}.")
+                      f"{'built-in' if slot == p.INFO_SLOT_BUILTIN else slot}; labels {result.info.get('labels', '')}.")
         st.rerun(scope="app")  # the whole page: the live view takes the new labels
     _last()
 

@@ -45,7 +45,7 @@ def test_push_switches_the_board_and_its_predictions_carry_the_new_labels(small_
         client, _ = await connect(source)
         sizes: list[int] = []  # scores per PREDICTION, in arrival order
         client_info = p.decode_info(bytes(await client.read_gatt_char(p.INFO_CHAR_UUID)))
-        assert client_info["model"] == small_model.report["model_sha256"] and client_info["slot"] == "255"
+        assert client_info["model"] == small_model.report["model_sha256"] and client_info["slot"] == p.INFO_SLOT_BUILTIN
 
         def on_prediction(_: object, data: bytearray) -> None:
             sizes.append(len(p.decode_prediction(p.split_ble_notification(bytes(data))[2]).scores))
@@ -187,7 +187,7 @@ def test_without_reconnect_a_disconnect_says_so_and_the_next_push_resumes(small_
             await client.disconnect()
 
     result = run(again())
-    assert result.resumed == 1 and 0 < result.sent_bytes <= len(package) - len(package) // 3 + window_bytes(240, 8)
+    assert result.resumed == 1 and 0 < result.sent_bytes <= len(package) - len(package) // 3 + window_bytes(p.push_chunk_size(247), 8)
     assert result.info["model"] == other_model_sha(other_model)
 
 
@@ -206,7 +206,7 @@ def test_a_byte_flipped_on_the_link_is_refused_and_the_old_model_runs(small_mode
             await client.disconnect()
 
     info = run(go())
-    assert info["model"] == small_model.report["model_sha256"] and info["slot"] == "255"
+    assert info["model"] == small_model.report["model_sha256"] and info["slot"] == p.INFO_SLOT_BUILTIN
     assert source.labels == list(small_model.config.labels)
 
 
@@ -272,13 +272,14 @@ def test_labels_whose_info_would_not_fit_the_characteristic_are_refused(small_mo
     from training.push import check_package
 
     cfg, tflite, report = load_model_dir(small_model.model_dir)
-    labels = [f"{i}" + "x" * 63 for i in range(8)]  # 8 labels of 64 characters: within the package's limits
+    labels = [f"{i}" + "x" * 62 for i in range(4)]  # 255 characters joined: within the package's limits
     package = pk.encode(replace(cfg, labels=labels), tflite, board="nano33ble", model_sha256=report["model_sha256"],
                         arena_bytes=4096)
-    info = {"board": "nano33ble", "mode": "classifier"}
+    # a board whose other INFO values are long leaves less room for the labels
+    info = {"board": "nano33ble", "mode": "classifier", "fw": "f" * 64, "sensor": "s" * 64, "ch": ",".join(["ax"] * 20)}
     with pytest.raises(GestureError, match="INFO record would be .* bytes"):
         check_package(package, info)
-    check_package(pk.build_package(small_model.model_dir, "nano33ble"), info)
+    check_package(pk.build_package(small_model.model_dir, "nano33ble"), {"board": "nano33ble", "mode": "classifier"})
 
 
 def test_an_op_missing_from_the_resolver_is_refused(small_model, other_model, monkeypatch):
@@ -286,7 +287,9 @@ def test_an_op_missing_from_the_resolver_is_refused(small_model, other_model, mo
 
     source = board(small_model.model_dir)
     package = pk.build_package(other_model, "nano33ble")
-    monkeypatch.delitem(tflm_ops.RESOLVER_METHODS, "FULLY_CONNECTED")
+    # a firmware whose resolver lacks FULLY_CONNECTED (its built-in model has none)
+    monkeypatch.setattr(tflm_ops, "FIRMWARE_OPS", tuple(op for op in tflm_ops.FIRMWARE_OPS if op != "FULLY_CONNECTED"))
+    source.push_target.builtin_ops = []
 
     async def go(send) -> None:
         client, _ = await connect(source)
@@ -356,17 +359,40 @@ def test_wrong_offsets_are_answered_once_with_the_offset_the_board_wants(small_m
     assert target.status.offset == 960
 
 
-def test_commit_before_the_last_byte_and_data_without_begin_are_bad_requests(small_model, other_model):
+def test_data_before_begin_and_commit_before_the_last_byte_are_bad_requests(small_model, other_model):
     target = PushTarget("nano33ble", "x", lambda c, m: None)
     package = pk.build_package(other_model, "nano33ble")
     out: list[p.PushStatus] = []
     target.notify = lambda b: out.append(p.decode_push_status(b))
     target.data(p.encode_push_data(0, package[:16]))
-    assert out[-1].state == p.PushState.FAILED and out[-1].error == p.PushError.BAD_REQUEST
-    _feed(target, package, upto=480)
+    target.data(p.encode_push_data(16, package[16:32]))  # in flight after the failure: ignored
+    assert [(s.state, s.error, s.text) for s in out] == [
+        (p.PushState.FAILED, p.PushError.BAD_REQUEST, "DATA without a transfer: send BEGIN first")]
+    statuses = _feed(target, package, upto=480)
     target.control(bytes([p.PushOp.COMMIT]))
-    assert target.status.error == p.PushError.BAD_REQUEST and "COMMIT at 480" in target.status.text
+    s = statuses[-1]
+    assert (s.state, s.error, s.text) == (p.PushState.FAILED, p.PushError.BAD_REQUEST,
+                                          f"COMMIT with 480 of {len(package)} bytes received")
     assert target.running_slot == p.PUSH_BUILTIN_SLOT
+
+
+def test_chunks_of_any_length_are_programmed_through_a_ram_tail(small_model, other_model):
+    target = PushTarget("nano33ble", "x", lambda c, m: None)
+    package = pk.build_package(other_model, "nano33ble")
+    out: list[p.PushStatus] = []
+    target.notify = lambda b: out.append(p.decode_push_status(b))
+    target.control(p.encode_push_begin(len(package), hashlib.sha256(package).digest(), 1))
+    while target.step():
+        pass
+    off = 0
+    for size in [7, 1, 13, 250] * 100:
+        if off >= len(package):
+            break
+        piece = package[off:off + size]
+        target.data(p.encode_push_data(off, piece))
+        off += len(piece)
+    target.control(bytes([p.PushOp.COMMIT]))
+    assert target.status.state == p.PushState.DONE, target.status
 
 
 def test_info_carries_the_running_model_and_slot():

@@ -240,7 +240,10 @@ class ClassifierSource:
         # the push-ready sketch's transfer service (gesture push): a committed model replaces
         # cfg/model_bytes, and events() switches to it between two windows
         self._model_version = 0
-        self.push_target = PushTarget(self.board, str(self.report.get("model_sha256", "")), self._switch)
+        from training.tflm_ops import model_ops
+
+        self.push_target = PushTarget(self.board, str(self.report.get("model_sha256", "")), self._switch,
+                                      builtin_ops=model_ops(self.model_bytes))
         self.rate_hz = float(rate_hz)
         self.raw_imu = raw_imu
         self.data_dir: Path | None = Path(data_dir) if data_dir is not None else default_data_dir(self.report)

@@ -56,7 +56,7 @@ def check_package(package: bytes, info: dict[str, str], where: str = "package") 
     """The host's refusal before a byte is sent: a package that cannot fit or run on the board
     whose INFO is ``info`` (size, header, board, its INFO with the new labels, ops). Returns the parsed package."""
     from training import package as pk
-    from training.tflm_ops import check_supported, model_ops
+    from training.tflm_ops import check_supported, missing_firmware_ops, model_ops
 
     if len(package) > pk.MAX_PACKAGE_BYTES:
         raise GestureError(f"{where}: {len(package):,} bytes; a slot of the board holds at most "
@@ -69,9 +69,15 @@ def check_package(package: bytes, info: dict[str, str], where: str = "package") 
     # the board's INFO names the running model's labels, sha256 and slot: it must still fit its characteristic
     from training.export import check_info_fits
 
-    after = {**info, "labels": ",".join(pkg.labels), "model": pkg.model_sha256, "slot": str(p.PUSH_BUILTIN_SLOT)}
+    after: dict[str, object] = {**info, "labels": ",".join(pkg.labels), "model": pkg.model_sha256, "slot": p.INFO_SLOT_BUILTIN}
     check_info_fits(p.encode_info(after).decode("ascii"), where)
-    check_supported(model_ops(pkg.payload))
+    ops = model_ops(pkg.payload)
+    check_supported(ops)
+    missing = missing_firmware_ops(ops)
+    if missing:
+        raise GestureError(f"{where}: the model uses op(s) {', '.join(missing)} that the push-ready firmware's resolver "
+                           "does not hold (training.tflm_ops.FIRMWARE_OPS): train one of the kit's model families, "
+                           "or export and flash this model by cable")
     return pkg
 
 
@@ -241,7 +247,7 @@ async def _until(link: _Link, states: tuple[p.PushState, ...], timeout_s: float,
                 await link.control(bytes([p.PushOp.STATUS]))
                 asked = True
             continue
-        if s.state == p.PushState.FAILED:
+        if s.state == p.PushState.FAILED or s.error not in (0, p.PushError.NONE):
             raise _failed(s)
         if s.state in states:
             return s
@@ -258,8 +264,9 @@ async def _send(link: _Link, package: bytes, acked: int, ack_every: int,
     total = len(package)
     chunk = p.push_chunk_size(link.client.mtu_size)
     window = window_bytes(chunk, ack_every)
+    grid = ack_every * chunk
     nxt = acked
-    base = acked  # the board's offset at its last notification: its next acknowledgement comes ack_every chunks on
+    last = acked  # the offset of the board's last notification
     last_heard = time.monotonic()
     asked = False
     while acked < total:
@@ -278,16 +285,20 @@ async def _send(link: _Link, package: bytes, acked: int, ack_every: int,
                 await link.control(bytes([p.PushOp.STATUS]))
                 asked = True
             continue
-        last_heard, asked = time.monotonic(), False
+        answer, last_heard, asked = asked, time.monotonic(), False
         if s.state == p.PushState.FAILED:
             raise _failed(s)
         if s.state != p.PushState.RECEIVING:
             continue
-        expected = min(total, base + ack_every * chunk)
+        # an acknowledgement comes every ack_every chunks (counted since BEGIN, or since the last
+        # notification: both are met); anything else, a repeated offset or the answer to STATUS is
+        # the offset the board wants next
+        regular = s.offset == total or (not answer and s.offset != last and
+                                        (s.offset == min(total, last + grid) or s.offset % grid == 0))
         acked = max(acked, s.offset)
-        if s.offset != expected or s.offset > nxt:
-            nxt = s.offset  # go-back-N: the board wants this offset (or answered STATUS)
-        base = s.offset
+        if not regular or s.offset > nxt:
+            nxt = s.offset  # go-back-N
+        last = s.offset
         if progress is not None:
             progress(acked, total)
 
@@ -338,7 +349,6 @@ async def _push(model_dir: Path, url: str, progress: Callable[[int, int], None] 
                 on_resume: Callable[[int], None] | None) -> PushResult:
     from capture.boards import BOARDS
     from training.package import build_package
-    from training.tflm_ops import check_supported, model_ops
 
     from capture.transport.ble import NoBluetoothError
 
@@ -361,9 +371,6 @@ async def _push(model_dir: Path, url: str, progress: Callable[[int, int], None] 
             package = build_package(model_dir, board)
         except DataError as e:
             raise GestureError(f"not pushed: {e}") from None
-        from training.package import parse_package
-
-        check_supported(model_ops(parse_package(package).payload))
         resumes = [0]
 
         async def reconnect() -> Any:

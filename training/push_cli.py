@@ -6,12 +6,14 @@ from pathlib import Path
 
 import click
 
+from capture import protocol as p
+
 
 def confirmation(result, model_dir: Path) -> str:  # result: training.push.PushResult
     """The lines that say what the board runs now, from its INFO after the push."""
     info = result.info
     slot = info.get("slot", "?")
-    slot = "built-in" if slot in ("255", "builtin") else slot
+    slot = "built-in" if slot == p.INFO_SLOT_BUILTIN else slot
     kb_s = result.bytes_per_s / 1000
     resumes = f", {result.resumed} resume{'s' if result.resumed != 1 else ''}" if result.resumed else ""
     return (f"pushed {model_dir} ({result.status.total:,} bytes) in {result.seconds:.2f} s ({kb_s:.1f} kB/s{resumes})\n"

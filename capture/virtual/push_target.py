@@ -11,15 +11,17 @@ same three characteristics, with the same states, acknowledgements and errors:
   erases the slot that does not hold the running model, its record sector first, one sector per
   :meth:`PushTarget.step` (the board's ``loop()``). :meth:`PushTarget.boot` runs the newest slot
   whose record and package are valid, else the built-in model.
-* **the exchange**: BEGIN -> ERASING -> RECEIVING at 0 (or, the same length and sha256 again,
-  RECEIVING at the offset already programmed: resume); DATA at the expected offset is programmed,
-  and RECEIVING is notified after ``ack_every`` chunks since the last notification or when the
-  last byte is in; DATA at another offset is not programmed: RECEIVING with the wanted offset is
-  notified once, then further wrong chunks are ignored until one at the wanted offset arrives
-  (go-back-N); COMMIT validates (header, hashes, maxima, board, schema, ops, shapes,
-  AllocateTensors), switches the classifier (between windows: the source swaps its pipeline at
-  its next IMU batch), writes the commit record and notifies DONE, or FAILED with the reason, the
-  running model unchanged.
+* **the exchange**, state for state as the firmware's ``gk_push.h``: BEGIN -> ERASING -> RECEIVING
+  at 0 (or, the same length and sha256 again, RECEIVING at the offset already received: resume);
+  DATA at the expected offset is programmed (whole words; 1..3 trailing bytes wait in RAM), and
+  RECEIVING is notified after ``ack_every`` chunks since the last notification and when the last
+  byte is in; DATA at another offset is not programmed: the status is notified once, then further
+  such chunks are ignored until one at the wanted offset arrives (go-back-N); DATA while erasing,
+  validating, done or failed is ignored, before any BEGIN refused; COMMIT
+  checks (BEGIN's SHA-256, the header through ``training.package.parse_package``, the payload's
+  hashes, schema, ops against the resolver, AllocateTensors, shapes), switches the classifier
+  (between windows: the source swaps its pipeline at its next IMU batch), writes the commit
+  record and notifies DONE, or FAILED with the reason, the running model unchanged.
 
 The commit record's layout is this twin's own (the firmware keeps its own): only the exchange on
 the air is shared.
@@ -93,26 +95,22 @@ class Refused(Exception):
         self.text = text
 
 
-def validate(data: bytes, sha256: bytes, board: str) -> pk.Package:
-    """What the board checks at COMMIT, in the order docs/push.md lists; Refused says why."""
+def validate(data: bytes, sha256: bytes, board: str, resolver: list[str]) -> pk.Package:
+    """What the board checks at COMMIT, in gk_push.h's order: the bytes against BEGIN's SHA-256
+    (resend), the header (training.package.parse_package, as gk_package_parse.h: BAD_HEADER,
+    WRONG_BOARD, maxima), the payload's CRC32 and SHA-256, then what the sketch's switch checks:
+    schema, ops against ``resolver``, AllocateTensors, tensor shapes. Refused says why."""
     if hashlib.sha256(data).digest() != sha256:
-        raise Refused(p.PushError.BAD_HASH, f"SHA-256 of the {len(data)} bytes in flash differs from BEGIN's")
+        raise Refused(p.PushError.BAD_HASH, "SHA-256 of the package in flash differs from BEGIN's: resend it")
     try:
-        pkg = pk.parse_package(data, "flash")
+        pkg = pk.parse_package(data, "flash", board=board)
+    except pk.PackageError as e:
+        raise Refused(e.code, e.reason)
     except DataError as e:
-        hashes = e.offset in (12, 16)  # payload CRC32, payload SHA-256
-        raise Refused(p.PushError.BAD_HASH if hashes else p.PushError.BAD_HEADER, str(e).removeprefix("flash, "))
-    for name, value, limit in (("labels", len(pkg.labels), pk.MAX_LABELS), ("window", pkg.window, pk.MAX_WINDOW),
-                               ("channels", len(pkg.channel_index), pk.MAX_CHANNELS),
-                               ("lowpass taps", len(pkg.lowpass), pk.MAX_TAPS),
-                               ("arena_bytes", pkg.arena_bytes, pk.MAX_ARENA_BYTES)):
-        if not 1 <= value <= limit:
-            raise Refused(p.PushError.BAD_HEADER, f"{name} {value} outside this firmware's 1..{limit}")
-    if pkg.board != board:
-        raise Refused(p.PushError.WRONG_BOARD, f"built for {pkg.board}; this board is {board}")
+        raise Refused(p.PushError.BAD_HEADER, str(e).removeprefix("flash, "))
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-    from training.tflm_ops import RESOLVER_METHODS, model_ops
+    from training.tflm_ops import missing_firmware_ops, model_ops
 
     try:
         version = schema.Model.GetRootAsModel(pkg.payload, 0).Version()
@@ -121,30 +119,29 @@ def validate(data: bytes, sha256: bytes, board: str) -> pk.Package:
         raise Refused(p.PushError.BAD_HEADER, f"the payload is not a TFLite model ({type(e).__name__})")
     if version != 3:
         raise Refused(p.PushError.SCHEMA, f"TFLite schema version {version}; this TFLM runs 3")
-    missing = [op for op in ops if op not in RESOLVER_METHODS]
+    missing = missing_firmware_ops(ops, resolver)
     if missing:
         raise Refused(p.PushError.MISSING_OP, f"op(s) {', '.join(missing)} not in this firmware's resolver")
-    from training.model_dir import model_io
-
-    try:
-        shape_in, shape_out = model_io(pkg.payload, Path("flash"))
-    except DataError as e:
-        raise Refused(p.PushError.SHAPE, str(e).removeprefix("flash: "))
-    n_in = 1
-    for d in shape_in:
-        n_in *= d
-    n_out = 1
-    for d in shape_out:
-        n_out *= d
-    if n_in != pkg.window * len(pkg.channel_index) or n_out != len(pkg.labels):
-        raise Refused(p.PushError.SHAPE, f"input {list(shape_in)} / output {list(shape_out)} do not match window "
-                      f"{pkg.window} x {len(pkg.channel_index)} channels and {len(pkg.labels)} labels")
     try:
         from training.evaluate import TflmModel
 
         TflmModel(pkg.payload)  # AllocateTensors (the host's arena: its pointers are twice the board's)
     except Exception as e:  # noqa: BLE001 - the interpreter reports failures as RuntimeError/ValueError
         raise Refused(p.PushError.ARENA, f"AllocateTensors failed: {e}"[:p.PUSH_STATUS_TEXT_MAX])
+    from training.model_dir import model_io
+
+    try:
+        shape_in, shape_out = model_io(pkg.payload, Path("flash"))
+    except DataError as e:
+        raise Refused(p.PushError.SHAPE, str(e).removeprefix("flash: "))
+    n_in = n_out = 1
+    for d in shape_in:
+        n_in *= d
+    for d in shape_out:
+        n_out *= d
+    if n_in != pkg.window * len(pkg.channel_index) or n_out != len(pkg.labels):
+        raise Refused(p.PushError.SHAPE, f"input {list(shape_in)} / output {list(shape_out)} do not match window "
+                      f"{pkg.window} x {len(pkg.channel_index)} channels and {len(pkg.labels)} labels")
     return pkg
 
 
@@ -191,24 +188,34 @@ class PushTarget:
     ``notify`` is set by the connection that subscribed to PUSH_STATUS (None: nobody listens).
     """
 
-    def __init__(self, board: str, builtin_sha256: str, switch: Switch, flash: NorFlash | None = None) -> None:
+    def __init__(self, board: str, builtin_sha256: str, switch: Switch, flash: NorFlash | None = None,
+                 builtin_ops: list[str] | None = None) -> None:
         self.board = board
         self.builtin_sha256 = builtin_sha256
         self.switch = switch
         self.flash = flash or NorFlash(SLOTS * pk.SLOT_BYTES)
         self.notify: Callable[[bytes], None] | None = None
         self.faults = LinkFaults()
-        self.status = p.PushStatus(p.PushState.IDLE, p.PushError.NONE, 0, 0, p.PUSH_BUILTIN_SLOT)
+        self.builtin_ops = list(builtin_ops or [])
         self.running_slot = p.PUSH_BUILTIN_SLOT
         self.running_sha256 = builtin_sha256
         self.running: pk.Package | None = None
-        self._begin: tuple[int, bytes] | None = None  # length, sha256 of the transfer in progress
+        self._state, self._error, self._reason = p.PushState.IDLE, p.PushError.NONE, ""
+        self._total, self._sha = 0, b""  # length and sha256 of the transfer in progress
+        self._offset = 0  # package bytes received in order (programmed, or in _tail)
+        self._tail = b""
         self._slot = 0
         self._ack_every = p.PUSH_ACK_EVERY_DEFAULT
-        self._since_ack = 0
-        self._nacked = False
+        self._chunks = 0  # chunks programmed since the last notification: an acknowledgement every ack_every
+        self._complained = False  # a wrong chunk was answered: the next ones are ignored silently
         self._erase: list[int] = []
         self.boot()
+
+    def resolver(self) -> list[str]:
+        """The ops this firmware's resolver holds: the push-ready sketch's, and its built-in model's."""
+        from training.tflm_ops import firmware_ops
+
+        return firmware_ops(self.builtin_ops)
 
     # ------------------------------------------------------------------ slots
     @staticmethod
@@ -236,7 +243,7 @@ class PushTarget:
                 continue
             seq, length, sha = rec
             try:
-                pkg = validate(self.flash.read(self.base(slot), length), sha, self.board)
+                pkg = validate(self.flash.read(self.base(slot), length), sha, self.board, self.resolver())
             except Refused:
                 continue
             if best is None or seq > best[0]:
@@ -251,70 +258,74 @@ class PushTarget:
 
     def info(self) -> dict[str, object]:
         """The INFO keys the push-ready classifier adds: the running model's sha256 and slot."""
-        return {"model": self.running_sha256, "slot": self.running_slot}
+        slot = p.INFO_SLOT_BUILTIN if self.running_slot == p.PUSH_BUILTIN_SLOT else self.running_slot
+        return {"model": self.running_sha256, "slot": slot}
 
     # ------------------------------------------------------------------ the exchange
-    def _say(self, state: p.PushState, error: p.PushError = p.PushError.NONE, text: str = "") -> None:
-        """Set and notify the status (the offset stays what is programmed in order)."""
-        total = self._begin[0] if self._begin else self.status.total
-        busy = state in (p.PushState.ERASING, p.PushState.RECEIVING, p.PushState.VALIDATING)
-        self.status = p.PushStatus(state, error, self.status.offset, total, self._slot if busy else self.running_slot, text)
-        self._since_ack = 0
-        if self.notify is not None:
-            self.notify(p.encode_push_status(self.status))
+    # (gk_push.h's Transfer, state for state: the same notifications for the same writes)
+    def _status(self) -> p.PushStatus:
+        busy = self._state in (p.PushState.ERASING, p.PushState.RECEIVING, p.PushState.VALIDATING)
+        return p.PushStatus(self._state, self._error, self._offset, self._total,
+                            self._slot if busy else self.running_slot, self._reason)
 
-    def _at(self, offset: int) -> None:
-        s = self.status
-        self.status = p.PushStatus(s.state, s.error, offset, s.total, s.slot, s.text)
+    @property
+    def status(self) -> p.PushStatus:
+        return self._status()
+
+    def _notify(self) -> None:
+        """Every notification restarts the acknowledgement count (docs/push.md)."""
+        self._chunks = 0
+        if self.notify is not None:
+            self.notify(p.encode_push_status(self._status()))
 
     def _fail(self, error: p.PushError, text: str) -> None:
-        """FAILED: the transfer is forgotten, the running model stays."""
-        self._erase = []
-        self._say(p.PushState.FAILED, error, text)
-        self._begin = None
+        """FAILED: the transfer is forgotten (a BEGIN after it starts over), the running model stays."""
+        self._state, self._error, self._reason = p.PushState.FAILED, error, text[:p.PUSH_STATUS_TEXT_MAX]
+        self._total, self._sha, self._erase = 0, b"", []
+        self._notify()
 
     def control(self, data: bytes) -> None:
         """A PUSH_CONTROL write."""
         if not data:
-            self._fail(p.PushError.BAD_REQUEST, "empty PUSH_CONTROL write")
             return
         op = data[0]
         if op == p.PushOp.BEGIN:
             self._begin_op(data)
-        elif op == p.PushOp.COMMIT and len(data) == 1:
+        elif op == p.PushOp.COMMIT:
             self._commit()
-        elif op == p.PushOp.ABORT and len(data) == 1:
-            self._begin, self._erase = None, []
-            self._at(0)
-            self._say(p.PushState.FAILED, p.PushError.ABORTED, "aborted by the host; the running model stays")
-        elif op == p.PushOp.STATUS and len(data) == 1:
-            self._say(p.PushState(self.status.state), p.PushError(self.status.error), self.status.text)
+        elif op == p.PushOp.ABORT:
+            if self._state == p.PushState.DONE:
+                self._notify()  # nothing in progress to abort
+            else:
+                self._fail(p.PushError.ABORTED, "aborted by the host; the running model stays")
+        elif op == p.PushOp.STATUS:
+            self._notify()
         else:
-            self._fail(p.PushError.BAD_REQUEST, f"unknown op {op} or {len(data)}-byte write")
+            self._fail(p.PushError.BAD_REQUEST, f"unknown PUSH_CONTROL op 0x{op:02X}")
 
     def _begin_op(self, data: bytes) -> None:
         if len(data) != p.PUSH_BEGIN.size:
             self._fail(p.PushError.BAD_REQUEST, f"BEGIN of {len(data)} bytes; expected {p.PUSH_BEGIN.size}")
             return
-        _, length, sha, ack_every = p.PUSH_BEGIN.unpack(data)
-        if self._begin == (length, sha) and self.status.state in (p.PushState.ERASING, p.PushState.RECEIVING):
-            self._ack_every, self._nacked = max(1, ack_every), False  # resume where the flash is
-            self._say(p.PushState(self.status.state))
+        _, length, sha, ack = p.PUSH_BEGIN.unpack(data)
+        if (length, sha) == (self._total, self._sha) and self._state in (
+                p.PushState.ERASING, p.PushState.RECEIVING, p.PushState.VALIDATING):
+            self._ack_every, self._complained = ack or 1, False  # resume: the host may ask for another pace
+            self._reason = "resumed" if self._state == p.PushState.RECEIVING and self._offset else ""
+            self._notify()
             return
-        self._at(0)
-        if length > pk.MAX_PACKAGE_BYTES:
-            self._fail(p.PushError.TOO_LARGE, f"{length} bytes; a slot holds at most {pk.MAX_PACKAGE_BYTES}")
+        if not 0 < length <= pk.MAX_PACKAGE_BYTES:
+            self._fail(p.PushError.TOO_LARGE, f"a package of {length} bytes; a slot holds 1..{pk.MAX_PACKAGE_BYTES}")
             return
-        if length == 0 or ack_every == 0:
-            self._fail(p.PushError.BAD_REQUEST, "BEGIN with length 0 or ack_every 0")
-            return
-        self._begin, self._ack_every, self._nacked = (length, sha), ack_every, False
         self._slot = 0 if self.running_slot == 1 else 1 if self.running_slot == 0 else self._free_slot()
+        self._total, self._sha, self._ack_every = length, sha, ack or 1
+        self._offset, self._tail, self._chunks, self._complained = 0, b"", 0, False
         base = self.base(self._slot)
-        sectors = -(-length // pk.FLASH_SECTOR)
         # the record first: from here on a power cut leaves this slot invalid, never half a model
-        self._erase = [self._record_addr(self._slot)] + [base + k * pk.FLASH_SECTOR for k in range(sectors)]
-        self._say(p.PushState.ERASING)
+        self._erase = [self._record_addr(self._slot)] + [base + k * pk.FLASH_SECTOR
+                                                         for k in range(-(-length // pk.FLASH_SECTOR))]
+        self._state, self._error, self._reason = p.PushState.ERASING, p.PushError.NONE, ""
+        self._notify()
 
     def _free_slot(self) -> int:
         """Running the built-in model: the slot with no record, else the older one."""
@@ -325,58 +336,74 @@ class PushTarget:
 
     def step(self) -> bool:
         """One ``loop()``: erase one sector of the transfer's slot; True while erasing goes on."""
-        if not self._erase:
+        if self._state != p.PushState.ERASING or not self._erase:
             return False
         self.flash.erase(self._erase.pop(0))
-        if not self._erase and self.status.state == p.PushState.ERASING:
-            self._say(p.PushState.RECEIVING)
+        if not self._erase:
+            self._state = p.PushState.RECEIVING
+            self._notify()
         return bool(self._erase)
 
     def data(self, write: bytes) -> None:
         """A PUSH_DATA write (without response)."""
-        if self._begin is None or self.status.state != p.PushState.RECEIVING:
-            if self.status.state == p.PushState.ERASING:
-                return  # the host sends after RECEIVING; a stray chunk now is not programmed
-            self._fail(p.PushError.BAD_REQUEST, "DATA without BEGIN")
-            return
         if len(write) <= p.PUSH_DATA_HEADER.size:
-            self._fail(p.PushError.BAD_REQUEST, f"DATA write of {len(write)} bytes holds no package bytes")
+            return
+        if self._state != p.PushState.RECEIVING:
+            # ERASING, VALIDATING, DONE, FAILED: chunks still in flight, ignored (a failure keeps its
+            # reason); never a transfer since boot: refused
+            if self._state == p.PushState.IDLE:
+                self._fail(p.PushError.BAD_REQUEST, "DATA without a transfer: send BEGIN first")
             return
         (offset,) = p.PUSH_DATA_HEADER.unpack_from(write)
         chunk = write[p.PUSH_DATA_HEADER.size:]
-        length = self._begin[0]
-        here = self.status.offset
-        if offset != here:
-            if not self._nacked:
-                self._nacked = True
-                self._say(p.PushState.RECEIVING)  # the offset it wants: go-back-N
+        if offset != self._offset:  # go-back-N: say once which offset comes next
+            if not self._complained:
+                self._notify()
+            self._complained = True
             return
-        if offset + len(chunk) > length or (offset + len(chunk) < length and len(chunk) % p.PUSH_CHUNK_ALIGN):
-            self._fail(p.PushError.BAD_REQUEST, f"DATA of {len(chunk)} bytes at {offset} past {length} or not whole words")
+        if len(chunk) > self._total - self._offset:
+            self._fail(p.PushError.BAD_REQUEST, f"a chunk of {len(chunk)} bytes at {offset} runs past the package's "
+                       f"{self._total} bytes")
             return
-        padded = chunk + b"\xff" * (-len(chunk) % p.PUSH_CHUNK_ALIGN)  # the last word: 0xFF leaves flash as erased
-        self.flash.program(self.base(self._slot) + offset, padded)
-        self._nacked = False
-        self._at(offset + len(chunk))
-        self._since_ack += 1
-        if self._since_ack >= self._ack_every or offset + len(chunk) == length:
-            self._say(p.PushState.RECEIVING)
+        self._program(chunk)
+        self._complained = False
+        self._chunks += 1
+        if self._offset == self._total or self._chunks >= self._ack_every:
+            self._notify()  # chunks counted since the last notification
+
+    def _program(self, chunk: bytes) -> None:
+        """Whole words to flash; 1..3 trailing bytes wait in RAM for the next chunk (the package's
+        last word is padded with 0xFF, the erased value)."""
+        data = self._tail + chunk
+        start = self.base(self._slot) + self._offset - len(self._tail)
+        words = len(data) - len(data) % p.PUSH_CHUNK_ALIGN
+        if words:
+            self.flash.program(start, data[:words])
+        self._tail = data[words:]
+        self._offset += len(chunk)
+        if self._offset == self._total and self._tail:
+            self.flash.program(start + words, self._tail + b"\xff" * (p.PUSH_CHUNK_ALIGN - len(self._tail)))
+            self._tail = b""
 
     def _commit(self) -> None:
-        if self._begin is None or self.status.state != p.PushState.RECEIVING or self.status.offset != self._begin[0]:
-            where = f"at {self.status.offset} of {self._begin[0]} bytes" if self._begin else "without BEGIN"
-            self._fail(p.PushError.BAD_REQUEST, f"COMMIT {where}")
+        if self._state in (p.PushState.VALIDATING, p.PushState.DONE):  # a repeated COMMIT
+            self._notify()
             return
-        length, sha = self._begin
-        self._say(p.PushState.VALIDATING)
+        if self._state != p.PushState.RECEIVING or self._offset != self._total:
+            self._fail(p.PushError.BAD_REQUEST, f"COMMIT with {self._offset} of {self._total} bytes received"
+                       if self._state == p.PushState.RECEIVING else
+                       "COMMIT without a transfer: send BEGIN and every byte first")
+            return
+        self._state, self._reason = p.PushState.VALIDATING, ""
+        self._notify()
         try:
-            pkg = validate(self.flash.read(self.base(self._slot), length), sha, self.board)
+            pkg = validate(self.flash.read(self.base(self._slot), self._total), self._sha, self.board, self.resolver())
         except Refused as e:
             self._fail(e.error, e.text)
             return
         seq = max([r[0] for r in (self.record(s) for s in range(SLOTS)) if r is not None], default=0) + 1
         self._run(pkg, self._slot)  # the classifier takes it between two windows
-        head = RECORD.pack(RECORD_MAGIC, seq, length, 0, sha)
+        head = RECORD.pack(RECORD_MAGIC, seq, self._total, 0, self._sha)
         self.flash.program(self._record_addr(self._slot), head + struct.pack("<I", zlib.crc32(head)))
-        self._begin = None
-        self._say(p.PushState.DONE)
+        self._state, self._error, self._reason = p.PushState.DONE, p.PushError.NONE, ""
+        self._notify()
