@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "training.data_cli",  # data
     "training.cli",  # train
     "training.export_cli",  # export, flash
+    "training.push_cli",  # push
     "training.calibrate_cli",  # calibrate
     "dashboard.cli",  # dashboard
     "dashboard.demo",  # demo (the most downstream package: it runs every step)

@@ -189,10 +189,19 @@ class PushError(enum.IntEnum):
     SCHEMA = 11  # TFLite schema version this TFLM does not support
 
 
+# At most this many package bytes per PUSH_DATA write, whatever the MTU. ArduinoBLE on the Nano 33
+# BLE's mbed core puts every packet the controller receives into a 256-byte ring (HCICordioTransport
+# RingBufferN<256>) that only BLE.poll() empties, and drops what does not fit: a chunk is 16 bytes
+# of HCI, L2CAP and ATT headers and the offset plus its data, so 224 leaves room beside it for two
+# 8-byte Number Of Completed Packets events (a lost one keeps a TX buffer taken until the link
+# drops). 240 (MTU 247's room) would fill the ring alone (docs/push.md, "What the link can take").
+PUSH_CHUNK_MAX = 224
+
+
 def push_chunk_size(mtu: int) -> int:
     """Package bytes per PUSH_DATA write at ATT ``mtu``: the write's payload less the offset,
-    rounded down to whole flash words (16 at MTU 23, 240 at MTU 247)."""
-    room = mtu - ATT_OVERHEAD - PUSH_DATA_HEADER.size
+    rounded down to whole flash words, at most PUSH_CHUNK_MAX (16 at MTU 23, 224 from MTU 231)."""
+    room = min(mtu - ATT_OVERHEAD - PUSH_DATA_HEADER.size, PUSH_CHUNK_MAX)
     return max(PUSH_CHUNK_ALIGN, room - room % PUSH_CHUNK_ALIGN)
 
 
@@ -367,7 +376,10 @@ def check_payload(ftype: int, payload: bytes) -> None:
         decoder(payload)
 
 
-INFO_KEYS = ("proto", "fw", "board", "sensor", "mode", "rate", "ch", "acc_fs", "gyr_fs", "labels")
+INFO_KEYS = ("proto", "fw", "board", "sensor", "mode", "rate", "ch", "acc_fs", "gyr_fs", "labels", "model", "slot")
+# The push-ready classifier also reports the running model: `model` = its sha256 (report.json's
+# model_sha256, 64 hex digits) and `slot` = the flash slot it runs from ("0", "1") or INFO_SLOT_BUILTIN.
+INFO_SLOT_BUILTIN = "builtin"
 
 
 def encode_info(info: dict[str, object]) -> bytes:
@@ -386,9 +398,15 @@ INFO_VALUE_MAX = 64  # every value but `labels`
 _INFO_TEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+\-]*$")  # fw, board, sensor, mode: no markup, no URL
 _INFO_NUMBER = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 _INFO_LIST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*(,[A-Za-z0-9][A-Za-z0-9_\-]*)*$")  # ch, labels
+_INFO_SHA256 = re.compile(r"^[0-9a-f]{64}$")  # model
+_INFO_SLOT = re.compile(rf"^([0-9]{{1,3}}|{INFO_SLOT_BUILTIN})$")  # slot
 _INFO_FORMAT = {"proto": _INFO_NUMBER, "rate": _INFO_NUMBER, "acc_fs": _INFO_NUMBER, "gyr_fs": _INFO_NUMBER,
                 "fw": _INFO_TEXT, "board": _INFO_TEXT, "sensor": _INFO_TEXT, "mode": _INFO_TEXT,
-                "ch": _INFO_LIST, "labels": _INFO_LIST}
+                "ch": _INFO_LIST, "labels": _INFO_LIST, "model": _INFO_SHA256, "slot": _INFO_SLOT}
+
+
+_INFO_EXPECTED = {_INFO_NUMBER: "a number", _INFO_LIST: "comma-separated names", _INFO_SHA256: "64 hex digits",
+                  _INFO_SLOT: f"a slot number or {INFO_SLOT_BUILTIN!r}"}
 
 
 def decode_info(payload: bytes) -> dict[str, str]:
@@ -420,7 +438,7 @@ def decode_info(payload: bytes) -> dict[str, str]:
         limit = INFO_MAX_BYTES if k == "labels" else INFO_VALUE_MAX
         if len(v) > limit or not fmt.match(v):
             raise ValueError(f"INFO {k}={v[:40]!r}{'...' if len(v) > 40 else ''} is not a valid {k} "
-                             f"(expected {'a number' if fmt is _INFO_NUMBER else 'comma-separated names' if fmt is _INFO_LIST else 'a plain word'}"
+                             f"(expected {_INFO_EXPECTED.get(fmt, 'a plain word')}"
                              f" of at most {limit} characters)")
         out[k] = v
     return out
@@ -488,6 +506,7 @@ def c_header() -> str:
         f"#define GK_PUSH_STATUS_TEXT_MAX {PUSH_STATUS_TEXT_MAX}",
         f"#define GK_PUSH_CHUNK_ALIGN {PUSH_CHUNK_ALIGN}",
         f"#define GK_PUSH_BUILTIN_SLOT 0x{PUSH_BUILTIN_SLOT:02X}",
+        f"#define GK_INFO_SLOT_BUILTIN \"{INFO_SLOT_BUILTIN}\"",
     ]
     for enum_cls, prefix in ((PushOp, "GK_PUSH_OP_"), (PushState, "GK_PUSH_STATE_"), (PushError, "GK_PUSH_ERR_")):
         for m in enum_cls:

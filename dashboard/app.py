@@ -34,6 +34,7 @@ from dashboard.feed import LiveFeed
 from dashboard.link import LinkState, LinkThread
 from dashboard.live_view import live_view
 from dashboard.model_info import ModelInfo, load_model_info
+from dashboard.push_panel import push_panel, running_model
 
 # Every fragment rerun is requested by the browser and runs one at a time on the server, and the
 # browser re-embeds a Vega chart on each update: polling the current gesture that way painted about
@@ -345,6 +346,7 @@ def main() -> None:
             model = get_model(args.model, _stamp(args.model))
         except GestureError as e:
             model_error = str(e)
+    model = running_model(link, model)  # after a push: the pushed folder (or, unknown, the board's INFO labels)
     data_dir = Path(args.data) if args.data else (model.dataset if model is not None else None)
     labels = label_names(model, link)
     feed: LiveFeed | None = None
@@ -362,7 +364,7 @@ def main() -> None:
         if unknown:
             st.warning(f"ignored unknown arguments: {' '.join(unknown)}")
     st.title("gesture-kit · live predictions")
-    live, about = st.tabs(["Live", "Model"])
+    live, about, push = st.tabs(["Live", "Model", "Push"])
     with live:
         if feed is not None:
             live_view(feed, labels)
@@ -376,6 +378,8 @@ def main() -> None:
         save_panel(link, labels, model, data_dir)
     with about:
         model_panel(model, model_error)
+    with push:
+        push_panel(link, model, st.session_state.get("cwd"))
 
 
 main()

@@ -24,7 +24,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Awaitable, Callable, TypeVar
 
 from capture import protocol as p
 from capture.errors import GestureError
@@ -85,6 +85,7 @@ def no_bluetooth_message(reason: str) -> str:
 
 
 Opener = Callable[[str], Transport]
+T = TypeVar("T")
 
 
 class LinkThread:
@@ -144,6 +145,15 @@ class LinkThread:
         if t is None:
             raise GestureError(f"cannot send {p.Command(cmd).name}: no board connected")
         self._call(t.send(cmd, arg)).result(timeout=10)
+
+    def submit(self, job: Callable[[Transport], Awaitable[T]]) -> Future:
+        """Run ``job(transport)`` on the link's loop, over the open connection (the dashboard's
+        push: a board takes one central, so the push goes through the link the page watches).
+        Returns a concurrent Future; GestureError when no board is connected."""
+        t = self._transport
+        if t is None or self.status.state is not LinkState.CONNECTED:
+            raise GestureError("no board connected")
+        return self._call(job(t))
 
     def stop(self) -> None:
         """Disconnect and end the thread (the LinkThread cannot be used afterwards)."""

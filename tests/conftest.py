@@ -90,6 +90,19 @@ def small_model(tmp_path_factory):
     return train(DATA, out, epochs=3, limit_per_label=30, augment=1, seed=1, quiet=True)
 
 
+@pytest.fixture(scope="session")
+def other_model(tmp_path_factory) -> Path:
+    """A second MODEL_DIR with other labels (ring, slope, negative) than small_model's, so that a
+    pushed model's switch shows in the predictions (gesture push, the dashboard's push panel)."""
+    from capture.virtual import hand
+    from training.train import train
+
+    root = tmp_path_factory.mktemp("other_model")
+    hand.write_dataset(root / "data", people=4, per_person=4, labels=("ring", "slope", "negative"), test_people=1)
+    train(root / "data", root / "model", epochs=1, augment=1, seed=2, quiet=True)
+    return root / "model"
+
+
 def wait_until(cond, timeout: float = 10.0, what: str = "condition") -> None:
     """Poll ``cond`` until true; fail the test naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -16,7 +16,8 @@ CORE = {"capture", "capture.errors", "capture.protocol", "capture.takes", "captu
         "capture.fileio", "capture.units", "capture.resources", "capture.streams", "training", "training.preprocess", "training.postprocess",
         "training.model_dir", "training.tflm_ops"}
 TOP_EXTRA = {"gesture_cli", "capture.cli", "capture.device_cli", "capture.importers.cli", "capture.virtual.cli",
-             "training.cli", "training.data_cli", "training.export_cli", "training.calibrate_cli"}
+             "training.cli", "training.data_cli", "training.export_cli", "training.calibrate_cli",
+             "training.push_cli", "training.push"}
 # layer -> layers it may import
 ALLOWED = {
     "core": {"core"},

@@ -54,4 +54,7 @@ def test_demo_trains_exports_and_serves_the_live_dashboard(tmp_path):
     sketch = out / "gesture_classifier"
     assert (sketch / "gesture_classifier.ino").is_file()
     tflite = (out / "model" / "model.tflite").read_bytes()
-    assert f"{len(tflite)}" in (sketch / "model_data.cpp").read_text()
+    from training.export import parse_model_data
+    from training.package import parse_package
+
+    assert parse_package(parse_model_data((sketch / "model_data.cpp").read_text())).payload == tflite

@@ -15,12 +15,13 @@ from capture.errors import DataError, GestureError
 from gesture_cli import main
 from capture.boards import BOARDS
 from training.model_dir import sha256
+from training import package as pkg
 from training.export import GENERATED, export_sketch, parse_model_data
 from training.preprocess import PreprocessConfig, resample_step
-from training.tflm_ops import RESOLVER_METHODS, model_ops
+from training.tflm_ops import FIRMWARE_OPS, RESOLVER_METHODS, firmware_ops, model_ops
 
-PORTABLE_HEADERS = ("gesture_protocol.h", "gk_config.h", "gk_frame.h", "gk_preprocess.h", "gk_detect.h", "gk_format.h", "gk_model.h",
-                    "model_data.h")
+PORTABLE_HEADERS = ("gesture_protocol.h", "gk_config.h", "gk_package.h", "gk_frame.h", "gk_package_parse.h", "gk_sha256.h",
+                    "gk_crc32.h", "gk_preprocess.h", "gk_detect.h", "gk_format.h", "gk_model.h", "model_data.h")
 
 
 @pytest.fixture(scope="module")
@@ -41,32 +42,44 @@ def test_sketch_has_every_file_and_marks_generated_ones(sketch, small_model):
     names = sorted(f.name for f in sketch.iterdir())
     assert names == sorted(["gesture_classifier.ino", "model_data.h", "model_data.cpp", "gk_config.h", "gk_model.h",
                             "gk_model.cpp", "gk_preprocess.h", "gk_detect.h", "gk_format.h", "gk_frame.h", "gk_link.h", "gk_imu_lsm9ds1.h",
-                            "gesture_protocol.h",
+                            "gesture_protocol.h", "gk_package.h", "gk_package_parse.h", "gk_sha256.h", "gk_crc32.h",
+                            "gk_flash.h", "gk_slots.h", "gk_push.h", "gk_flash_iap.h", "gk_push_ble.h",
                             "README.md", "export.json"])
     for f in ("gesture_classifier.ino", "model_data.h", "model_data.cpp", "gk_config.h", "gk_model.cpp", "README.md"):
         assert GENERATED in (sketch / f).read_text().splitlines()[0], f
     assert (sketch / "gesture_protocol.h").read_text() == p.c_header()
+    assert (sketch / "gk_package.h").read_text() == pkg.c_header()
     manifest = json.loads((sketch / "export.json").read_text())
     assert manifest["board"] == "nano33ble" and manifest["fqbn"] == "arduino:mbed_nano:nano33ble"
     assert manifest["model_bytes"] == (small_model.model_dir / "model.tflite").stat().st_size
 
 
-def test_model_data_is_the_exact_model_bytes_aligned(sketch, small_model):
+def test_model_data_is_the_model_package_aligned(sketch, small_model):
+    """model_data.cpp holds the built-in model as a package for the export's board; the header is
+    a multiple of 16 bytes, so the 16-byte aligned array puts the .tflite at an aligned address."""
     text = (sketch / "model_data.cpp").read_text()
-    assert "alignas(16) const unsigned char g_model_data[]" in text
-    assert parse_model_data(text) == (small_model.model_dir / "model.tflite").read_bytes()
+    assert "alignas(16) const unsigned char g_package_data[]" in text
+    data = parse_model_data(text)
+    assert data == pkg.build_package(small_model.model_dir, "nano33ble")
+    got = pkg.parse_package(data, board="nano33ble")
+    assert got.payload == (small_model.model_dir / "model.tflite").read_bytes()
+    assert got.header_length % 16 == 0 and got.labels == tuple(small_model.config.labels)
     header = (sketch / "model_data.h").read_text()
-    assert "extern const unsigned char g_model_data[];" in header and "extern const unsigned int g_model_data_len;" in header
+    assert "extern const unsigned char g_package_data[];" in header and "extern const unsigned int g_package_data_len;" in header
 
 
-def test_model_cpp_registers_exactly_the_model_ops_with_todays_api(sketch, small_model):
+def test_model_cpp_registers_every_family_op_with_todays_api(sketch, small_model):
+    """The resolver holds every op the model families emit (a pushed model may differ from the
+    built-in one), and the built-in model's; the arena is the package maxima's."""
     ops = model_ops((small_model.model_dir / "model.tflite").read_bytes())
+    want = firmware_ops(ops)
+    assert set(ops) <= set(want) and list(FIRMWARE_OPS) == want[:len(FIRMWARE_OPS)]
     text = (sketch / "gk_model.cpp").read_text()
-    assert re.search(rf"#define GK_N_OPS {len(ops)}\b", text)
-    assert "tflite::MicroMutableOpResolver<GK_N_OPS> resolver;" in text
-    assert re.findall(r"resolver\.(Add\w+)\(\)", text) == [RESOLVER_METHODS[op] for op in ops]
-    assert "tflite::MicroInterpreter interpreter(model, resolver, g_arena, GK_ARENA_SIZE);" in text
-    assert "arena_used_bytes()" in text and "AllocateTensors() failed" in text
+    assert re.search(rf"#define GK_N_OPS {len(want)}\b", text)
+    assert "typedef tflite::MicroMutableOpResolver<GK_N_OPS> Resolver;" in text
+    assert re.findall(r"r\.(Add\w+)\(\)", text) == [RESOLVER_METHODS[op] for op in want]
+    assert "new (g_interpreter_storage) tflite::MicroInterpreter(model, resolver(), g_arena, GK_MAX_ARENA_BYTES)" in text
+    assert "arena_used_bytes()" in text and "AllocateTensors() failed" in text and "VerifyModelBuffer" in text
     code = re.sub(r"//[^\n]*", "", text)  # the comments may name the old API they avoid
     for old in ("ErrorReporter", "AllOpsResolver", "all_ops_resolver"):
         assert old not in code
@@ -76,34 +89,41 @@ def test_model_cpp_registers_exactly_the_model_ops_with_todays_api(sketch, small
     assert "#include <Arduino" not in code and "Serial" not in code  # plain C++: builds against any TFLM tree
 
 
-def test_config_header_carries_config_json(sketch, small_model):
+def test_config_travels_in_the_package_and_gk_config_keeps_only_the_board(sketch, small_model):
+    """Every number of config.json reaches the board through the built-in package; gk_config.h
+    holds only what the firmware is (board, IMU rate, INFO's fixed part)."""
     cfg = PreprocessConfig.load(small_model.model_dir)
+    got = pkg.parse_package(parse_model_data((sketch / "model_data.cpp").read_text()))
+    assert got.labels == tuple(cfg.labels) and got.window == cfg.window and got.stride == cfg.stride
+    assert got.motion_threshold == cfg.motion_threshold and got.model_rate_hz == cfg.model_rate_hz
+    assert got.imu_rate_hz == 119 and got.resample_step == resample_step(119, cfg.model_rate_hz)
+    assert got.input_zero_point == cfg.input_zero_point and got.confidence_threshold == cfg.confidence_threshold
+    assert got.arena_bytes == small_model.report["arena_board_bytes"]
+    assert got.unknown_label_index == cfg.labels.index("negative")
+    assert list(got.mean) == [int(m) for m in cfg.mean] and list(got.mult) == [int(m) for m in cfg.mult]
+    assert got.channels == list(cfg.channels)
     text = (sketch / "gk_config.h").read_text()
 
     def define(name: str) -> str:
         return re.search(rf"#define {name} (.+?)(\s+//.*)?$", text, re.M).group(1)
 
-    assert define("GK_N_LABELS") == str(len(cfg.labels)) and define("GK_WINDOW") == str(cfg.window)
-    assert define("GK_STRIDE") == str(cfg.stride) and define("GK_MOTION_THRESHOLD") == str(cfg.motion_threshold)
-    assert define("GK_IMU_RATE_HZ") == "119" and define("GK_MODEL_RATE_HZ") == str(cfg.model_rate_hz)
-    assert define("GK_RESAMPLE_STEP") == str(resample_step(119, cfg.model_rate_hz))
-    assert define("GK_INPUT_ZERO_POINT") == f"({cfg.input_zero_point})"
-    assert define("GK_CONFIDENCE_THRESHOLD") == str(cfg.confidence_threshold)
-    assert define("GK_ARENA_SIZE") == str(small_model.report["arena_board_bytes"])
-    assert define("GK_UNKNOWN_LABEL_INDEX") == f"({cfg.labels.index('negative')})"
-    assert "{" + ", ".join(f'"{l}"' for l in cfg.labels) + "}" in text
-    assert "{" + ", ".join(str(m) for m in cfg.mean) + "}" in text
-    assert "{" + ", ".join(f"{m}LL" for m in cfg.mult) + "}" in text
-    info = p.decode_info(define("GK_INFO_STRING").strip('"').encode())
-    assert info["mode"] == "classifier" and info["labels"] == ",".join(cfg.labels) and info["rate"] == "119"
+    assert define("GK_IMU_RATE_HZ") == "119" and define("GK_BOARD_NAME") == '"nano33ble"'
+    for gone in ("GK_N_LABELS", "GK_WINDOW", "GK_STRIDE", "GK_ARENA_SIZE", "kMean", "kLabels", "GK_INFO_STRING"):
+        assert gone not in text, gone
+    prefix = define("GK_INFO_PREFIX").strip('"')
+    info = p.decode_info((prefix + ";labels=a;model=" + "0" * 64 + ";slot=builtin").encode())
+    assert info["mode"] == "classifier" and info["rate"] == "119" and info["board"] == "nano33ble"
 
 
 def test_portable_parts_compile_with_gxx_werror(sketch, tmp_path):
     gxx = need_tool("g++")
     tu = tmp_path / "all_headers.cpp"
     tu.write_text("".join(f'#include "{h}"\n' for h in PORTABLE_HEADERS)
-                  + "int main() { gk::Resampler r; gk::LiveWindow w; gk::Smoother s; (void)r; (void)w; (void)s;\n"
-                    "  return g_model_data_len > 0 ? 0 : 1; }\n")
+                  + "int main() { static gk::Config c; gk::PackageError e; const uint8_t* m = 0; size_t n = 0;\n"
+                    "  if (!gk::parse_package(g_package_data, g_package_data_len, GK_BOARD_NAME, true, &c, &m, &n, &e)) return 2;\n"
+                    "  static gk::Resampler r(c); static gk::LiveWindow w(c); static gk::Smoother s(c); gk::Detector d(c);\n"
+                    "  (void)r; (void)w; (void)s; (void)d;\n"
+                    "  return n > 0 && reinterpret_cast<uintptr_t>(m) % 16 == 0 ? 0 : 1; }\n")
     exe = tmp_path / "a.out"
     proc = subprocess.run([gxx, "-std=c++11", "-Wall", "-Wextra", "-Werror", "-pedantic", f"-I{sketch}", str(tu),
                            str(sketch / "model_data.cpp"), "-o", str(exe)], capture_output=True, text=True)
@@ -118,7 +138,7 @@ def test_ino_has_the_live_loop_and_ble_service(sketch):
                    "GK_SERVICE_UUID", "GK_PREDICTION_CHAR_UUID", "GK_IMU_CHAR_UUID", "GK_INFO_CHAR_UUID",
                    "GK_CONTROL_CHAR_UUID", "resampler.push", "live.push", "gk::quantize", "gk::model_invoke",
                    "smoother.update", "smoother.idle", "gk::format_prediction", "gk::encode_prediction",
-                   "gk::model_setup", "arena_used_bytes", "#include \"gk_imu_lsm9ds1.h\"", "gk_imu_begin(true)",
+                   "gk::model_switch", "gk::parse_package", "g_package_data", "gk::format_info", "arena_used_bytes", "#include \"gk_imu_lsm9ds1.h\"", "gk_imu_begin(true)",
                    "gk_imu_read(counts)", "gk_notify("):
         assert needle in ino, needle
     readme = (sketch / "README.md").read_text()
@@ -133,7 +153,8 @@ def test_rev2_board_uses_bmi270_at_100_hz(small_model, tmp_path):
     text = (tmp_path / "rev2" / "gk_config.h").read_text()
     assert "#define GK_IMU_RATE_HZ 100" in text
     rate = json.loads((small_model.model_dir / "config.json").read_text())["model_rate_hz"]
-    assert f"#define GK_RESAMPLE_STEP {resample_step(100, rate)} " in text
+    got = pkg.parse_package(parse_model_data((tmp_path / "rev2" / "model_data.cpp").read_text()), board="nano33ble_rev2")
+    assert got.resample_step == resample_step(100, rate) and got.imu_rate_hz == 100
     assert "#include <Arduino_BMI270_BMM150.h>" in (tmp_path / "rev2" / "rev2.ino").read_text()
     assert r.board == "nano33ble_rev2" and "rev2.ino" in r.files
 
@@ -201,28 +222,48 @@ def test_bad_names_boards_and_model_dirs(small_model, tmp_path):
         export_sketch(m, tmp_path / "s")
 
 
-def test_budget_rejects_an_oversized_arena(small_model, tmp_path):
+def test_an_arena_over_the_firmware_maximum_is_refused(small_model, tmp_path):
+    """The push-ready sketch's arena is GK_MAX_ARENA_BYTES: a model that needs more is refused."""
     m = _copy_model(small_model.model_dir, tmp_path / "big_arena")
     report = json.loads((m / "report.json").read_text())
-    report["arena_board_bytes"] = 300_000
+    report["arena_board_bytes"] = pkg.MAX_ARENA_BYTES + 1
     (m / "report.json").write_text(json.dumps(report))
     out = tmp_path / "sketch"
     with pytest.raises(GestureError) as e:
         export_sketch(m, out)
     msg = str(e.value)
-    assert "RAM: " in msg and "tensor arena 300,000" in msg and "exceeds the 262,144 bytes" in msg
-    assert re.search(r"by [\d,]+;", msg) and "smaller model" in msg and "flash:" not in msg
+    assert f"{pkg.MAX_ARENA_BYTES + 16:,}-byte tensor arena" in msg and "GK_MAX_ARENA_BYTES" in msg and "smaller model" in msg
     assert not out.exists()  # nothing written
+    # the RAM budget counts the arena the sketch reserves, whatever the model needs
+    r = export_sketch(small_model.model_dir, tmp_path / "ok")
+    assert r.arena_bytes == pkg.MAX_ARENA_BYTES and r.budget["ram"]["model_runtime_arena"] > pkg.MAX_ARENA_BYTES
+
+
+def test_values_outside_the_firmware_maxima_are_refused(small_model, tmp_path):
+    """What the board's parser would refuse, the export refuses first, naming the field: here
+    labels whose comma-joined text exceeds GK_MAX_LABELS_TEXT (INFO must fit its characteristic)."""
+    m = _copy_model(small_model.model_dir, tmp_path / "wide")
+    cfg = json.loads((m / "config.json").read_text())
+    cfg["labels"] = [(name + "_" * 64)[:64] for name in cfg["labels"]]
+    assert len(",".join(cfg["labels"])) > pkg.MAX_LABELS_TEXT
+    (m / "config.json").write_text(json.dumps(cfg))
+    report = json.loads((m / "report.json").read_text())
+    report["files_sha256"]["config.json"] = sha256((m / "config.json").read_bytes())
+    (m / "report.json").write_text(json.dumps(report))
+    with pytest.raises(DataError, match=rf"field 'labels'.*at most {pkg.MAX_LABELS_TEXT} characters"):
+        export_sketch(m, tmp_path / "sketch")
+    assert not (tmp_path / "sketch").exists()
 
 
 def test_budget_rejects_an_oversized_model(small_model, tmp_path):
-    """A real flatbuffer made larger (1 MB of trailing bytes still parses): flash is over."""
+    """A real flatbuffer made larger (1 MB of trailing bytes still parses): it does not fit a
+    model package (the built-in model is one, within GK_MAX_PACKAGE_BYTES)."""
     m = _copy_model(small_model.model_dir, tmp_path / "big_model")
     big = (m / "model.tflite").read_bytes() + bytes(1_000_000)
     (m / "model.tflite").write_bytes(big)
     report = json.loads((m / "report.json").read_text())
     (m / "report.json").write_text(json.dumps(dict(report, model_sha256=sha256(big))))  # as if trained so
-    with pytest.raises(GestureError, match=r"flash: [\d,]+ bytes \(model 1,0[\d,]+\) exceeds the 983,040"):
+    with pytest.raises(GestureError, match=rf"the package is 1,0[\d,]+ bytes; a slot holds at most {pkg.MAX_PACKAGE_BYTES:,}"):
         export_sketch(m, tmp_path / "sketch")
     # and through the CLI: one line, exit status 2
     assert main(["export", str(m), "--sketch", str(tmp_path / "sketch")]) == 2
@@ -232,7 +273,7 @@ def test_cli_export(small_model, tmp_path, capsys):
     assert main(["export", str(small_model.model_dir), "--sketch", str(tmp_path / "cli_sketch"),
                  "--board", "nano33ble_rev2"]) == 0
     cap = capsys.readouterr()
-    assert "cli_sketch (15 files, no TFLM bundled, board nano33ble_rev2)" in cap.out and "flash" in cap.out
+    assert "cli_sketch (24 files, no TFLM bundled, board nano33ble_rev2)" in cap.out and "flash" in cap.out
     # without a tree: the sketch is written and one line says what is missing and how to add it
     warning = [line for line in cap.err.splitlines() if line.startswith("warning:")]
     assert len(warning) == 1 and "no TFLM source tree" in warning[0] and "gesture tflm fetch" in warning[0]
@@ -248,15 +289,15 @@ def test_export_bundles_the_tflm_runtime_with_includes_that_resolve(small_model,
     assert tt.TFLM_COMMIT in (sk / "README.md").read_text()
     bundled = [f for f in manifest["files"] if f.startswith("src/tflm/")]
     assert all((sk / f).is_file() for f in bundled) and not any(f.endswith(".cc") for f in bundled)
-    # exactly the model's kernels (CMSIS-NN variants where they exist), none of the ops it lacks
-    ops = model_ops((small_model.model_dir / "model.tflite").read_bytes())
-    assert "CONV_2D" in ops
+    # the kernels of every op the model families emit (CMSIS-NN variants where they exist), no others
+    assert set(model_ops((small_model.model_dir / "model.tflite").read_bytes())) <= set(FIRMWARE_OPS)
     kdir = "src/tflm/tflite-micro/tensorflow/lite/micro/kernels/"
     assert f"{kdir}cmsis_nn/conv.cpp" in bundled and f"{kdir}conv.cpp" not in bundled
-    if "DEPTHWISE_CONV_2D" in ops:
-        assert f"{kdir}cmsis_nn/depthwise_conv.cpp" in bundled
+    for kernel in ("cmsis_nn/depthwise_conv.cpp", "cmsis_nn/fully_connected.cpp", "cmsis_nn/pooling.cpp",
+                   "cmsis_nn/softmax.cpp", "reduce.cpp", "sub.cpp", "reshape.cpp"):
+        assert f"{kdir}{kernel}" in bundled, kernel
     compiled = [f for f in bundled if f.endswith((".c", ".cpp"))]  # (headers: the resolver declares every op)
-    absent = ["lstm", "transpose_conv", "svdf", "batch_matmul"] + ([] if "DEPTHWISE_CONV_2D" in ops else ["depthwise"])
+    absent = ["lstm", "transpose_conv", "svdf", "batch_matmul"]
     assert not [f for f in compiled if any(a in f for a in absent)]
     # every quoted include of the bundle and gk_model.cpp resolves relative to the including file
     # (Arduino gives src/ no include path); nothing points back into the TFLM tree
@@ -285,3 +326,26 @@ def test_a_prediction_must_fit_one_notification_at_mtu_23():
     with pytest.raises(GestureError, match=r"12 labels do not fit one BLE prediction notification at ATT MTU 23 "
                                            r"\(9 \+ 12 bytes over the 20 .*at most 11 labels"):
         check_prediction_fits([f"g{i}" for i in range(12)], "config.json")
+
+
+def test_firmware_ops_are_every_op_the_model_families_emit():
+    """The push-ready resolver (tflm_ops.FIRMWARE_OPS) holds every op the families of
+    training/model.py convert to, in every variant `gesture tune` searches (cnn/dscnn, flatten/gap
+    head, centering, linear depthwise): a pushed model of any family runs without a reflash."""
+    import keras
+    import numpy as np
+
+    from training.model import build_model
+    from training.quantize import to_int8
+
+    seen: set[str] = set()
+    rep = np.random.default_rng(0).normal(0, 1, (32, 24, 6)).astype("float32")
+    for family, head, center, linear in (("cnn", "flatten", False, False), ("cnn", "gap", True, False),
+                                         ("dscnn", "flatten", False, True), ("dscnn", "gap", True, False)):
+        m = build_model(24, 6, 3, batch_size=1, filters=(4, 6), kernels=(3,), family=family, head=head, center=center,
+                        linear_depthwise=linear)
+        ops = model_ops(to_int8(m, rep).tflite)
+        assert set(ops) <= set(FIRMWARE_OPS), (family, head, center, linear, ops)
+        seen |= set(ops)
+    keras.backend.clear_session()
+    assert seen == set(FIRMWARE_OPS)

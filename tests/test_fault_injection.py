@@ -477,9 +477,9 @@ def test_report_without_validation_takes_says_what_was_done(small_model):
 def test_export_arena_override_edits_and_readme(small_model, tmp_path, capsys):
     sketch = tmp_path / "my_sketch"
     model = str(small_model.model_dir)
-    r = Ran(capsys, "export", model, "--sketch", str(sketch), "--arena", "40000")
+    r = Ran(capsys, "export", model, "--sketch", str(sketch), "--arena", "20000")
     assert r.returncode == 0, r.stderr
-    assert "#define GK_ARENA_SIZE 40000" in (sketch / "gk_config.h").read_text()
+    assert _package_arena(sketch) == 20000  # the need written into the built-in package
     readme = (sketch / "README.md").read_text()
     labels = small_model.report["labels"]
     assert f"gesture flash {sketch} --port" in readme
@@ -492,5 +492,16 @@ def test_export_arena_override_edits_and_readme(small_model, tmp_path, capsys):
     assert "// my change" in (sketch / "my_sketch.ino.edited").read_text()
     assert "// my change" not in ino.read_text()
     assert "edited by hand" in r.stderr
-    assert "previous export used --arena 40,000" in r.stderr  # re-export without it says so
-    assert "#define GK_ARENA_SIZE 40000" not in (sketch / "gk_config.h").read_text()
+    assert "previous export used --arena 20,000" in r.stderr  # re-export without it says so
+    assert _package_arena(sketch) == small_model.report["arena_board_bytes"]
+    # over the firmware's arena: refused, one line, nothing changed
+    r = Ran(capsys, "export", model, "--sketch", str(sketch), "--arena", "40000")
+    assert r.returncode == 2 and "GK_MAX_ARENA_BYTES" in r.stderr
+    assert _package_arena(sketch) == small_model.report["arena_board_bytes"]
+
+
+def _package_arena(sketch) -> int:
+    from training.export import parse_model_data
+    from training.package import parse_package
+
+    return parse_package(parse_model_data((sketch / "model_data.cpp").read_text())).arena_bytes

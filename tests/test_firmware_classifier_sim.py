@@ -73,6 +73,9 @@ def test_classifier_predictions_equal_the_python_pipeline(sketches, small_model,
         st = b.status
     preds = [m for m in msgs if m.type == p.FrameType.PREDICTION]
     assert info["mode"] == "classifier" and info["board"] == board
+    # INFO is built at run time from the built-in package: the running model, its labels and slot
+    assert info["model"] == small_model.report["model_sha256"] and info["slot"] == p.INFO_SLOT_BUILTIN
+    assert info["labels"] == ",".join(small_model.config.labels)
     assert stats.frames_lost == 0 and st.overwritten == 0 and st.stale == 0
     seqs = [m.seq for m in preds]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
@@ -130,9 +133,14 @@ def test_long_label_list_fits_the_info_characteristic_or_export_refuses_it(small
     from capture.takes import MAX_LABEL_LEN
     from training.export import check_info_fits
 
-    # The longest labels a dataset may have: the whole INFO arrives over BLE (ArduinoBLE would cut it
-    # at the characteristic's size, which used to be the length of a short INFO).
-    fits, labels = _with_labels(small_model, tmp_path, MAX_LABEL_LEN)
+    # Labels as long as a package carries (GK_MAX_LABELS_TEXT joined, each below MAX_LABEL_LEN): the
+    # whole INFO, with the model's sha256 and slot, arrives over BLE (ArduinoBLE would cut it at the
+    # characteristic's size, which used to be the length of a short INFO).
+    from training.package import MAX_LABELS_TEXT
+
+    length = (MAX_LABELS_TEXT - 3) // 4
+    assert length < MAX_LABEL_LEN
+    fits, labels = _with_labels(small_model, tmp_path, length)
     export_sketch_dir = tmp_path / "long_ok"
     from training.export import export_sketch
     export_sketch(fits, export_sketch_dir, board="nano33ble")

@@ -565,11 +565,13 @@ def test_the_docs_the_sketch_and_tune_say_the_same_thing():
     tune_src = (ROOT / "training" / "tune.py").read_text()
     assert "within 1 percentage point of the\nbest cross-validated accuracy" in guide
     assert "percentage point of the best" in tune_src and "{SELECT_TOLERANCE:.0%} of the best" not in tune_src
-    # troubleshooting.md: never edit GK_ARENA_SIZE, re-export with --arena; the board's boot message agrees
+    # troubleshooting.md: the arena is the firmware's maximum, never edited; a model over it is too
+    # large (train a smaller one); the board's boot message names the same maximum
     trouble = (ROOT / "docs" / "troubleshooting.md").read_text()
     model_cpp = (ROOT / "firmware" / "templates" / "gesture_classifier" / "gk_model.cpp.tmpl").read_text()
-    assert "Do not edit `GK_ARENA_SIZE`" in trouble and "--arena BYTES" in trouble
-    assert "raise GK_ARENA_SIZE" not in model_cpp and "--arena BYTES" in model_cpp
+    assert "Do not edit `GK_MAX_ARENA_BYTES`" in trouble and "train a\nsmaller model" in trouble
+    assert "AllocateTensors() failed within the %ld-byte arena (GK_MAX_ARENA_BYTES)" in model_cpp
+    assert "raise GK_MAX_ARENA_BYTES" not in model_cpp
 
 
 def test_write_folder_through_a_symlink_replaces_the_folder_it_names(tmp_path):

@@ -1,10 +1,13 @@
 """Parity: the exported sketch's C++ gives Python's bytes, and its model bytes give training's scores.
 
-The sketch's portable C++ (gk_preprocess.h + gk_detect.h + gk_format.h + gk_frame.h with the
-generated gk_config.h) is compiled with g++ -Wall -Wextra -Werror into a host driver
-(tests/parity_driver.cpp) and fed the simulated-hand takes of ``conftest.DATA`` (and the real
-magic_wand recordings where ../shared has them): as whole takes (training's crop_take), and as one
-continuous 119 Hz stream of int16 counts, as the board's IMU delivers them (the live rule).
+The sketch's portable C++ (gk_package_parse.h + gk_preprocess.h + gk_detect.h + gk_format.h +
+gk_frame.h) is compiled with g++ -Wall -Wextra -Werror into a host driver (tests/parity_driver.cpp)
+that takes its configuration from a model package, as the push-ready board does: the sketch's
+built-in package (model_data.cpp), and a second, different configuration (another board and IMU
+rate, window, stride, model rate, channels, labels, normalization, thresholds) through the same
+binary. It is fed the simulated-hand takes of ``conftest.DATA`` (and the real magic_wand recordings
+where ../shared has them): as whole takes (training's crop_take), and as one continuous stream of
+int16 counts at the IMU's rate, as the board's IMU delivers them (the live rule).
 """
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ from capture.takes import read_take
 from capture.virtual.sources import ReplaySource
 from conftest import DATA, need_tool
 from training.board_sim import BoardPipeline, LiveWindow, Resampler, format_prediction_line
-from parity_harness import build_host_driver, host_crop, host_live, host_smooth
+from parity_harness import build_host_driver, host_crop, host_info, host_live, host_smooth
+from training import package as pkg
 from training.dataset import load_dataset
 from training.evaluate import TflmModel
 from training.export import export_sketch, parse_model_data
@@ -109,7 +113,9 @@ def test_smoother_and_serial_line_match_python_on_real_tflm_outputs(built, small
 
 def test_model_data_bytes_reproduce_the_training_report_in_tflm(built, small_model):
     sketch, _ = built
-    buf = parse_model_data((sketch / "model_data.cpp").read_text())
+    package = parse_model_data((sketch / "model_data.cpp").read_text())
+    assert package == pkg.build_package(small_model.model_dir, "nano33ble")  # the built-in model is a package
+    buf = pkg.parse_package(package, board="nano33ble").payload
     assert buf == (small_model.model_dir / "model.tflite").read_bytes()
     report = json.loads((small_model.model_dir / "report.json").read_text())
     model, cfg = TflmModel(buf), small_model.config
@@ -150,3 +156,112 @@ def test_detector_events_match_python_bit_for_bit(built, small_model, stream):
         assert sweep.events(det) == py, det
         fired += len(py)
     assert fired > 0 and any(r is None for r in raw)  # events and idle windows both exercised
+
+
+def test_info_is_built_at_run_time_from_the_package(built, small_model):
+    """INFO reports the running model (labels, sha256, slot) as capture.protocol decodes it."""
+    from capture.boards import get_board
+    from training.codegen_preprocess import info_text
+
+    _, exe = built
+    b = get_board("nano33ble")
+    report = json.loads((small_model.model_dir / "report.json").read_text())
+    for slot, text in ((p.PUSH_BUILTIN_SLOT, p.INFO_SLOT_BUILTIN), (1, "1")):
+        want = info_text(board=b.key, sensor=b.sensor, imu_rate_hz=b.imu_rate_hz, labels=list(small_model.config.labels),
+                         model_sha256=report["model_sha256"], slot=slot)
+        got = host_info(exe, slot)
+        assert got == want
+        info = p.decode_info(got.encode())
+        assert info["model"] == report["model_sha256"] and info["slot"] == text
+        assert info["labels"] == ",".join(small_model.config.labels)
+
+
+# ----------------------------------------------------------------------------- a second configuration
+
+@pytest.fixture(scope="module")
+def second(built, small_model, tmp_path_factory):
+    """The same driver binary on a package with another configuration: the rev2 board (BMI270 at
+    100 Hz, another resample step and low-pass), window 36 at 40 Hz, stride 3, four channels in
+    another order (two accelerometer, two gyro), six labels, other normalization and thresholds."""
+    from dataclasses import replace
+
+    _, exe = built
+    cfg = small_model.config
+    cfg2 = replace(cfg, window=36, stride=3, model_rate_hz=40, channels=["az", "gx", "ax", "gz"],
+                   mean=[-150, 12, 40, -3], mult=[2_100_000, 310_000, 1_900_000, 250_000],
+                   labels=["up", "down", "left", "right", "none", "circle"], unknown_label="none",
+                   motion_threshold=int(cfg.motion_threshold) // 2 + 1, smoothing=3, confidence_threshold=140,
+                   input_zero_point=-7, detector={})
+    tflite = (small_model.model_dir / "model.tflite").read_bytes()  # the preprocessing does not look at it
+    data = pkg.encode(cfg2, tflite, board="nano33ble_rev2", model_sha256="ab" * 32, arena_bytes=9000)
+    return cfg2, exe.with_package(data, tmp_path_factory.mktemp("second") / "second.gkpkg")
+
+
+def test_second_configuration_crop_and_live_match_python(second, built, small_model):
+    cfg2, exe2 = second
+    assert exe2.path == built[1].path and exe2.package != built[1].package  # one binary, two packages
+    takes = load_dataset(DATA).takes[:120]
+    counts = [take_counts(t, cfg2) for t in takes]
+    cpp = host_crop(exe2, counts, cfg2.window)
+    py = np.stack([quantize_input(crop_take(c, cfg2), cfg2) for c in counts])
+    assert cpp.shape == (len(takes), 36, 4) and np.array_equal(cpp, py)
+
+    stream = ReplaySource(DATA, rate_hz=100, channels=6, rest_s=4.0, shuffle=True, seed=9, limit=16).counts()
+    live = host_live(exe2, stream, 4, cfg2.window)
+    pick = [list(pkg.IMU_CHANNELS).index(c) for c in cfg2.channels]
+    rs = Resampler(100, cfg2.model_rate_hz, 4)
+    parts = [rs.push(stream[k:k + 3, pick]) for k in range(0, len(stream), 3)]
+    py_res = np.vstack([y for y, _ in parts])
+    py_src = np.concatenate([src for _, src in parts])
+    assert np.array_equal(live.resampled, py_res) and np.array_equal(live.resampled_src, py_src)
+    assert np.array_equal(py_res, resample(stream[:, pick], 100, cfg2.model_rate_hz))
+    assert len(lowpass_taps(100, 40)) > 1
+    lw, py_windows = LiveWindow(cfg2), []
+    for sample, src in zip(py_res, py_src):
+        ev = lw.push(sample)
+        if ev != LiveWindow.NONE:
+            py_windows.append((int(src), quantize_input(lw.window(), cfg2) if ev == LiveWindow.READY else None))
+    assert len(live.windows) == len(py_windows) > 50
+    for (ci, cw), (pi, pw) in zip(live.windows, py_windows):
+        assert ci == pi and (cw is None) == (pw is None) and (cw is None or np.array_equal(cw, pw)), ci
+    kinds = [w is None for _, w in live.windows]
+    assert any(kinds) and not all(kinds)
+
+
+def test_second_configuration_smoother_detector_and_info_match_python(second):
+    from capture.boards import get_board
+    from parity_harness import host_detect
+    from training.codegen_preprocess import info_text
+    from training.postprocess import detect, detector_config, unknown_index
+    from training.preprocess import Smoother
+
+    cfg2, exe2 = second
+    rng = np.random.default_rng(4)
+    raw: list[np.ndarray | None] = []
+    for i in range(600):  # runs of one dominant class, idle gaps: predictions, rejections and events
+        if i % 40 > 33:
+            raw.append(None)
+            continue
+        logits = rng.normal(0, 1, 6) + 4 * (np.arange(6) == (i // 40) % 6)
+        u8 = np.clip(np.round(255 * np.exp(logits) / np.exp(logits).sum()), 0, 255).astype(np.int16)
+        raw.append((u8 - 128).astype(np.int8))
+    cpp = host_smooth(exe2, raw, 6)
+    sm, classes = Smoother(cfg2), set()
+    for (payload, line), r in zip(cpp, raw):
+        if r is None:
+            sm.idle()
+            pred = p.Prediction(p.UNKNOWN_CLASS, 0, (0,) * 6)
+        else:
+            cls, conf, smoothed = sm.update((np.asarray(r, np.int16) + 128).astype(np.uint8))
+            pred = p.Prediction(int(cls), int(conf), tuple(int(v) for v in smoothed))
+        classes.add(pred.class_index)
+        assert payload == p.encode_prediction(pred)
+        assert line == format_prediction_line(cfg2.labels, pred)
+    assert p.UNKNOWN_CLASS in classes and len(classes) >= 4
+    u8s = [None if r is None else (np.asarray(r, np.int16) + 128).astype(np.uint8) for r in raw]
+    events = detect(u8s, detector_config(cfg2), unknown_index(cfg2))
+    assert host_detect(exe2, raw, 6) == events and len(events) > 3
+    b = get_board("nano33ble_rev2")
+    assert host_info(exe2, 0) == info_text(board="nano33ble", sensor=get_board("nano33ble").sensor,
+                                           imu_rate_hz=119, labels=cfg2.labels, model_sha256="ab" * 32, slot=0)
+    assert b.key != "nano33ble"  # INFO's fixed part is the firmware's (its board), the rest the package's

@@ -279,14 +279,22 @@ HOST_MAIN = r"""
 #include <stdio.h>
 #include "gk_config.h"
 #include "gk_model.h"
+#include "gk_package_parse.h"
+#include "model_data.h"
 static void log_line(const char* s) { fprintf(stderr, "%s\n", s); }
 int main() {
-  if (!gk::model_setup(log_line)) return 3;
-  static int8_t in[GK_INPUT_BYTES];
-  int8_t out[GK_N_LABELS];
-  while (fread(in, 1, sizeof(in), stdin) == sizeof(in)) {
+  static gk::Config cfg;
+  gk::PackageError err;
+  const uint8_t* payload = 0;
+  size_t len = 0;
+  if (!gk::parse_package(g_package_data, g_package_data_len, GK_BOARD_NAME, true, &cfg, &payload, &len, &err)) return 2;
+  if (!gk::model_setup(cfg, payload, len, log_line)) return 3;
+  static int8_t in[GK_MAX_WINDOW * GK_MAX_CHANNELS];
+  int8_t out[GK_MAX_LABELS];
+  const size_t n_in = static_cast<size_t>(cfg.input_bytes()), n_out = static_cast<size_t>(cfg.n_labels);
+  while (fread(in, 1, n_in, stdin) == n_in) {
     if (!gk::model_invoke(in, out)) return 4;
-    fwrite(out, 1, sizeof(out), stdout);
+    fwrite(out, 1, n_out, stdout);
   }
   fprintf(stderr, "arena %lu\n", (unsigned long)gk::model_arena_used());
   return 0;
@@ -300,12 +308,13 @@ def test_host_runtime_runs_the_exported_model_like_python(tflm_tree, small_model
     gxx = need_tool("g++")
     from training.evaluate import TflmModel
     from training.export import export_sketch
-    from training.tflm_ops import model_ops
+    from training.tflm_ops import firmware_ops, model_ops
 
     sketch = tmp_path / "gesture_classifier"
     export_sketch(small_model.model_dir, sketch)
     tflite = (small_model.model_dir / "model.tflite").read_bytes()
-    rt = tt.build_runtime(tflm_tree, "host", cmsis_nn=False, ops=model_ops(tflite))
+    # the sketch's resolver: every op of the model families (a pushed model may use any of them)
+    rt = tt.build_runtime(tflm_tree, "host", cmsis_nn=False, ops=firmware_ops(model_ops(tflite)))
     (tmp_path / "main.cpp").write_text(HOST_MAIN)
     exe = tmp_path / "model_host"
     cmd = [gxx, *rt.compile_flags(), "-I", str(sketch), str(tmp_path / "main.cpp"), str(sketch / "gk_model.cpp"),

@@ -38,7 +38,9 @@ from capture.errors import DataError, GestureError
 from capture.takes import IMU_CHANNELS
 from training.model_dir import default_data_dir, load_model_dir
 from training.postprocess import Detector, detector_config, unknown_index
+from capture.boards import DEFAULT_BOARD, get_board
 from capture.device_info import capture_info
+from capture.virtual.push_target import PushTarget
 from capture.virtual.sources import BlockSource, Event, HandSource, ReplaySource, Segment
 from training.preprocess import (Q16, PreprocessConfig, Smoother, lowpass, lowpass_taps, motion, quantize_input,
                                  resample_step, scores_u8)
@@ -230,10 +232,18 @@ class ClassifierSource:
 
     def __init__(self, model_dir: str | Path, data_dir: str | Path | None = None, *, rate_hz: float = p.DEFAULT_RATE_HZ,
                  loop: bool = True, shuffle: bool = True, seed: int = 0, raw_imu: bool = True,
-                 labels: list[str] | None = None, limit: int | None = None) -> None:
+                 labels: list[str] | None = None, limit: int | None = None, board: str = DEFAULT_BOARD) -> None:
         self.model_dir = Path(model_dir)
         self.cfg, self.model_bytes, self.report = load_model_dir(self.model_dir)
         self.labels = list(self.cfg.labels)
+        self.board = get_board(board).key
+        # the push-ready sketch's transfer service (gesture push): a committed model replaces
+        # cfg/model_bytes, and events() switches to it between two windows
+        self._model_version = 0
+        from training.tflm_ops import model_ops
+
+        self.push_target = PushTarget(self.board, str(self.report.get("model_sha256", "")), self._switch,
+                                      builtin_ops=model_ops(self.model_bytes))
         self.rate_hz = float(rate_hz)
         self.raw_imu = raw_imu
         self.data_dir: Path | None = Path(data_dir) if data_dir is not None else default_data_dir(self.report)
@@ -256,7 +266,16 @@ class ClassifierSource:
         self.keep_results = False
 
     def info(self) -> dict[str, object]:
-        return capture_info(self.rate_hz, len(IMU_CHANNELS), mode="classifier", labels=list(self.labels))
+        info = capture_info(self.rate_hz, len(IMU_CHANNELS), mode="classifier", labels=list(self.labels),
+                            board=self.board, **self.push_target.info())
+        if not info["model"]:
+            del info["model"]  # a folder without report.json: no sha256 to report
+        return info
+
+    def _switch(self, cfg: PreprocessConfig, model_bytes: bytes) -> None:
+        """Run a pushed model: events() builds its pipeline at its next IMU batch (between windows)."""
+        self.cfg, self.model_bytes, self.labels = cfg, bytes(model_bytes), list(cfg.labels)
+        self._model_version += 1
 
     @property
     def segments(self) -> list[Segment]:
@@ -277,8 +296,11 @@ class ClassifierSource:
 
     def events(self) -> Iterator[Event]:
         pipeline = BoardPipeline(self.cfg, self.model_bytes, self.rate_hz)
+        version = self._model_version
         first = 0  # stream index of the batch's first sample
         for t_us, ftype, payload in self.replay.events():
+            if version != self._model_version:  # a pushed model was committed: it takes the next window
+                pipeline, version = BoardPipeline(self.cfg, self.model_bytes, self.rate_hz), self._model_version
             if self.raw_imu:
                 yield t_us, ftype, payload
             counts = p.decode_imu(payload)

@@ -1,11 +1,15 @@
 """``gesture export``: a trained MODEL_DIR becomes an Arduino sketch folder for the board.
 
 The sketch is assembled from ``firmware/templates/gesture_classifier`` plus files generated from
-the model, so no number is typed twice: the model bytes (model_data.cpp), the preprocessing
-constants (gk_config.h, from config.json via :mod:`training.codegen_preprocess`), the wire protocol
-(gesture_protocol.h, from :mod:`capture.protocol`) and the op resolver (gk_model.cpp, from the ops
-read out of model.tflite). Before writing anything it checks the board's budget, so a model that
-cannot fit is refused here with a figure, not on the board after a long upload.
+the model, so no number is typed twice. The sketch is push-ready: the model and every number about
+it come at run time from a model package (:mod:`training.package`), and the one compiled into the
+sketch (model_data.cpp: the package bytes, 16-byte aligned) goes through the same C++ parser
+(gk_package_parse.h) at boot as a pushed one. Generated: model_data.cpp, gk_package.h (the format's
+constants and the firmware's maxima), gk_config.h (what stays compile-time: the board and INFO's
+fixed part, :mod:`training.codegen_preprocess`), gesture_protocol.h (:mod:`capture.protocol`) and the
+op resolver (gk_model.cpp: every op the model families emit, training.tflm_ops.FIRMWARE_OPS, plus
+the built-in model's). Before writing anything it checks the board's budget and the package's
+limits, so a model that cannot fit is refused here with a figure, not on the board after a long upload.
 
 The TFLM runtime and exactly the model's kernels (CMSIS-NN variants) are bundled under the
 sketch's ``src/tflm`` from a pinned TFLM tree (:mod:`training.tflm_tree`), with includes rewritten
@@ -32,50 +36,40 @@ from capture.boards import Board, get_board
 from capture.errors import DataError, GestureError
 from capture.fileio import write_folder
 from capture.resources import classifier_template_dir, common_dir
-from training import tflm_tree
-from training.codegen_preprocess import GENERATED, config_header
+from training import package, tflm_tree
+from training.codegen_preprocess import GENERATED, check_config, config_header, info_text
 from training.evaluate import ALIGN
 from training.model_dir import load_model_dir
-from training.postprocess import MAX_AVERAGE, detector_config
-from training.preprocess import PreprocessConfig, lowpass_taps
-from training.tflm_ops import RESOLVER_METHODS, check_supported, model_ops
+from training.postprocess import detector_config
+from training.preprocess import PreprocessConfig
+from training.tflm_ops import RESOLVER_METHODS, check_supported, firmware_ops, model_ops
 
 MANIFEST = "export.json"  # marks a folder as written by `gesture export` (safe to overwrite)
+# the template files copied as they are (the portable C++ of the push-ready sketch)
+STATIC_FILES = ("gk_preprocess.h", "gk_detect.h", "gk_format.h", "gk_model.h", "gk_package_parse.h", "gk_sha256.h",
+                "gk_crc32.h",
+                # push over BLE: the flash slots and the transfer service (portable), their board glue
+                "gk_flash.h", "gk_slots.h", "gk_push.h", "gk_flash_iap.h", "gk_push_ble.h")
 SKETCH_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 TFLM_INCLUDE_PREFIX = "src/tflm/tflite-micro/"  # gk_model.cpp's TFLM includes, relative to the sketch
 
 
-# ---- budget (bytes), anchored on real links, not per-kernel guesses.
-# Each board records two real links (capture/boards.py): the empty sketch with the core, ArduinoBLE and
-# the IMU library (base), and the classifier `gesture export` writes for the REFERENCE model below
-# (classifier). A sketch's budget is that classifier link with the reference model's model + runtime
-# and static buffers swapped for this model's, so the reference model's estimate is its real link and
-# another model's differs from its own real link only by what `gesture verify` measures of its model.
-@dataclass(frozen=True)
-class ReferenceModel:
-    """The model the boards' classifier links were built with, and what `gesture verify` measured of it."""
-
-    made_by: str
-    model_sha256: str
-    model_bytes: int
-    flash_model_runtime: int  # report.json m4.flash_bytes_model_runtime (Cortex-M4 linker map)
-    ram_model_runtime: int  # report.json m4.ram_bytes_model_runtime (arena included)
-    arena_reserved: int  # report.json m4.arena_reserved_bytes = the exported GK_ARENA_BYTES
-    config: PreprocessConfig  # the fields that size the sketch's static buffers (ring_buffer_bytes)
-
-
-REFERENCE = ReferenceModel(
-    made_by="`gesture demo` (seed 0, 240 simulated takes), exported with `gesture export --board KEY`",
-    model_sha256="cbd566625d301d91919f1b9be2ed45aa1e45489a05c59a7598e46c8a3404180f",
-    model_bytes=12_336, flash_model_runtime=85_100, ram_model_runtime=6_972, arena_reserved=6_352,
-    config=PreprocessConfig(labels=["negative", "ring", "slope", "wing"], model_rate_hz=26, window=72, stride=2,
-                            smoothing=3))
-LINK_SOURCE = ("real link (capture/boards.py): ArduinoCore-mbed 4.6.0 b4ad4e7, libmbed.a rebuilt from Mbed OS "
-               "6.17.0, ArduinoBLE 2.0.1, Arduino_LSM9DS1 1.1.1, Arduino_BMI270_BMM150 1.2.3, arm-none-eabi-gcc 12.2")
-# A model that was not verified: its bytes plus the runtime and kernels of the reference model
-# (other small CNNs come within a few KB of it); `gesture verify` gives the model's own figure.
-RUNTIME_FLASH_MEASURED = REFERENCE.flash_model_runtime - REFERENCE.model_bytes
-RUNTIME_RAM_MEASURED = REFERENCE.ram_model_runtime - REFERENCE.arena_reserved
+# ---- budget (bytes), from measurements, not per-kernel guesses.
+# Core + BLE + IMU per board: the capture sketch (the same core, ArduinoBLE and IMU library the
+# classifier links, with no model) built by arduino-cli for the Nano 33 BLE.
+BASE_SOURCE = ("arduino-cli build of the capture sketch for the Nano 33 BLE: ArduinoCore-mbed b4ad4e7, "
+               "ArduinoBLE 2.0.1, Arduino_LSM9DS1 1.1.1, Arduino_BMI270_BMM150 1.2.3")
+# Model + TFLM runtime + kernels: `gesture verify`'s linker map (report.json "m4") when the model
+# was verified; otherwise the model bytes plus the runtime and kernels of the default model as
+# measured by `gesture verify` (linker map, arm-none-eabi-gcc 12.2 -Os, CMSIS-NN), which other
+# small CNNs approach within a few KB.
+# Push-ready sketch (every FIRMWARE_OPS kernel, the package parser, model_switch), measured with the
+# default architecture (cnn 16-24-32, k5-5-3, flatten) on the pinned TFLM:
+RUNTIME_FLASH_MEASURED = 113_061  # 125,637 B model + runtime, minus its 12,576-byte package
+RUNTIME_RAM_MEASURED = 745  # 33,513 B static RAM of model + runtime, minus the 32,768 B arena (GK_MAX_ARENA_BYTES)
+# The sketch's own glue (BLE service, frame encoding, Serial) is counted in the capture sketch's
+# base figure, which has the same glue; the classifier adds the preprocessing (~2 KB on the M4).
+STACK_BUFFERS_RAM = 2_048  # notify buffer + Serial line built on the stack
 
 
 @dataclass
@@ -113,97 +107,95 @@ class Budget:
         return out
 
 
-def ring_buffer_bytes(cfg: PreprocessConfig, imu_rate_hz: float = p.DEFAULT_RATE_HZ) -> int:
-    """Static buffers of the live loop (gk_preprocess.h + the .ino), as declared there."""
-    w, c, n = cfg.window, len(cfg.channels), len(cfg.labels)
-    live = w * c * 2 + w * 4 + 16  # LiveWindow ring + motion energy + counters
+def ring_buffer_bytes(cfg: PreprocessConfig | None = None, imu_rate_hz: float = p.DEFAULT_RATE_HZ) -> int:
+    """Static buffers of the live loop (gk_preprocess.h, gk_detect.h, the .ino), as declared there:
+    sized for the package maxima (gk_package.h), whatever model runs (``cfg`` is not needed)."""
+    del cfg
+    w, c, n = package.MAX_WINDOW, package.MAX_CHANNELS, package.MAX_LABELS
+    live = w * c * 2 + w * 4 + 24  # LiveWindow ring + motion energy + counters
+    resampler = package.MAX_TAPS * c * 2 + c * 2 + 32  # FIR history + previous sample + state
     window_copy = w * c * 2
     model_io = w * c + n
-    smoother = max(1, cfg.smoothing) * n + 8
-    detector = MAX_AVERAGE * (n + 1) + 32  # gk_detect.h: fixed history + state
+    smoother = package.MAX_SMOOTHING * n + 16
+    detector = package.MAX_DETECT_AVERAGE * (n + 1) + 40  # gk_detect.h: fixed history + state
+    config = 2 * (n * (package.MAX_LABEL_LEN + 1) + c * 14 + package.MAX_TAPS * 4 + 160)  # running + built-in gk::Config
+    info = p.MAX_PAYLOAD + 1
     raw = p.samples_per_frame(imu_rate_hz) * 6 * 2
-    # Resampler: int16 hist_[taps][c] + prev_[c], two int64 counters and an int head, 8-byte aligned
-    taps = len(lowpass_taps(imu_rate_hz, cfg.model_rate_hz))
-    resampler = ((taps + 1) * c * 2 + 7) // 8 * 8 + 24
-    return live + window_copy + model_io + smoother + detector + raw + resampler
+    return live + resampler + window_copy + model_io + smoother + detector + config + info + raw
 
 
 def estimate_budget(model_bytes: int, ops: list[str], arena_bytes: int, cfg: PreprocessConfig, board: Board,
                     measured: dict | None = None) -> Budget:
-    """The sketch's flash/RAM as arduino-cli reports them: the board's real classifier link with the
-    reference model's model + runtime and buffers replaced by this model's, from ``measured``
-    (report.json "m4", written by `gesture verify`) or, before verification, from the model bytes
-    plus the reference model's runtime."""
+    """The sketch's flash/RAM: the board's measured base, plus model + runtime from ``measured``
+    (report.json "m4", written by `gesture verify`) or, before verification, the model bytes plus
+    the measured runtime of the default model."""
     del ops  # the kernels are inside the measured model + runtime figure
-    ref = REFERENCE
-    buffers = ring_buffer_bytes(cfg, board.imu_rate_hz)
-    ref_buffers = ring_buffer_bytes(ref.config, board.imu_rate_hz)
+    buffers = ring_buffer_bytes(cfg, board.imu_rate_hz) + STACK_BUFFERS_RAM
     if measured and measured.get("flash_bytes_model_runtime"):
         mr_flash = int(measured["flash_bytes_model_runtime"])
         mr_ram = int(measured["ram_bytes_model_runtime"])  # includes the arena as the M4 build sized it
-        if int(measured.get("arena_reserved_bytes", arena_bytes)) != arena_bytes:  # exported with another arena
-            mr_ram += arena_bytes - int(measured["arena_reserved_bytes"])
         src = (f"`gesture verify` linker map (Cortex-M4, TFLM {str(measured.get('tflm_commit', ''))[:7]}); "
                f"arena_used_bytes() on the M4: {int(measured.get('arena_bytes_m4', 0)):,}")
+        ram = {"core_ble_imu": board.base_ram_bytes, "model_runtime_arena": mr_ram, "buffers": buffers}
+        if int(measured.get("arena_reserved_bytes", arena_bytes)) != arena_bytes:  # exported with another arena
+            ram["model_runtime_arena"] += arena_bytes - int(measured["arena_reserved_bytes"])
     else:
         mr_flash = int(model_bytes) + RUNTIME_FLASH_MEASURED
-        mr_ram = RUNTIME_RAM_MEASURED + int(arena_bytes)
-        src = ("model bytes + the runtime and kernels `gesture verify` measured for the reference model "
+        src = ("model bytes + the runtime and kernels `gesture verify` measured for the default model "
                "(run `gesture verify` for this model's own figure)")
-    sketch_src = (f"the real classifier link of {board.key} minus the empty sketch, the reference model's "
-                  f"model + runtime and its buffers (reference: {ref.made_by})")
-    flash = {"core_ble_imu": board.base_flash_bytes,
-             "sketch": board.classifier_flash_bytes - board.base_flash_bytes - ref.flash_model_runtime,
-             "model_runtime": mr_flash}
-    ram = {"core_ble_imu": board.base_ram_bytes,
-           "sketch": board.classifier_ram_bytes - board.base_ram_bytes - ref.ram_model_runtime - ref_buffers,
-           "model_runtime_arena": mr_ram, "buffers": buffers}
-    sources = {"core_ble_imu": "empty sketch with ArduinoBLE and " + board.imu_library + ", " + LINK_SOURCE,
-               "sketch": sketch_src, "model_runtime": src, "model_runtime_arena": src,
+        ram = {"core_ble_imu": board.base_ram_bytes, "model_runtime_arena": RUNTIME_RAM_MEASURED + int(arena_bytes),
+               "buffers": buffers}
+    flash = {"core_ble_imu": board.base_flash_bytes, "model_runtime": mr_flash}
+    sources = {"core_ble_imu": BASE_SOURCE, "model_runtime": src, "model_runtime_arena": src,
                "buffers": "declared sizes in gk_preprocess.h and the .ino"}
     return Budget(board, flash, ram, sources, int(model_bytes), int(arena_bytes))
 
 
 # ----------------------------------------------------------------------------- generated files
 
-def model_data_files(tflite: bytes, source: str) -> tuple[str, str]:
-    """(model_data.h, model_data.cpp): the exact bytes as a 16-byte aligned const array."""
-    digest = hashlib.sha256(tflite).hexdigest()
+def model_data_files(package_bytes: bytes, source: str) -> tuple[str, str]:
+    """(model_data.h, model_data.cpp): the built-in model package (training.package) as a 16-byte
+    aligned const array; its header length is a multiple of 16, so the .tflite inside is aligned
+    as TFLM requires."""
+    digest = hashlib.sha256(package_bytes).hexdigest()
     head = (f"// {GENERATED} from {source} (gesture-kit). Do not edit: re-run `gesture export`.\n"
-            f"// {len(tflite)} bytes, sha256 {digest}\n")
+            f"// The built-in model package: {len(package_bytes)} bytes, sha256 {digest}\n")
     h = head + ("#pragma once\n\n"
-                "// The int8 TFLite flatbuffer, 16-byte aligned as TFLM requires.\n"
-                "extern const unsigned char g_model_data[];\n"
-                "extern const unsigned int g_model_data_len;\n")
+                "// A model package (training/package.py): header + the int8 TFLite flatbuffer, parsed at boot by\n"
+                "// gk_package_parse.h like a pushed one. 16-byte aligned, so the flatbuffer is too.\n"
+                "extern const unsigned char g_package_data[];\n"
+                "extern const unsigned int g_package_data_len;\n")
     rows = []
-    for i in range(0, len(tflite), 12):
-        rows.append("  " + ", ".join(f"0x{b:02x}" for b in tflite[i:i + 12]) + ",")
+    for i in range(0, len(package_bytes), 12):
+        rows.append("  " + ", ".join(f"0x{b:02x}" for b in package_bytes[i:i + 12]) + ",")
     cc = head + ('#include "model_data.h"\n\n'
-                 "alignas(16) const unsigned char g_model_data[] = {\n" + "\n".join(rows) + "\n};\n"
-                 f"const unsigned int g_model_data_len = {len(tflite)};\n")
+                 "alignas(16) const unsigned char g_package_data[] = {\n" + "\n".join(rows) + "\n};\n"
+                 f"const unsigned int g_package_data_len = {len(package_bytes)};\n")
     return h, cc
 
 
 def parse_model_data(text: str) -> bytes:
-    """The byte array back out of a generated model_data.cpp (tests and `gesture export --check`)."""
-    m = re.search(r"g_model_data\[\]\s*=\s*\{(.*?)\};", text, re.S)
-    n = re.search(r"g_model_data_len\s*=\s*(\d+)\s*;", text)
+    """The package bytes back out of a generated model_data.cpp (tests and `gesture export --check`);
+    ``training.package.parse_package(...).payload`` is the model."""
+    m = re.search(r"g_package_data\[\]\s*=\s*\{(.*?)\};", text, re.S)
+    n = re.search(r"g_package_data_len\s*=\s*(\d+)\s*;", text)
     if not m or not n:
-        raise ValueError("no g_model_data array / g_model_data_len in the text")
+        raise ValueError("no g_package_data array / g_package_data_len in the text")
     data = bytes(int(tok, 16) for tok in re.findall(r"0x([0-9a-fA-F]{2})", m.group(1)))
     if len(data) != int(n.group(1)):
-        raise ValueError(f"array has {len(data)} bytes but g_model_data_len says {n.group(1)}")
+        raise ValueError(f"array has {len(data)} bytes but g_package_data_len says {n.group(1)}")
     return data
 
 
 def model_cpp(ops: list[str], source: str, *, bundled: bool = False) -> str:
-    """gk_model.cpp: the resolver registers exactly ``ops``. With the TFLM bundle under src/tflm
-    its includes point there (the Arduino builder gives src/ no include path)."""
+    """gk_model.cpp: the resolver registers ``ops`` (firmware_ops(): every op of the model
+    families plus the built-in model's). With the TFLM bundle under src/tflm its includes point
+    there (the Arduino builder gives src/ no include path)."""
     check_supported(ops)
     text = (classifier_template_dir() / "gk_model.cpp.tmpl").read_text()
     if bundled:
         text = text.replace('#include "tensorflow/', f'#include "{TFLM_INCLUDE_PREFIX}tensorflow/')
-    calls = "\n".join(f"  if (resolver.{RESOLVER_METHODS[op]}() != kTfLiteOk) return kTfLiteError;" for op in ops)
+    calls = "\n".join(f"    r.{RESOLVER_METHODS[op]}();" for op in ops)
     return _fill(text, {"GENERATED": GENERATED, "MODEL_DIR": source, "N_OPS": str(len(ops)),
                         "OPS": ", ".join(ops), "REGISTER_OPS": calls})
 
@@ -230,10 +222,11 @@ def check_prediction_fits(labels: list[str], source: str) -> None:
 
 
 def sketch_ino(cfg: PreprocessConfig, board: Board, source: str) -> str:
+    del cfg  # the model's numbers are read at run time from its package
     text = (classifier_template_dir() / "gesture_classifier.ino.tmpl").read_text()
     return _fill(text, {"GENERATED": GENERATED, "MODEL_DIR": source, "BOARD_TITLE": board.title,
                         "IMU_INCLUDE": board.imu_include, "IMU_HEADER": board.imu_header,
-                        "IMU_RATE": str(board.imu_rate_hz), "LABELS_TEXT": json.dumps(", ".join(cfg.labels))})
+                        "IMU_RATE": str(board.imu_rate_hz)})
 
 
 def _fill(text: str, values: dict[str, str]) -> str:
@@ -379,9 +372,10 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     :func:`training.tflm_tree.find_tree`). Raises GestureError when the model does not fit
     ``board`` or the folder holds something else.
 
-    ``arena_bytes`` overrides the tensor arena the training measured (``gesture export --arena``:
-    for a TFLM library that needs more than the kit measured). It is an input of the export, so a
-    re-export keeps it when given again and says so when it is not; never an edit to gk_config.h.
+    ``arena_bytes`` overrides the arena need the training measured (``gesture export --arena``),
+    written into the built-in package; the sketch's arena is always GK_MAX_ARENA_BYTES (any model a
+    package may describe fits it), so a need above that is refused. It is an input of the export,
+    so a re-export keeps it when given again and says so when it is not.
     """
     model_dir, sketch_dir = Path(model_dir), Path(sketch_dir)
     b = get_board(board)
@@ -401,11 +395,22 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
         notes.append(f"the previous export used --arena {previous['arena_override']:,}; this one uses the measured "
                      f"{arena:,} bytes (pass --arena {previous['arena_override']} to keep the override)")
     check_prediction_fits(list(cfg.labels), f"{model_dir / 'config.json'}")
+    check_config(cfg, str(model_dir / "config.json"))
     arena = (arena + ALIGN - 1) // ALIGN * ALIGN
+    if arena > package.MAX_ARENA_BYTES:
+        raise GestureError(f"{model_dir}: the model needs a {arena:,}-byte tensor arena; the push-ready sketch has "
+                           f"{package.MAX_ARENA_BYTES:,} (GK_MAX_ARENA_BYTES): train a smaller model (a shorter --window, "
+                           "fewer conv filters)")
     ops = model_ops(tflite)
     check_supported(ops)
+    resolver_ops = firmware_ops(ops)
+    # the built-in model as a package: the board parses it at boot like a pushed one (refused here,
+    # naming the field, when a value is outside the firmware's maxima)
+    package_bytes = package.encode(cfg, tflite, board=b.key, model_sha256=str(report.get("model_sha256") or
+                                   hashlib.sha256(tflite).hexdigest()), arena_bytes=arena,
+                                   where=str(model_dir / "config.json"))
     measured = report.get("m4") if isinstance(report.get("m4"), dict) else None
-    budget = estimate_budget(len(tflite), ops, arena, cfg, b, measured)
+    budget = estimate_budget(len(package_bytes), resolver_ops, package.MAX_ARENA_BYTES, cfg, b, measured)
     problems = budget.problems()
     if problems:
         raise GestureError(f"{model_dir} does not fit {b.title}: " + "; ".join(problems))
@@ -415,33 +420,37 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     source = model_dir.name  # not the absolute path: the sketch must not depend on where it was built
     name = sketch_dir.name
     files: dict[str, str | bytes] = {}
-    files["model_data.h"], files["model_data.cpp"] = model_data_files(tflite, f"{source}/model.tflite")
-    files["gk_config.h"] = config_header(cfg, imu_rate_hz=b.imu_rate_hz, arena_bytes=arena, board=b.key,
-                                         sensor=b.sensor, source=f"{source}/config.json")
-    info = re.search(r'#define GK_INFO_STRING "(.*)"', files["gk_config.h"])  # type: ignore[arg-type]
-    check_info_fits(info.group(1) if info else "", f"{model_dir / 'config.json'}")
+    files["model_data.h"], files["model_data.cpp"] = model_data_files(package_bytes, f"{source}/model.tflite")
+    files["gk_package.h"] = package.c_header()
+    files["gk_config.h"] = config_header(imu_rate_hz=b.imu_rate_hz, board=b.key, sensor=b.sensor,
+                                         source=f"{source}/config.json")
+    info_args = {"board": b.key, "sensor": b.sensor, "imu_rate_hz": b.imu_rate_hz, "labels": list(cfg.labels)}
+    check_info_fits(info_text(**info_args, model_sha256="0" * 64), f"{model_dir / 'config.json'}")
     files["gesture_protocol.h"] = p.c_header()
     for common in ("gk_frame.h", "gk_link.h", b.imu_header):
         files[common] = (common_dir() / common).read_text()
-    for static in ("gk_preprocess.h", "gk_detect.h", "gk_format.h", "gk_model.h"):
+    for static in STATIC_FILES:
         files[static] = (classifier_template_dir() / static).read_text()
-    files["gk_model.cpp"] = model_cpp(ops, source, bundled=tree is not None)
+    files["gk_model.cpp"] = model_cpp(resolver_ops, source, bundled=tree is not None)
     info = None
     if tree is not None:
-        entry = [inc for inc in re.findall(r'#include "([^"]+)"', model_cpp(ops, source)) if inc.startswith("tensorflow/")]
-        files.update(tflm_tree.bundle_runtime(tree, ops, entry_includes=entry, cmsis_nn=True))
+        entry = [inc for inc in re.findall(r'#include "([^"]+)"', model_cpp(resolver_ops, source))
+                 if inc.startswith("tensorflow/")]
+        files.update(tflm_tree.bundle_runtime(tree, resolver_ops, entry_includes=entry, cmsis_nn=True))
         info = tflm_tree.tree_info(tree)
     files[f"{name}.ino"] = sketch_ino(cfg, b, source)
-    files["README.md"] = readme(cfg, b, budget, ops, len(tflite), arena, name, source, sketch_path=str(sketch_dir),
-                                tflm=info)
+    files["README.md"] = readme(cfg, b, budget, resolver_ops, len(tflite), arena, name, source,
+                                sketch_path=str(sketch_dir), tflm=info)
     if tree is None:
         notes.append(f"sketch written without the TFLM runtime: {tflm_tree.missing_tree_hint()}")
-    result = ExportResult(sketch_dir, b.key, sorted(files) + [MANIFEST], len(tflite), arena, ops,
+    result = ExportResult(sketch_dir, b.key, sorted(files) + [MANIFEST], len(tflite), package.MAX_ARENA_BYTES, ops,
                           budget.flash_total, b.flash_bytes, budget.ram_total, b.ram_bytes,
                           {"flash": budget.flash, "ram": budget.ram, "sources": budget.sources}, tflm=info)
     manifest = {"generator": GENERATED, "model_dir": str(model_dir), "board": b.key, "fqbn": b.fqbn,
                 "files": result.files, "model_bytes": len(tflite), "model_sha256": hashlib.sha256(tflite).hexdigest(),
-                "arena_bytes": arena, "arena_override": arena_bytes, "ops": ops, "tflm": info, "budget": result.budget,
+                "package_bytes": len(package_bytes), "package_sha256": hashlib.sha256(package_bytes).hexdigest(),
+                "arena_bytes": package.MAX_ARENA_BYTES, "arena_need": arena, "arena_override": arena_bytes, "ops": ops,
+                "resolver_ops": resolver_ops, "tflm": info, "budget": result.budget,
                 "flash_estimate": budget.flash_total, "ram_estimate": budget.ram_total}
 
     old_files: list[str] = []

@@ -22,7 +22,8 @@ def register(group: click.Group) -> None:
                   help="TFLM source tree (folder or tflm-src.tar.gz) to bundle; default: $GESTURE_TFLM, else the "
                        "user cache (`gesture tflm fetch`)")
     @click.option("--arena", "arena_bytes", type=click.IntRange(1024, 256 * 1024), default=None,
-                  help="tensor arena in bytes instead of the measured one (when the board says it needs more)")
+                  help="the tensor arena need written into the built-in model package instead of the measured one "
+                       "(at most GK_MAX_ARENA_BYTES, the sketch's arena)")
     def export_cmd(model_dir: Path, sketch_dir: Path, board: str, force: bool, tflm: Path | None,
                    arena_bytes: int | None) -> None:
         """Generate the TFLM Arduino sketch for a trained MODEL_DIR, with the TFLM runtime and the model's

@@ -4,7 +4,7 @@ The classifier sketch runs a candidate window every ``stride`` model-rate sample
 at 25 Hz, stride 2) and emits a PREDICTION for each (training/board_sim.py). A user does not want
 12.5 predictions a second: they want one event per gesture, and none while they are doing
 something else. This module is that step, defined once in integer arithmetic; the sketch runs the
-same rule generated into C++ (``gk_detect.h`` with the numbers in ``gk_config.h``) and
+same rule in C++ (``gk_detect.h`` with the numbers from the model package) and
 tests/test_parity.py proves the two give the same events, bit for bit.
 
 Rule (one :class:`Detector` step per candidate window; every quantity is an integer)::

@@ -143,7 +143,7 @@ def lowpass_taps(src_rate_hz: float, dst_rate_hz: float) -> np.ndarray:
     """Integer anti-alias FIR taps (Q15, sum 2^15) for decimating ``src_rate_hz`` to ``dst_rate_hz``.
 
     Designed once with ``scipy.signal.firwin`` and rounded to integers: the integers are the
-    definition (generated into gk_config.h as kLowpass), so Python and the board filter alike.
+    definition (carried in the model package, training/package.py), so Python and the board filter alike.
     A single tap 2^15 (identity) when the rate drops by no more than LOWPASS_MIN_RATIO.
     """
     return np.array(_lowpass_taps(round(float(src_rate_hz), 4), round(float(dst_rate_hz), 4)), dtype=np.int64)

@@ -31,6 +31,12 @@ UNSUPPORTED_HINTS: dict[str, str] = {
     "WHILE": "recurrent layers (LSTM/GRU) convert to WHILE loops that TFLM cannot run in int8",
     "FLEX": "a TensorFlow op outside the TFLite builtin set",
 }
+# Every op the kit's model families (training/model.py build_model: cnn and dscnn, flatten and gap
+# heads, center on/off, linear depthwise on/off) convert to, found by converting each variant
+# (tests/test_export.py checks it). The push-ready sketch's resolver registers all of them, so a
+# pushed model of any family runs without reflashing; a model with another op is refused (MISSING_OP).
+FIRMWARE_OPS: tuple[str, ...] = ("RESHAPE", "MEAN", "SUB", "CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D",
+                                 "FULLY_CONNECTED", "SOFTMAX")
 _NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 
 
@@ -58,3 +64,15 @@ def check_supported(ops: list[str]) -> None:
     if bad:
         hints = "; ".join(f"{op}: {UNSUPPORTED_HINTS.get(op, 'not registered in TensorFlow Lite Micro')}" for op in bad)
         raise GestureError(f"the converted model uses op(s) the board cannot run: {hints}")
+
+
+def firmware_ops(ops: list[str] | None = None) -> list[str]:
+    """The resolver of the push-ready sketch: FIRMWARE_OPS, then any other op of ``ops`` (the
+    built-in model's), so the model compiled into the sketch always runs."""
+    return list(FIRMWARE_OPS) + [op for op in (ops or []) if op not in FIRMWARE_OPS]
+
+
+def missing_firmware_ops(ops: list[str], resolver: list[str] | None = None) -> list[str]:
+    """Ops of a model that a push-ready firmware's resolver (default FIRMWARE_OPS) does not hold."""
+    held = set(resolver if resolver is not None else FIRMWARE_OPS)
+    return [op for op in ops if op not in held]

@@ -2,7 +2,7 @@
 
 Why: the report's int8 accuracy only describes the board if the board computes the same bytes.
 This builds the sketch's own files, unmodified (gk_model.cpp, model_data.cpp, gk_preprocess.h
-with its gk_config.h, and the TFLM runtime + CMSIS-NN kernels bundled under src/tflm), with the
+configured from the built-in model package, and the TFLM runtime + CMSIS-NN kernels bundled under src/tflm), with the
 board's compiler flags (``-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -DCMSIS_NN
 -DTF_LITE_STATIC_MEMORY``, newlib semihosting), links them with a small driver
 (firmware/verify/) and runs the result on ``qemu-system-arm -M mps2-an386``. It feeds every take
@@ -59,7 +59,7 @@ class VerifyResult:
     instructions_per_inference: int
     ms_at_64mhz: float
     arena_bytes_m4: int
-    arena_reserved_bytes: int  # GK_ARENA_SIZE of the sketch (inside ram_bytes_model_runtime)
+    arena_reserved_bytes: int  # the sketch's arena, GK_MAX_ARENA_BYTES (inside ram_bytes_model_runtime)
     flash_bytes_model_runtime: int
     ram_bytes_model_runtime: int
     flash_bytes_firmware: int
@@ -128,7 +128,10 @@ def build_firmware(sketch_dir: Path, work: Path, *, cache_dir: Path | None = Non
     objs, _ = tt.compile_objects(sketch_dir, bundled, tc, [*base, "-std=c11"], [*base, *CXXFLAGS], obj_cache,
                                  salt=salt)
     own: list[Path] = []
-    for src, flags in ([(sketch_dir / f, [*base, *CXXFLAGS]) for f in SKETCH_MODEL_FILES]
+    # __FILE__ (the asserts of flatbuffers' inline code in gk_model.cpp) without the sketch's path:
+    # the same sketch measures the same flash wherever it was exported (verify vs the cost probe)
+    prefix_map = f"-ffile-prefix-map={sketch_dir.resolve()}=sketch"
+    for src, flags in ([(sketch_dir.resolve() / f, [*base, *CXXFLAGS, prefix_map]) for f in SKETCH_MODEL_FILES]
                        + [(harness / "verify_driver.cpp", [*base, *CXXFLAGS, "-DGK_VERIFY_M4", f"-I{sketch_dir}"]),
                           (harness / "startup_m4.c", [*base, "-std=c11"])]):
         obj = work / (src.name + ".o")

@@ -15,6 +15,10 @@ What the board does, and therefore what this class does:
   (``ble_samples_per_notification``), so the source's serial-sized batches are re-batched here;
 * every notification is ``ble_notification(seq, t_us, payload)`` with a per-characteristic u16
   ``seq`` that is consumed even when the notification is lost (that is how the host counts gaps);
+* a classifier source with a ``push_target`` (``capture.virtual.push_target``: the push-ready
+  sketch's transfer service) adds PUSH_CONTROL (write), PUSH_DATA (write without response) and
+  PUSH_STATUS (read, notify), so ``gesture push`` runs against it; its erase steps run one per
+  event-loop turn like the sketch's ``loop()``, and the target outlives a connection (resume);
 * events are paced in real time by their device time (``speed`` > 1 plays faster, 0 as fast as
   possible), STOP/START pause and resume sending (the board's clock keeps running, like
   ``micros()`` on the board, so events while stopped are not sent), and :class:`Faults` injects
@@ -103,6 +107,8 @@ class VirtualBleBackend(BaseBleakClient):
         self.dropped: dict[p.FrameType, int] = {}  # notifications lost to Faults.loss, per type
         self.dropped_seqs: dict[p.FrameType, list[int]] = {}  # and their sequence numbers
         self._rate_changed = False
+        self._push = push_target(self.source)
+        self._push_loop: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ connection
     @property
@@ -124,6 +130,7 @@ class VirtualBleBackend(BaseBleakClient):
     async def disconnect(self) -> None:
         """Host-initiated disconnect: no disconnected callback (bleak calls it only when unsolicited)."""
         self._connected = False
+        self._unsubscribe_push()
         await self._stop_pump()
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:  # the sketch needs no pairing
@@ -148,6 +155,10 @@ class VirtualBleBackend(BaseBleakClient):
             chars.append((p.PREDICTION_CHAR_UUID, ["notify"], p.FrameType.PREDICTION))
         if p.FrameType.EVENT in types:
             chars.append((p.EVENT_CHAR_UUID, ["notify"], p.FrameType.EVENT))
+        if self._push is not None:
+            chars += [(p.PUSH_CONTROL_CHAR_UUID, ["write"], None),
+                      (p.PUSH_DATA_CHAR_UUID, ["write-without-response"], None),
+                      (p.PUSH_STATUS_CHAR_UUID, ["read", "notify"], None)]
         handle = service.handle
         for uuid, props, ftype in chars:
             handle += 2  # declaration + value handle, like a real ATT table
@@ -164,12 +175,18 @@ class VirtualBleBackend(BaseBleakClient):
     async def read_gatt_char(self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False,
                              **kwargs: Any) -> bytearray:
         self._require_connected()
+        if characteristic.uuid == p.PUSH_STATUS_CHAR_UUID and self._push is not None:
+            return bytearray(p.encode_push_status(self._push.status))
         if characteristic.uuid != p.INFO_CHAR_UUID:
             raise BleakGATTProtocolError(BleakGATTProtocolErrorCode.READ_NOT_PERMITTED)
-        return bytearray(p.encode_info(self._info))
+        # what the source says now (a pushed model changes labels, model, slot), at the rate set here
+        return bytearray(p.encode_info({**self.source.info(), "rate": self._info["rate"]}))  # type: ignore[union-attr]
 
     async def write_gatt_char(self, characteristic: BleakGATTCharacteristic, data: Any, response: bool) -> None:
         self._require_connected()
+        if self._push is not None and characteristic.uuid in (p.PUSH_CONTROL_CHAR_UUID, p.PUSH_DATA_CHAR_UUID):
+            self._push_write(characteristic.uuid, bytes(data), response)
+            return
         if characteristic.uuid != p.CONTROL_CHAR_UUID:
             raise BleakGATTProtocolError(BleakGATTProtocolErrorCode.WRITE_NOT_PERMITTED)
         try:
@@ -183,6 +200,35 @@ class VirtualBleBackend(BaseBleakClient):
         elif cmd == p.Command.SET_RATE:
             self._set_rate(arg)
         # Command.INFO: over BLE the INFO characteristic is always readable; nothing to send.
+
+    def _push_write(self, uuid: str, data: bytes, response: bool) -> None:
+        """PUSH_CONTROL (with response) or PUSH_DATA (without), through the link's faults."""
+        target = self._push
+        assert target is not None
+        if uuid == p.PUSH_CONTROL_CHAR_UUID:
+            if not response:
+                raise BleakGATTProtocolError(BleakGATTProtocolErrorCode.REQUEST_NOT_SUPPORTED)
+            target.control(data)
+            if self._push_loop is None or self._push_loop.done():
+                self._push_loop = asyncio.get_running_loop().create_task(self._board_loop(target), name="virtual-push")
+            return
+        if response:
+            raise BleakGATTProtocolError(BleakGATTProtocolErrorCode.REQUEST_NOT_SUPPORTED)
+        write = target.faults.data(data)
+        if write is not None:
+            target.data(write)
+        if target.faults.disconnect_now(target.status.offset):
+            self._drop_link()
+
+    @staticmethod
+    async def _board_loop(target: Any) -> None:
+        """The sketch's ``loop()`` for the transfer service: one sector erased per turn."""
+        while target.step():
+            await asyncio.sleep(0)
+
+    def _unsubscribe_push(self) -> None:
+        if self._push is not None:
+            self._push.notify = None
 
     def _set_rate(self, rate: int) -> None:
         """Change the IMU rate, as the sketch reconfigures the IMU's output data rate.
@@ -210,6 +256,11 @@ class VirtualBleBackend(BaseBleakClient):
     async def start_notify(self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback,
                            **kwargs: Any) -> None:
         self._require_connected()
+        if characteristic.uuid == p.PUSH_STATUS_CHAR_UUID and self._push is not None:
+            loop = asyncio.get_running_loop()
+            # delivered on the loop after the write that caused it, as a radio would
+            self._push.notify = lambda data: loop.call_soon(callback, bytearray(data))
+            return
         ftype = self._by_uuid.get(characteristic.uuid)
         if ftype is None:
             raise BleakGATTProtocolError(BleakGATTProtocolErrorCode.REQUEST_NOT_SUPPORTED)
@@ -218,6 +269,9 @@ class VirtualBleBackend(BaseBleakClient):
             self._pump = asyncio.get_running_loop().create_task(self._run(), name="virtual-ble-board")
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
+        if characteristic.uuid == p.PUSH_STATUS_CHAR_UUID:
+            self._unsubscribe_push()
+            return
         ftype = self._by_uuid.get(characteristic.uuid)
         if ftype is not None:
             self._callbacks.pop(ftype, None)
@@ -322,9 +376,15 @@ class VirtualBleBackend(BaseBleakClient):
     def _drop_link(self) -> None:
         """Unsolicited disconnect (board out of range, battery pulled): bleak's callback fires."""
         self._connected = False
+        self._unsubscribe_push()
         self._pump = None
         if self._disconnected_callback is not None:
             self._disconnected_callback()
+
+
+def push_target(source: Any) -> Any:
+    """The source's transfer service (``capture.virtual.push_target.PushTarget``), None without one."""
+    return getattr(source, "push_target", None)
 
 
 def _imu_batch(rows: list[np.ndarray], t_first: int) -> tuple[int, bytes]:

@@ -41,6 +41,7 @@ from capture.resources import capture_sketch_dir, firmware_dir, user_cache_dir
 
 WARNINGS = ("-Wall", "-Wextra", "-Werror")
 BOARD_IMU_RATE = {key: b.imu_rate_hz for key, b in BOARDS.items()}  # what each IMU library's begin() configures
+FLASH_CUT_EXIT = 75  # exit status of the shim's injected power cut (GK_SHIM_FLASH_CUT)
 DROPS_RE = re.compile(r"dropped: serial=(\d+) ble=(\d+)(?: imu=(\d+))?")
 
 
@@ -188,6 +189,12 @@ class Status:
     notifications: int = 0
     serial_in_ble_handler: int = 0  # Serial output made from inside a BLE event handler (BLE.poll())
     i2c_us: int = 0  # device time spent in IMU register reads (the shim's I2C bus-time model)
+    ble_rx: int = 0  # central -> peripheral writes the sketch took
+    ble_rx_dropped: int = 0  # ... lost in ArduinoBLE's 256-byte HCI ring between two BLE.poll()
+    ble_events_dropped: int = 0  # completed-packets events lost there (their TX buffers stay taken)
+    flash_erases: int = 0  # FlashIAP sectors erased
+    flash_programmed: int = 0  # FlashIAP bytes programmed
+    flash_us: int = 0  # device time the CPU stalled in flash erases and programs
     why: str = ""
 
     @classmethod
@@ -208,7 +215,9 @@ class FirmwareBoard:
 
     def __init__(self, exe: Path, counts: np.ndarray, counts_rate: float, *, speed: float = 1.0,
                  ble: bool = True, ble_fail: bool = False, ble_buffers: int = 4, loop: bool = False,
-                 late: tuple[int, int] | None = None, imu_fail: bool = False, ble_interval_ms: float = 0.0) -> None:
+                 late: tuple[int, int] | None = None, imu_fail: bool = False, ble_interval_ms: float = 0.0,
+                 flash: str | Path | None = None, flash_cut: int | None = None, ble_rx_buffers: int = 4,
+                 ble_phy: int = 1) -> None:
         self.tmp = tempfile.mkdtemp(prefix="gk-fw-")
         imu = Path(self.tmp) / "imu.bin"
         np.asarray(counts, dtype="<i2").reshape(-1, 6).tofile(imu)
@@ -223,7 +232,13 @@ class FirmwareBoard:
                    GK_SHIM_STATUS_FD=str(status_w), GK_SHIM_BLE_BUFFERS=str(ble_buffers),
                    GK_SHIM_IMU_LOOP="1" if loop else "0", GK_SHIM_BLE_FAIL="1" if ble_fail else "0",
                    GK_SHIM_IMU_FAIL="1" if imu_fail else "0",
-                   GK_SHIM_BLE_INTERVAL_US=str(int(round(ble_interval_ms * 1000))))
+                   GK_SHIM_BLE_INTERVAL_US=str(int(round(ble_interval_ms * 1000))),
+                   GK_SHIM_BLE_RX_BUFFERS=str(int(ble_rx_buffers)), GK_SHIM_BLE_PHY=str(int(ble_phy)),
+                   # the board's internal flash: a file that outlives the process when the caller names it
+                   GK_SHIM_FLASH=str(flash if flash is not None else Path(self.tmp) / "flash.bin"))
+        env.pop("GK_SHIM_FLASH_CUT", None)
+        if flash_cut is not None:  # a power cut after this many programmed bytes (exit status FLASH_CUT_EXIT)
+            env["GK_SHIM_FLASH_CUT"] = str(int(flash_cut))
         if late:  # every late[0]-th loop() costs late[1] us more (samples pile up in the IMU FIFO)
             env["GK_SHIM_LATE"] = f"{int(late[0])}:{int(late[1])}"
         if self.ble_path:
@@ -289,7 +304,8 @@ def start_board(*, board: str = "nano33ble", sketch: str | Path | None = None, d
                 loop: bool = False, labels: list[str] | None = None, rest_s: float = 1.0, seed: int = 0,
                 counts: np.ndarray | None = None, tflm: str | Path | None = None,
                 late: tuple[int, int] | None = None, imu_fail: bool = False,
-                ble_interval_ms: float = 0.0) -> FirmwareBoard:
+                ble_interval_ms: float = 0.0, flash: str | Path | None = None, flash_cut: int | None = None,
+                ble_rx_buffers: int = 4, ble_phy: int = 1) -> FirmwareBoard:
     """Build (cached) and start the board replaying ``data`` (or ``counts``; with neither, the
     simulated hand) at its IMU's rate."""
     exe = build(sketch, board, tflm=tflm)
@@ -297,7 +313,8 @@ def start_board(*, board: str = "nano33ble", sketch: str | Path | None = None, d
     if counts is None:
         counts = replay_counts(data, rate, labels=labels, rest_s=rest_s, seed=seed, shuffle=loop, board=board)
     return FirmwareBoard(exe, counts, rate, speed=speed, ble=ble, ble_fail=ble_fail, ble_buffers=ble_buffers,
-                         loop=loop, late=late, imu_fail=imu_fail, ble_interval_ms=ble_interval_ms)
+                         loop=loop, late=late, imu_fail=imu_fail, ble_interval_ms=ble_interval_ms, flash=flash,
+                         flash_cut=flash_cut, ble_rx_buffers=ble_rx_buffers, ble_phy=ble_phy)
 
 
 # ----------------------------------------------------------------------------- serial faults
@@ -441,6 +458,7 @@ def _backend_class() -> type:
             self._index: dict[str, int] = {}
             self._callbacks: dict[int, Callable[[bytearray], None]] = {}
             self._reads: dict[int, asyncio.Future[bytes]] = {}
+            self._responses: dict[int, asyncio.Future[None]] = {}
             self.delivered = 0
             self._t0 = 0.0
             self._mtu = p.BLE_NOTIFY_MTU
@@ -508,6 +526,11 @@ def _backend_class() -> type:
                         if fut is not None and not fut.done():
                             fut.set_result(data)
                         continue
+                    if kind == ord("A"):  # ATT Write Response
+                        wfut = self._responses.pop(idx, None)
+                        if wfut is not None and not wfut.done():
+                            wfut.set_result(None)
+                        continue
                     if kind != ord("N"):
                         continue
                     if self._inject.expired((loop.time() - self._t0) * (self.speed or 1.0)):
@@ -532,6 +555,11 @@ def _backend_class() -> type:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
+            for futs in (self._responses, self._reads):
+                for f in futs.values():
+                    if not f.done():
+                        f.set_exception(BleakError("Not connected: the link dropped"))
+                futs.clear()
             if was and self._disconnected_callback is not None:
                 self._disconnected_callback()
 
@@ -570,7 +598,18 @@ def _backend_class() -> type:
             return bytearray(await asyncio.wait_for(fut, 10))
 
         async def write_gatt_char(self, characteristic: BleakGATTCharacteristic, data: Any, response: bool) -> None:
-            self._send("W", self._idx(characteristic), bytes(data))
+            """A write request ('Q', answered 'A' once the sketch handled it) or a write command ('W')."""
+            idx = self._idx(characteristic)
+            if not response:
+                self._send("W", idx, bytes(data))
+                return
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._responses[idx] = fut
+            self._send("Q", idx, bytes(data))
+            try:
+                await asyncio.wait_for(fut, 30)  # the ATT transaction timeout
+            except asyncio.TimeoutError:
+                raise BleakError("write request not answered within 30 s (ATT timeout)") from None
 
         async def read_gatt_descriptor(self, descriptor: Any, **kwargs: Any) -> bytearray:
             raise BleakGATTProtocolError(BleakGATTProtocolErrorCode.ATTRIBUTE_NOT_FOUND)

@@ -8,6 +8,9 @@ without a board runs the same client code as a real Nano 33 BLE. URL forms::
     virtual://replay?data=data/mine&rate=119&channels=6&loop=1&speed=1   (replays a dataset you have)
     virtual://idle?rate=119
     virtual://classifier?model=models/wand&data=data/mine&rate=119   (data: default the model's dataset)
+    virtual://classifier?model=models/wand&board=nano33ble_rev2   (board: what INFO names, for gesture push;
+                                          push_disconnect_at=BYTES: drop the link once, mid-push;
+                                          push_flip_at=OFFSET: flip a bit of that package byte on the air)
     virtual://firmware?board=nano33ble_rev2&data=data/mine   (the host-compiled sketch; default the simulated hand)
     virtual://firmware?socket=/tmp/gk-fw-.../ble.sock               (a `gesture simulate --firmware --ble`)
 
@@ -34,7 +37,7 @@ PARAMS = {
     "hand": ("board", "rate", "channels", "labels", "people", "person", "limit", "rest", "loop") + COMMON,
     "replay": ("data", "rate", "channels", "loop", "shuffle", "labels", "limit", "rest") + COMMON,
     "idle": ("rate", "channels", "seconds") + COMMON,
-    "classifier": ("model", "data", "rate", "loop", "shuffle", "raw_imu") + COMMON,
+    "classifier": ("model", "data", "board", "rate", "loop", "shuffle", "raw_imu", "push_disconnect_at", "push_flip_at") + COMMON,
     "firmware": ("socket", "board", "sketch", "data", "loop", "labels", "rest") + COMMON,
 }
 
@@ -154,7 +157,7 @@ def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
         raise GestureError(f"{url}: virtual://firmware runs the compiled sketch, not a Python event source; "
                            "open it with open_transport()")
     q = _Query(url, kind, pairs)
-    rate = q.number("rate", None if kind == "hand" else float(p.DEFAULT_RATE_HZ), lo=1, hi=4000)
+    rate = q.number("rate", None if kind in ("hand", "classifier") else float(p.DEFAULT_RATE_HZ), lo=1, hi=4000)
     options = parse_link_options({k: v for k, v in q.values.items() if k in LINK_NAMES}, "ble", url)
     seed = options.faults.seed
     source: EventSource
@@ -163,12 +166,12 @@ def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
         if channels not in (3, 6):
             raise GestureError(f"{url}: channels={channels}; expected 3 (accelerometer) or 6 (accelerometer + gyroscope)")
     labels = [s for s in q.values.get("labels", "").split(",") if s] or None
-    if kind == "hand":
-        from capture.boards import BOARDS, DEFAULT_BOARD
+    from capture.boards import BOARDS, DEFAULT_BOARD
 
-        board = q.values.get("board", DEFAULT_BOARD)
-        if board not in BOARDS:
-            raise GestureError(f"{url}: board={board!r}; expected one of {', '.join(BOARDS)}")
+    board = q.values.get("board", DEFAULT_BOARD)
+    if board not in BOARDS:
+        raise GestureError(f"{url}: board={board!r}; expected one of {', '.join(BOARDS)}")
+    if kind == "hand":
         source = HandSource(board=board, rate_hz=rate, channels=channels, labels=labels,
                             people=q.integer("people", 8, lo=1, hi=1000) or 8, rest_s=q.number("rest", 1.0, lo=0) or 0.0,
                             limit=q.integer("limit", None, lo=1), loop=q.flag("loop", True), seed=seed,
@@ -185,8 +188,13 @@ def source_from_url(url: str) -> tuple[EventSource, VirtualOptions]:
             from training.board_sim import ClassifierSource  # lazily: TensorFlow/TFLM load only for this kind
         except ModuleNotFoundError as e:
             raise GestureError(f"{url}: the classifier board needs training.board_sim ({e})") from None
-        source = ClassifierSource(model, q.path("data", required=False), rate_hz=rate, loop=q.flag("loop", True),
-                                  shuffle=q.flag("shuffle", True), seed=seed, raw_imu=q.flag("raw_imu", True))
+        source = ClassifierSource(model, q.path("data", required=False), rate_hz=rate or BOARDS[board].imu_rate_hz,
+                                  loop=q.flag("loop", True), shuffle=q.flag("shuffle", True), seed=seed,
+                                  raw_imu=q.flag("raw_imu", True), board=board)
+        # faults for gesture push: the board drops the link once it holds this many package bytes (resume);
+        # a bit of the package byte at this offset flips on the air (the board refuses: BAD_HASH)
+        source.push_target.faults.disconnect_at = q.integer("push_disconnect_at", None, lo=0)
+        source.push_target.faults.flip_offset = q.integer("push_flip_at", None, lo=0)
     return source, options
 
 

@@ -1,8 +1,10 @@
 // shim.cpp: the gesture-kit host shim's board. main() runs setup() then loop() forever on a
 // virtual device clock; the sketch's Serial is a pty, its IMU replays recorded counts at the
-// sensor's own rate, its BLE peripheral serves one virtual central over a Unix socket.
+// sensor's own rate, its BLE peripheral serves one virtual central over a Unix socket, its
+// internal flash is a file (FlashIAP.h).
 // What each part models is written in the header that declares it (Arduino.h, Wire.h,
-// Arduino_LSM9DS1.h, Arduino_BMI270_BMM150.h, ArduinoBLE.h, utility/HCI.h).
+// Arduino_LSM9DS1.h, Arduino_BMI270_BMM150.h, ArduinoBLE.h, utility/HCI.h, FlashIAP.h) and in
+// README.md (the link model for the central's writes is described at AirPacket below).
 //
 // Environment (set by capture/virtual/firmware.py):
 //   GK_SHIM_SERIAL_FD   pty master fd (inherited); the board's USB serial
@@ -20,13 +22,22 @@
 //                       soon as the central takes its packet; desktop centrals pick 30-50 ms)
 //   GK_SHIM_BLE_BUFFERS controller ACL buffers (_maxPkt; default 4: ArduinoCore-mbed 4.6.0's
 //                       variants/ARDUINO_NANO33BLE/mbed_config.h CORDIO_LL_TX_BUFFERS 4)
+//   GK_SHIM_BLE_RX_BUFFERS  link-layer RX buffers: packets the peripheral takes from the central per
+//                       connection event (default 4: mbed_config.h CORDIO_LL_RX_BUFFERS 4)
+//   GK_SHIM_BLE_PHY     1 (default) or 2: the PHY's bit rate in Mbit/s, for the air time of a packet
+//   GK_SHIM_FLASH       file holding the 1 MB internal flash (FlashIAP.h; created erased, 0xFF)
+//   GK_SHIM_FLASH_CUT   N: power cut (_exit(GK_SHIM_CUT_EXIT)) after N programmed bytes
+//   GK_SHIM_APP_END     end address of the sketch's image in flash (FLASHIAP_APP_ROM_END_ADDR)
 #include <Arduino.h>
 #include <ArduinoBLE.h>
+#include <FlashIAP.h>
 #include <USB/PluggableUSBSerial.h>
 #include <Wire.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -35,6 +46,7 @@
 #include <utility/ATT.h>
 #include <utility/HCI.h>
 
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -64,6 +76,9 @@ struct Stats {
   uint64_t loops = 0, produced = 0, reads = 0, stale_reads = 0, overwritten = 0;
   uint64_t serial_wait_us = 0, ble_wait_us = 0, ble_write_no_radio = 0, notifications = 0, serial_in_ble_handler = 0;
   uint64_t i2c_us = 0;  // device time spent in IMU register reads (bus transfers + the BMI270 API's waits)
+  uint64_t ble_rx = 0, ble_rx_dropped = 0;  // central -> peripheral writes taken / lost at the HCI ring
+  uint64_t ble_events_dropped = 0;  // Number Of Completed Packets events lost at the HCI ring
+  uint64_t flash_erases = 0, flash_programmed = 0, flash_us = 0;  // FlashIAP work and the CPU time it stalled
 } g_st;
 
 double host_s() {
@@ -76,13 +91,16 @@ void status(const char* why) {
   fprintf(g_status,
           "status %s t_us=%llu loops=%llu produced=%llu reads=%llu stale=%llu overwritten=%llu "
           "serial_wait_us=%llu ble_wait_us=%llu ble_write_no_radio=%llu notifications=%llu serial_in_ble_handler=%llu "
-          "i2c_us=%llu\n",
+          "i2c_us=%llu ble_rx=%llu ble_rx_dropped=%llu ble_events_dropped=%llu flash_erases=%llu flash_programmed=%llu flash_us=%llu\n",
           why, (unsigned long long)g_us, (unsigned long long)g_st.loops, (unsigned long long)g_st.produced,
           (unsigned long long)g_st.reads, (unsigned long long)g_st.stale_reads,
           (unsigned long long)g_st.overwritten, (unsigned long long)g_st.serial_wait_us,
           (unsigned long long)g_st.ble_wait_us, (unsigned long long)g_st.ble_write_no_radio,
           (unsigned long long)g_st.notifications, (unsigned long long)g_st.serial_in_ble_handler,
-          (unsigned long long)g_st.i2c_us);
+          (unsigned long long)g_st.i2c_us, (unsigned long long)g_st.ble_rx, (unsigned long long)g_st.ble_rx_dropped,
+          (unsigned long long)g_st.ble_events_dropped,
+          (unsigned long long)g_st.flash_erases, (unsigned long long)g_st.flash_programmed,
+          (unsigned long long)g_st.flash_us);
   fflush(g_status);
 }
 
@@ -240,6 +258,32 @@ uint64_t g_interval_us = 0;  // connection interval (0: buffers freed as soon as
 uint64_t g_next_event = 0;   // device time of the next connection event
 unsigned g_taken = 0;        // packets the central took since the last connection event
 
+// Central -> peripheral: ATT writes (with or without response) over the air. The central queues
+// them; at each connection event the link layer takes at most g_rx_buffers of them (its RX
+// buffers, CORDIO_LL_RX_BUFFERS) within the interval's air time, each arriving when its packet
+// ends. The zero-copy HCI hands every arrived packet at once to ArduinoBLE's HCICordioTransport,
+// which stores it in a 256-byte ring (RingBufferN<256> _rxBuf) drained only by BLE.poll(); a
+// packet that finds too little room there is dropped (handleRxData: "drop!"). A CPU stalled by a
+// flash erase or program serves no connection event.
+struct AirPacket {
+  uint8_t type;  // 'W' write without response, 'Q' write request (answered 'A'), 'E' completed-packets event
+  std::vector<uint8_t> body;
+  uint64_t at;  // queued by the central; then: arrival at the peripheral
+};
+std::deque<AirPacket> g_air;      // the central's queue
+std::deque<AirPacket> g_arrived;  // received by the link layer, not yet in the HCI ring
+std::deque<AirPacket> g_ring;     // in ArduinoBLE's HCI ring, not yet read by BLE.poll()
+size_t g_ring_bytes = 0;
+int g_rx_buffers = 4;
+int g_phy = 1;
+const size_t kHciRing = 256;  // ArduinoBLE 2.0.1 HCICordioTransport.h: RingBufferN<256> _rxBuf
+struct Stall { uint64_t from, to; };
+std::vector<Stall> g_stalls;  // CPU stalls by flash operations since the last connection event
+
+// Air time of one central packet of `att` ATT bytes and the peripheral's empty reply: LL header,
+// access address, preamble and CRC (10 bytes), L2CAP header (4), two inter-frame spaces (150 us).
+uint64_t airtime_us(size_t att) { return ((att + 4 + 10) * 8 + 10 * 8) / static_cast<uint64_t>(g_phy) + 300; }
+
 void send_msg(uint8_t type, uint8_t index, const uint8_t* data, size_t n) {
   if (g_central < 0) return;
   uint8_t head[4] = {type, static_cast<uint8_t>((n + 1) & 0xFF), static_cast<uint8_t>((n + 1) >> 8), index};
@@ -281,6 +325,10 @@ void drop_central() {
   close(g_central);
   g_central = -1;
   g_taken = 0;
+  g_air.clear();  // the central's queue and what the link layer held die with the link
+  g_arrived.clear();
+  g_ring.clear();
+  g_ring_bytes = 0;
   // ArduinoBLE 2.0.1 does NOT reset _pendingPkt here (issue #45): packets pending on the dead link
   // are never reported completed. The sketch must (gk_link.h gk_ble_link_dropped()).
   for (Char* c : g_chars) c->subscribed = false;
@@ -294,12 +342,104 @@ void complete_taken() {
   g_taken = 0;
 }
 
+bool stalled_at(uint64_t t) {
+  for (const Stall& s : g_stalls) {
+    if (t >= s.from && t < s.to) return true;
+  }
+  return false;
+}
+
+// One connection event at device time t: the central's queued writes the link layer takes.
+void rx_event(uint64_t t) {
+  uint64_t air = 0;
+  int n = 0;
+  while (!g_air.empty() && n < g_rx_buffers && g_air.front().at <= t) {
+    const uint64_t cost = airtime_us(g_air.front().body.size() + 2);  // + opcode and handle, less the index byte
+    if (n > 0 && air + cost > g_interval_us) break;  // the event ends with the interval
+    air += cost;
+    AirPacket pkt = std::move(g_air.front());
+    g_air.pop_front();
+    pkt.at = t + air;
+    g_arrived.push_back(std::move(pkt));
+    ++n;
+  }
+}
+
 // Connection events every g_interval_us of device time: the controller reports the packets the
-// central took since the last one, so at most _maxPkt packets go out per interval.
+// central took since the last one, so at most _maxPkt packets go out per interval; the central's
+// writes come in (rx_event). Events during a flash stall are missed.
 void connection_events() {
   if (!g_interval_us || g_central < 0 || g_us < g_next_event) return;
-  complete_taken();
-  g_next_event += g_interval_us * ((g_us - g_next_event) / g_interval_us + 1);
+  while (g_next_event <= g_us) {
+    const uint64_t t = g_next_event;
+    g_next_event += g_interval_us;
+    if (stalled_at(t)) continue;
+    if (g_taken) {  // HCI Number Of Completed Packets: an event through the same ring as the data
+      g_arrived.push_back(AirPacket{'E', {static_cast<uint8_t>(g_taken & 0xFF), static_cast<uint8_t>(g_taken >> 8)}, t});
+      g_taken = 0;
+    }
+    rx_event(t);
+  }
+  g_stalls.clear();
+}
+
+void handle_write(uint8_t type, const uint8_t* d, size_t n);
+
+// What arrived by now enters ArduinoBLE's 256-byte ring in arrival order (a packet without room
+// is dropped); BLE.poll() reads the ring a packet at a time and handles each, and packets that
+// arrive meanwhile (a handler programming flash takes time) queue behind.
+size_t hci_bytes(const AirPacket& pkt) {
+  // Number Of Completed Packets: type, event code, length, handles, handle (2), count (2)
+  if (pkt.type == 'E') return 8;
+  // HCI packet type, ACL header (4), L2CAP header (4), ATT opcode and handle (3), the value
+  return 1 + 4 + 4 + 3 + (pkt.body.size() - 1);
+}
+
+void arrivals() {
+  while (!g_arrived.empty() && g_arrived.front().at <= g_us) {
+    AirPacket pkt = std::move(g_arrived.front());
+    g_arrived.pop_front();
+    const size_t n = hci_bytes(pkt);
+    if (g_ring_bytes + n > kHciRing) {  // HCICordioTransportClass::handleRxData: "drop!"
+      // a lost completion event: its packets stay pending (_pendingPkt) until the link drops
+      ++(pkt.type == 'E' ? g_st.ble_events_dropped : g_st.ble_rx_dropped);
+      continue;
+    }
+    g_ring_bytes += n;
+    g_ring.push_back(std::move(pkt));
+  }
+}
+
+void take_arrived() {
+  arrivals();
+  while (!g_ring.empty() && g_central >= 0) {
+    AirPacket pkt = std::move(g_ring.front());
+    g_ring.pop_front();
+    g_ring_bytes -= hci_bytes(pkt);
+    if (pkt.type == 'E') {
+      const unsigned done = pkt.body[0] | (pkt.body[1] << 8);
+      uint8_t& pending = GkShimHci::pending();
+      pending = static_cast<uint8_t>(pending > done ? pending - done : 0);
+      continue;
+    }
+    ++g_st.ble_rx;
+    handle_write(pkt.type, pkt.body.data(), pkt.body.size());
+    arrivals();
+  }
+}
+
+// An ATT write reaching the GATT server: the value is stored, the handler runs, a request is answered.
+void handle_write(uint8_t type, const uint8_t* d, size_t n) {
+  if (n < 1 || d[0] >= g_chars.size()) return;
+  Char* c = g_chars[d[0]];
+  c->value.assign(d + 1, d + n);
+  if (static_cast<int>(c->value.size()) > c->size) c->value.resize(static_cast<size_t>(c->size));
+  if (c->written) {
+    g_in_handler = true;  // handlers run inside BLE.poll(): count Serial output made from there
+    c->written(GkShimBle::device(true), GkShimBle::copy(reinterpret_cast<GkShimChar*>(c)));
+    g_in_handler = false;
+  }
+  if (type == 'Q') send_msg('A', d[0], nullptr, 0);  // ATT Write Response
 }
 
 void handle(uint8_t type, const uint8_t* d, size_t n) {
@@ -307,13 +447,11 @@ void handle(uint8_t type, const uint8_t* d, size_t n) {
   Char* c = g_chars[d[0]];
   if (type == 'S') {
     c->subscribed = n > 1 && d[1];
-  } else if (type == 'W') {
-    c->value.assign(d + 1, d + n);
-    if (static_cast<int>(c->value.size()) > c->size) c->value.resize(static_cast<size_t>(c->size));
-    if (c->written) {
-      g_in_handler = true;  // handlers run inside BLE.poll(): count Serial output made from there
-      c->written(GkShimBle::device(true), GkShimBle::copy(reinterpret_cast<GkShimChar*>(c)));
-      g_in_handler = false;
+  } else if (type == 'W' || type == 'Q') {
+    if (g_interval_us) {  // over the air at the next connection events
+      g_air.push_back(AirPacket{type, std::vector<uint8_t>(d, d + n), g_us});
+    } else {
+      handle_write(type, d, n);
     }
   } else if (type == 'R') {
     send_msg('V', d[0], c->value.data(), c->value.size());
@@ -368,6 +506,7 @@ void ble_service() {
     handle(type, m.data(), m.size());
     if (g_central < 0) break;
   }
+  take_arrived();
 }
 
 const char* env(const char* k) { return getenv(k); }
@@ -628,6 +767,10 @@ int BLELocalDevice::begin() {
   GkShimHci::max() = static_cast<uint8_t>(bufs ? atoi(bufs) : 4);
   const char* iv = env("GK_SHIM_BLE_INTERVAL_US");
   g_interval_us = iv ? strtoull(iv, nullptr, 10) : 0;
+  const char* rx = env("GK_SHIM_BLE_RX_BUFFERS");
+  g_rx_buffers = rx ? atoi(rx) : 4;
+  const char* phy = env("GK_SHIM_BLE_PHY");
+  g_phy = phy && atoi(phy) == 2 ? 2 : 1;
   g_ble_begun = true;
   return 1;
 }
@@ -663,6 +806,116 @@ int HCIClass::sendAclPkt(uint16_t, uint8_t, uint8_t plen, void* data) {
   send_msg('N', d[0], d + 1, plen - 1u);
   return 0;
 }
+
+// ------------------------------------------------------------------------------- FlashIAP
+// The nRF52840's internal flash (FlashIAP.h says what is modelled): a file mapped at the flash's
+// own addresses, NOR semantics, device time per erase and word, and the power-cut injection.
+namespace {
+const uint32_t kFlashSize = 0x100000;   // 1 MB
+const uint32_t kFlashMapped = 0x10000;  // mapped from here (the bootloader's 64 KB below is not ours)
+const uint32_t kSector = 4096;
+const uint64_t kEraseUs = 85000;  // tERASEPAGE max
+const uint64_t kWordUs = 41;      // tWRITE max
+uint8_t* g_flash_map = nullptr;  // the byte at flash address kFlashMapped (== that address)
+bool g_flash_ok = false;
+uint8_t* flash_at(uint32_t addr) { return g_flash_map + (addr - kFlashMapped); }
+long long g_flash_cut = -1;  // programmed bytes left before the power cut (-1: none)
+const int kCutExit = 75;     // the exit status of a power cut (tests tell it from a crash)
+
+// The CPU waits for the flash: `us` of device time. A page erase halts it in one piece (85 ms): the
+// link layer's interrupt cannot run, so the rest of the connection event is lost (its packets stay
+// in the central's queue) and the events meanwhile are missed. A program halts it for one word
+// (41 us) at a time with interrupts served in between (the HAL writes word by word), so the link
+// layer keeps its events; loop() is as late as the whole program took.
+void flash_stall(uint64_t us, bool halts_link) {
+  if (halts_link) {
+    g_stalls.push_back(Stall{g_us, g_us + us});
+    while (!g_arrived.empty() && g_arrived.back().at >= g_us) {
+      g_air.push_front(std::move(g_arrived.back()));
+      g_arrived.pop_back();
+    }
+  }
+  g_st.flash_us += us;
+  advance(us);
+}
+
+bool flash_open() {
+  if (g_flash_ok) return true;
+  const char* path = env("GK_SHIM_FLASH");
+  int fd = path ? open(path, O_RDWR | O_CREAT, 0644) : -1;
+  if (fd < 0) {
+    fprintf(stderr, "shim: FlashIAP needs GK_SHIM_FLASH (a file for the flash)\n");
+    return false;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) return false;
+  if (st.st_size < kFlashSize) {  // a new flash is erased
+    std::vector<uint8_t> ff(kFlashSize - static_cast<size_t>(st.st_size), 0xFF);
+    if (pwrite(fd, ff.data(), ff.size(), st.st_size) != static_cast<ssize_t>(ff.size())) return false;
+  }
+  void* want = reinterpret_cast<void*>(static_cast<uintptr_t>(kFlashMapped));
+  void* m = mmap(want, kFlashSize - kFlashMapped, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd,
+                 kFlashMapped);
+  close(fd);
+  if (m != want) {
+    fprintf(stderr, "shim: cannot map the flash file at 0x%x (vm.mmap_min_addr?)\n", kFlashMapped);
+    if (m != MAP_FAILED) munmap(m, kFlashSize - kFlashMapped);
+    return false;
+  }
+  g_flash_map = static_cast<uint8_t*>(m);
+  g_flash_ok = true;
+  const char* cut = env("GK_SHIM_FLASH_CUT");
+  g_flash_cut = cut && *cut ? atoll(cut) : -1;
+  return true;
+}
+
+bool in_flash(uint32_t addr, uint32_t size) { return addr >= kFlashMapped && addr <= kFlashSize && size <= kFlashSize - addr; }
+}  // namespace
+
+extern "C" uint32_t gk_shim_app_rom_end(void) {
+  const char* v = getenv("GK_SHIM_APP_END");
+  return v ? static_cast<uint32_t>(strtoul(v, nullptr, 0)) : 0x70000u;
+}
+
+namespace mbed {
+int FlashIAP::init() { return flash_open() ? 0 : -1; }
+int FlashIAP::deinit() { return 0; }
+uint32_t FlashIAP::get_sector_size(uint32_t addr) const { return addr < kFlashSize ? kSector : 0; }
+uint32_t FlashIAP::get_flash_start() const { return 0; }
+uint32_t FlashIAP::get_flash_size() const { return kFlashSize; }
+uint32_t FlashIAP::get_page_size() const { return 4; }
+uint8_t FlashIAP::get_erase_value() const { return 0xFF; }
+int FlashIAP::read(void* buffer, uint32_t addr, uint32_t size) {
+  if (!g_flash_ok || !in_flash(addr, size)) return -1;
+  memcpy(buffer, flash_at(addr), size);
+  return 0;
+}
+int FlashIAP::erase(uint32_t addr, uint32_t size) {
+  if (!g_flash_ok || !in_flash(addr, size) || addr % kSector || size % kSector) return -1;
+  for (uint32_t a = addr; a < addr + size; a += kSector) {
+    memset(flash_at(a), 0xFF, kSector);
+    ++g_st.flash_erases;
+    flash_stall(kEraseUs, true);
+  }
+  return 0;
+}
+int FlashIAP::program(const void* buffer, uint32_t addr, uint32_t size) {
+  if (!g_flash_ok || !in_flash(addr, (size + 3) & ~3u) || addr % 4 || !buffer) return -1;
+  const uint8_t* src = static_cast<const uint8_t*>(buffer);
+  const uint32_t padded = (size + 3) & ~3u;  // FlashIAP pads a short last word with the erase value
+  for (uint32_t i = 0; i < padded; ++i) {
+    if (g_flash_cut == 0) {
+      status("power-cut");
+      _exit(kCutExit);  // the mapping is the file's page cache: what was programmed stays
+    }
+    if (g_flash_cut > 0) --g_flash_cut;
+    flash_at(addr)[i] &= i < size ? src[i] : 0xFF;
+    ++g_st.flash_programmed;
+  }
+  flash_stall(kWordUs * (padded / 4), false);
+  return 0;
+}
+}  // namespace mbed
 
 // ------------------------------------------------------------------------------- main
 static bool load_imu(const char* path) {
