@@ -2,7 +2,7 @@
 // tests/test_package_parse.py (not part of the sketch).
 //
 //   package_parse_driver parse BOARD|- CHECK_PAYLOAD(0|1) < package
-//       stdout: "ok" then one "key value" line per Config field (arrays comma-separated, labels
+//       stdout: "declared N" (gk::declared_length), then "ok" and one "key value" line per Config field (arrays comma-separated, labels
 //       comma-joined, shas in hex, "payload OFFSET LENGTH"), or "error CODE OFFSET text"
 //   package_parse_driver hash CHUNK... < bytes
 //       stdout: "SHA256HEX CRC32HEX": the input fed to update() in pieces of the given sizes
@@ -33,6 +33,7 @@ void print_list(const char* key, const int64_t* v, int n) {
 
 int run_parse(const char* board, bool check) {
   const size_t len = read_all();
+  printf("declared %lu\n", static_cast<unsigned long>(gk::declared_length(g_buf, len)));
   static gk::Config cfg;
   gk::PackageError err;
   const uint8_t* payload = 0;

@@ -358,11 +358,11 @@ def test_export_on_a_full_disk_leaves_no_partial_sketch_and_the_next_export_need
     first = _files(sketch)
     (sketch / "my_notes.txt").write_text("mine\n")
     tiny_disk.fill(leave=8_000)
-    r = Ran(capsys, "export", str(small_model.model_dir), "--sketch", str(sketch), "--arena", "65536")
+    r = Ran(capsys, "export", str(small_model.model_dir), "--sketch", str(sketch), "--arena", "16384")
     assert_user_error(r, "No space left on device")
     assert _files(sketch) == {**first, "my_notes.txt": b"mine\n"}  # the previous sketch, whole
     tiny_disk.free()
-    assert Ran(capsys, "export", str(small_model.model_dir), "--sketch", str(sketch), "--arena", "65536").returncode == 0
+    assert Ran(capsys, "export", str(small_model.model_dir), "--sketch", str(sketch), "--arena", "16384").returncode == 0
     assert (sketch / "my_notes.txt").read_text() == "mine\n"  # the user's own file is carried over
 
 

@@ -45,6 +45,10 @@ def driver(tmp_path_factory) -> Path:
 def cpp_parse(exe: Path, data: bytes, board: str | None = None, check: bool = True) -> dict[str, str] | tuple[int, int, str]:
     r = subprocess.run([str(exe), "parse", board or "-", "1" if check else "0"], input=data, capture_output=True, check=True)
     lines = r.stdout.decode("ascii").splitlines()
+    declared = int(lines.pop(0).split()[1])
+    if declared:  # what the header says the package spans: a whole package of this format, within the maxima
+        assert data[:4] == pkg.MAGIC and declared <= pkg.MAX_PACKAGE_BYTES
+        assert declared == sum(struct.unpack_from("<HI", data, 6)) if len(data) >= 128 else declared == 0
     if lines[0].startswith("error "):
         _, code, offset, text = lines[0].split(" ", 3)
         return int(code), int(offset), text
@@ -128,6 +132,8 @@ def test_a_python_package_parses_to_the_same_fields_in_cpp(driver, packages, nam
     assert isinstance(got, pkg.Package)
     assert cpp_parse(driver, data) == expected_fields(got)
     assert cpp_parse(driver, data, got.board) == expected_fields(got)  # its own board: accepted
+    r = subprocess.run([str(driver), "parse", "-", "1"], input=data + bytes(4096), capture_output=True, check=True)
+    assert r.stdout.decode().splitlines()[0] == f"declared {len(data)}"  # found at the start of a larger slot
     assert cpp_parse(driver, data, check=False) == expected_fields(got)
 
 

@@ -252,6 +252,23 @@ inline bool parse_header(const uint8_t* data, size_t len, const char* board, Con
   return true;
 }
 
+// The total length (header + payload) the header at data declares, or 0 when the first `avail`
+// bytes do not start like a package of this format (magic, version, an aligned header length) or the
+// length exceeds GK_MAX_PACKAGE_BYTES. For finding how much of a flash slot to hand to parse_header().
+inline uint32_t declared_length(const uint8_t* data, size_t avail) {
+  using namespace pkg_detail;
+  if (avail < static_cast<size_t>(kArrays + 4)) return 0;
+  for (int i = 0; i < 4; ++i) {
+    if (data[i] != static_cast<uint8_t>(GK_PKG_MAGIC[i])) return 0;
+  }
+  const uint32_t header_len = u16(data + kHeaderLen);
+  if (u16(data + kVersion) != GK_PKG_FORMAT_VERSION || header_len % GK_PKG_HEADER_ALIGN != 0 ||
+      header_len < static_cast<uint32_t>(kArrays + 4))
+    return 0;
+  const uint64_t total = static_cast<uint64_t>(header_len) + u32(data + kPayloadLen);
+  return total > static_cast<uint64_t>(GK_MAX_PACKAGE_BYTES) ? 0 : static_cast<uint32_t>(total);
+}
+
 // The payload's CRC32 and SHA-256 (computed by the caller, e.g. incrementally over flash) against
 // the header's. False with *err (BAD_HASH) when either differs.
 inline bool check_payload_digest(const Config& cfg, uint32_t crc, const uint8_t sha[32], PackageError* err) {
