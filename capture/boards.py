@@ -19,7 +19,8 @@ from capture.errors import GestureError
 NANO33_CORE = "arduino:mbed_nano"
 NANO33_FQBN = "arduino:mbed_nano:nano33ble"
 # nRF52840: 1 MB flash of which the Arduino mbed core leaves 983,040 bytes to a sketch (the rest is
-# the bootloader), 256 KB RAM.
+# the bootloader), 256 KB RAM. A push-ready classifier must also end below the model slots
+# (training/package.py PUSH_READY_FLASH_BYTES, 704,512 bytes): the export's budget uses that limit.
 NANO33_FLASH = 983_040
 NANO33_RAM = 262_144
 
@@ -45,7 +46,7 @@ class Board:
     # Real links (arduino-cli's figures: flash .text+.data+.rodata*, RAM .data+.bss), see the note above BOARDS
     base_flash_bytes: int  # empty sketch including ArduinoBLE and the IMU library, with the core
     base_ram_bytes: int
-    classifier_flash_bytes: int  # the reference classifier (training/export.py REFERENCE) exported for this board
+    classifier_flash_bytes: int  # the push-ready classifier of the reference model (training/export.py REFERENCE)
     classifier_ram_bytes: int
     defines: tuple[str, ...] = ()  # preprocessor symbols that select this board in the sketches
     # The sensor as the simulated hand (capture/virtual/hand.py) models it at the configured full scale
@@ -60,8 +61,10 @@ class Board:
 # recipe.size.regex) and linked against a libmbed.a rebuilt for ARDUINO_NANO33BLE from Mbed OS 6.17.0
 # (17dc3dc) plus the core's patches/, as its mbed-os-to-arduino script makes it (develop profile, the
 # variant's conf/mbed_app.json); the core's published package ships a libmbed.a of its own toolchain.
-# base: an empty sketch that includes ArduinoBLE.h and the IMU library's header; classifier: the sketch
-# `gesture export` writes for the reference model, the anchor of the export's budget.
+# base: an empty sketch that includes ArduinoBLE.h and the IMU library's header; classifier: the push-ready
+# sketch `gesture export` writes for the reference model (every FIRMWARE_OPS kernel, the 32 KB arena,
+# buffers for the package maxima, flash slots and the BLE transfer service; linked 2026-12-06 from main
+# 93d7b00 + the slot constants of branch i19r), the anchor of the export's budget.
 BOARDS: dict[str, Board] = {b.key: b for b in (
     Board(key="nano33ble", title="Arduino Nano 33 BLE Sense (Rev1, LSM9DS1 IMU)", fqbn=NANO33_FQBN,
           core=NANO33_CORE, libraries=("ArduinoBLE", "Arduino_LSM9DS1"), sensor="LSM9DS1",
@@ -69,7 +72,7 @@ BOARDS: dict[str, Board] = {b.key: b for b in (
           imu_rate_hz=119, max_rate_hz=952, accel_range_g=4, gyro_range_dps=2000,
           accel_noise_counts=12.0,  # ~1.5 mg rms, the LSM9DS1 accelerometer at 119 Hz
           flash_bytes=NANO33_FLASH, ram_bytes=NANO33_RAM, base_flash_bytes=339_740, base_ram_bytes=70_984,
-          classifier_flash_bytes=437_900, classifier_ram_bytes=82_416),
+          classifier_flash_bytes=490_212, classifier_ram_bytes=123_976),
     Board(key="nano33ble_rev2", title="Arduino Nano 33 BLE Sense Rev2 (BMI270 + BMM150 IMU)", fqbn=NANO33_FQBN,
           core=NANO33_CORE, libraries=("ArduinoBLE", "Arduino_BMI270_BMM150"), sensor="BMI270",
           imu_header="gk_imu_bmi270.h", imu_library="Arduino_BMI270_BMM150",
@@ -77,7 +80,7 @@ BOARDS: dict[str, Board] = {b.key: b for b in (
           gyro_range_dps=2000,
           accel_noise_counts=12.0,  # BMI270 datasheet: 160 ug/sqrt(Hz), ~1.1 mg rms at 50 Hz bandwidth
           flash_bytes=NANO33_FLASH, ram_bytes=NANO33_RAM, base_flash_bytes=347_716, base_ram_bytes=71_624,
-          classifier_flash_bytes=457_916, classifier_ram_bytes=83_024,
+          classifier_flash_bytes=510_300, classifier_ram_bytes=124_616,
           defines=("GK_BOARD_REV2",), accel_lsb_g=1 / 8192, gyro_lsb_dps=1 / 16.4,
           gyro_noise_dps=0.008 * 50 ** 0.5),  # BMI270 datasheet: 8192 LSB/g, 16.4 LSB/dps, 0.008 dps/sqrt(Hz)
 )}

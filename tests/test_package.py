@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import struct
+import subprocess
 import zlib
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from capture import protocol as p
 from capture.errors import DataError
+from conftest import need_tool
 from training import package as pkg
 from training.model_dir import load_model_dir
 from training.preprocess import lowpass_taps, resample_step
@@ -74,6 +77,29 @@ def test_limits_follow_the_link_and_flash():
     assert pkg.SLOT_BYTES % pkg.FLASH_SECTOR == 0 and pkg.MAX_PACKAGE_BYTES < pkg.SLOT_BYTES
     assert p.push_chunk_size(23) == 16 and p.push_chunk_size(247) == p.PUSH_CHUNK_MAX == 224
     assert all(p.push_chunk_size(m) % p.PUSH_CHUNK_ALIGN == 0 for m in range(23, 248))
+
+
+def test_slot_addresses_are_defined_once_and_the_board_header_agrees(tmp_path):
+    """The slots' place is defined in training/package.py and generated into gk_package.h, which
+    gk_flash_iap.h (the board's FlashIAP glue) uses: compiled with g++, the header's addresses are
+    Python's, and the push-ready sketch's flash limit is what lies below the slots."""
+    assert pkg.SLOTS_BASE == pkg.SLOTS_END - 2 * pkg.SLOT_BYTES == 0xBC000
+    assert pkg.PUSH_READY_FLASH_BYTES == pkg.SLOTS_BASE - pkg.APP_FLASH_START == 704_512
+    iap = (Path(__file__).resolve().parents[1] / "firmware/templates/gesture_classifier/gk_flash_iap.h").read_text()
+    assert "#define GK_SLOTS_BASE" not in iap and "#define GK_SLOTS_END" not in iap and '#include "gk_package.h"' in iap
+    gxx = need_tool("g++")
+    (tmp_path / "gk_package.h").write_text(pkg.c_header())
+    (tmp_path / "main.cpp").write_text(
+        '#include <stdio.h>\n#include "gk_package.h"\n'
+        'static_assert(GK_SLOTS_BASE == GK_SLOTS_END - 2u * GK_SLOT_BYTES, "slot base");\n'
+        'int main() { printf("%lu %lu %lu\\n", (unsigned long)GK_APP_FLASH_START, (unsigned long)GK_SLOTS_BASE, '
+        '(unsigned long)GK_SLOTS_END); }\n')
+    exe = tmp_path / "slots"
+    r = subprocess.run([gxx, "-std=c++11", "-Wall", "-Werror", "-o", str(exe), str(tmp_path / "main.cpp")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
+    assert [int(v) for v in out] == [pkg.APP_FLASH_START, pkg.SLOTS_BASE, pkg.SLOTS_END]
 
 
 def test_push_status_round_trip():

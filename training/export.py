@@ -42,7 +42,7 @@ from training.evaluate import ALIGN
 from training.model_dir import load_model_dir
 from training.postprocess import detector_config
 from training.preprocess import PreprocessConfig
-from training.tflm_ops import RESOLVER_METHODS, check_supported, firmware_ops, model_ops
+from training.tflm_ops import FIRMWARE_OPS, RESOLVER_METHODS, check_supported, firmware_ops, model_ops
 
 MANIFEST = "export.json"  # marks a folder as written by `gesture export` (safe to overwrite)
 # the template files copied as they are (the portable C++ of the push-ready sketch)
@@ -54,22 +54,31 @@ SKETCH_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 TFLM_INCLUDE_PREFIX = "src/tflm/tflite-micro/"  # gk_model.cpp's TFLM includes, relative to the sketch
 
 
-# ---- budget (bytes), from measurements, not per-kernel guesses.
-# Core + BLE + IMU per board: the capture sketch (the same core, ArduinoBLE and IMU library the
-# classifier links, with no model) built by arduino-cli for the Nano 33 BLE.
-BASE_SOURCE = ("arduino-cli build of the capture sketch for the Nano 33 BLE: ArduinoCore-mbed b4ad4e7, "
-               "ArduinoBLE 2.0.1, Arduino_LSM9DS1 1.1.1, Arduino_BMI270_BMM150 1.2.3")
-# Model + TFLM runtime + kernels: `gesture verify`'s linker map (report.json "m4") when the model
-# was verified; otherwise the model bytes plus the runtime and kernels of the default model as
-# measured by `gesture verify` (linker map, arm-none-eabi-gcc 12.2 -Os, CMSIS-NN), which other
-# small CNNs approach within a few KB.
-# Push-ready sketch (every FIRMWARE_OPS kernel, the package parser, model_switch), measured with the
-# default architecture (cnn 16-24-32, k5-5-3, flatten) on the pinned TFLM:
-RUNTIME_FLASH_MEASURED = 113_061  # 125,637 B model + runtime, minus its 12,576-byte package
-RUNTIME_RAM_MEASURED = 745  # 33,513 B static RAM of model + runtime, minus the 32,768 B arena (GK_MAX_ARENA_BYTES)
-# The sketch's own glue (BLE service, frame encoding, Serial) is counted in the capture sketch's
-# base figure, which has the same glue; the classifier adds the preprocessing (~2 KB on the M4).
-STACK_BUFFERS_RAM = 2_048  # notify buffer + Serial line built on the stack
+# ---- budget (bytes), from real links, not per-kernel guesses.
+# The push-ready sketch's kernels (every FIRMWARE_OPS op), tensor arena (GK_MAX_ARENA_BYTES) and
+# static buffers (the package maxima) are the same whatever model it carries: what depends on the
+# model is the built-in package in flash (model_data.cpp) and the kernels of any op of the model
+# outside FIRMWARE_OPS. So a sketch's budget is the board's real link of the push-ready classifier
+# `gesture export` writes for the REFERENCE model (capture/boards.py classifier_*), with the
+# reference package's bytes swapped for this model's.
+@dataclass(frozen=True)
+class ReferenceModel:
+    """The model the boards' push-ready classifier links were built with."""
+
+    made_by: str
+    model_sha256: str
+    model_bytes: int
+    package_bytes: dict[str, int]  # per board: its model package (model_data.cpp's g_package_data_len; the
+    # low-pass taps, so the length, depend on the board's IMU rate)
+
+
+REFERENCE = ReferenceModel(
+    made_by="`gesture demo` (seed 0, 240 simulated takes; 4 labels, accel, 26 Hz x 72), exported with "
+            "`gesture export --board KEY`",
+    model_sha256="532a0d048a9f1ad558724cda11d082aa52755b9cbd00931ff71a28fcd2fd52a4",
+    model_bytes=12_336, package_bytes={"nano33ble": 12_688, "nano33ble_rev2": 12_672})
+LINK_SOURCE = ("real link (capture/boards.py): ArduinoCore-mbed 4.6.0 b4ad4e7, libmbed.a rebuilt from Mbed OS "
+               "6.17.0, ArduinoBLE 2.0.1, Arduino_LSM9DS1 1.1.1, Arduino_BMI270_BMM150 1.2.3, arm-none-eabi-gcc 12.2")
 
 
 @dataclass
@@ -83,6 +92,9 @@ class Budget:
     sources: dict[str, str] = field(default_factory=dict)
     model_bytes: int = 0
     arena_bytes: int = 0
+    # the flash the sketch may use: a push-ready sketch must end below the model slots
+    # (training.package.PUSH_READY_FLASH_BYTES), less than the core's board.flash_bytes
+    flash_limit: int = package.PUSH_READY_FLASH_BYTES
 
     @property
     def flash_total(self) -> int:
@@ -94,10 +106,11 @@ class Budget:
 
     def problems(self) -> list[str]:
         out = []
-        if self.flash_total > self.board.flash_bytes:
-            over = self.flash_total - self.board.flash_bytes
+        if self.flash_total > self.flash_limit:
+            over = self.flash_total - self.flash_limit
             out.append(f"flash: {self.flash_total:,} bytes (model {self.model_bytes:,}) exceeds the "
-                       f"{self.board.flash_bytes:,} bytes of {self.board.key} by {over:,}; train a smaller model "
+                       f"{self.flash_limit:,} bytes a push-ready sketch of {self.board.key} may use (it must end below "
+                       f"the model slots at 0x{package.SLOTS_BASE:X}) by {over:,}; train a smaller model "
                        "(fewer/smaller conv filters, a shorter --window or a lower --rate)")
         if self.ram_total > self.board.ram_bytes:
             over = self.ram_total - self.board.ram_bytes
@@ -124,31 +137,32 @@ def ring_buffer_bytes(cfg: PreprocessConfig | None = None, imu_rate_hz: float = 
     return live + resampler + window_copy + model_io + smoother + detector + config + info + raw
 
 
-def estimate_budget(model_bytes: int, ops: list[str], arena_bytes: int, cfg: PreprocessConfig, board: Board,
-                    measured: dict | None = None) -> Budget:
-    """The sketch's flash/RAM: the board's measured base, plus model + runtime from ``measured``
-    (report.json "m4", written by `gesture verify`) or, before verification, the model bytes plus
-    the measured runtime of the default model."""
-    del ops  # the kernels are inside the measured model + runtime figure
-    buffers = ring_buffer_bytes(cfg, board.imu_rate_hz) + STACK_BUFFERS_RAM
-    if measured and measured.get("flash_bytes_model_runtime"):
-        mr_flash = int(measured["flash_bytes_model_runtime"])
-        mr_ram = int(measured["ram_bytes_model_runtime"])  # includes the arena as the M4 build sized it
-        src = (f"`gesture verify` linker map (Cortex-M4, TFLM {str(measured.get('tflm_commit', ''))[:7]}); "
-               f"arena_used_bytes() on the M4: {int(measured.get('arena_bytes_m4', 0)):,}")
-        ram = {"core_ble_imu": board.base_ram_bytes, "model_runtime_arena": mr_ram, "buffers": buffers}
-        if int(measured.get("arena_reserved_bytes", arena_bytes)) != arena_bytes:  # exported with another arena
-            ram["model_runtime_arena"] += arena_bytes - int(measured["arena_reserved_bytes"])
-    else:
-        mr_flash = int(model_bytes) + RUNTIME_FLASH_MEASURED
-        src = ("model bytes + the runtime and kernels `gesture verify` measured for the default model "
-               "(run `gesture verify` for this model's own figure)")
-        ram = {"core_ble_imu": board.base_ram_bytes, "model_runtime_arena": RUNTIME_RAM_MEASURED + int(arena_bytes),
-               "buffers": buffers}
-    flash = {"core_ble_imu": board.base_flash_bytes, "model_runtime": mr_flash}
-    sources = {"core_ble_imu": BASE_SOURCE, "model_runtime": src, "model_runtime_arena": src,
-               "buffers": "declared sizes in gk_preprocess.h and the .ino"}
-    return Budget(board, flash, ram, sources, int(model_bytes), int(arena_bytes))
+def estimate_budget(package_bytes: int, ops: list[str], board: Board, model_bytes: int = 0) -> Budget:
+    """The push-ready sketch's flash/RAM as arduino-cli reports them: the board's real classifier
+    link (REFERENCE) with the reference package's bytes swapped for this model's ``package_bytes``.
+    ``ops`` is the resolver (firmware_ops()); kernels outside FIRMWARE_OPS are not in the link and
+    are named in the sources as not counted."""
+    ref = REFERENCE
+    ref_package = ref.package_bytes[board.key]
+    extra = [op for op in ops if op not in FIRMWARE_OPS]
+    buffers = ring_buffer_bytes(None, board.imu_rate_hz)
+    sketch_src = (f"the real push-ready classifier link of {board.key} minus the base, the reference package "
+                  f"({ref_package:,} B) and, for RAM, the arena and buffers: TFLM + every FIRMWARE_OPS kernel, "
+                  f"package parser, flash slots, BLE services (reference: {ref.made_by})")
+    if extra:
+        sketch_src += f"; not counted: the kernels of {', '.join(extra)} (not in FIRMWARE_OPS)"
+    flash = {"core_ble_imu": board.base_flash_bytes,
+             "sketch": board.classifier_flash_bytes - board.base_flash_bytes - ref_package,
+             "package": int(package_bytes)}
+    ram = {"core_ble_imu": board.base_ram_bytes,
+           "sketch": board.classifier_ram_bytes - board.base_ram_bytes - package.MAX_ARENA_BYTES - buffers,
+           "arena": package.MAX_ARENA_BYTES, "buffers": buffers}
+    sources = {"core_ble_imu": "empty sketch with ArduinoBLE and " + board.imu_library + ", " + LINK_SOURCE,
+               "sketch": sketch_src, "package": "this model's package (model_data.cpp: header + model.tflite)",
+               "arena": "GK_MAX_ARENA_BYTES (any model a package may describe runs in it)",
+               "buffers": "declared sizes in gk_preprocess.h, gk_detect.h and the .ino (the package maxima)"}
+    return Budget(board, flash, ram, sources, int(model_bytes), package.MAX_ARENA_BYTES,
+                  min(package.PUSH_READY_FLASH_BYTES, board.flash_bytes))
 
 
 # ----------------------------------------------------------------------------- generated files
@@ -273,8 +287,8 @@ def readme(cfg: PreprocessConfig, board: Board, budget: Budget, ops: list[str], 
         "IMU_RATE": str(board.imu_rate_hz), "LABELS": ", ".join(cfg.labels), "MODEL_RATE": str(cfg.model_rate_hz),
         "WINDOW": str(cfg.window), "WINDOW_S": f"{cfg.window / cfg.model_rate_hz:.2f}", "STRIDE": str(cfg.stride),
         "PRED_RATE": f"{cfg.model_rate_hz / cfg.stride:g}", "OPS": ", ".join(ops), "MODEL_BYTES": f"{model_bytes:,}",
-        "ARENA": f"{arena:,}", "FLASH_TOTAL": f"{budget.flash_total:,}", "FLASH_MAX": f"{board.flash_bytes:,}",
-        "FLASH_PCT": f"{100 * budget.flash_total / board.flash_bytes:.0f}", "RAM_TOTAL": f"{budget.ram_total:,}",
+        "ARENA": f"{arena:,}", "FLASH_TOTAL": f"{budget.flash_total:,}", "FLASH_MAX": f"{budget.flash_limit:,}",
+        "FLASH_PCT": f"{100 * budget.flash_total / budget.flash_limit:.0f}", "RAM_TOTAL": f"{budget.ram_total:,}",
         "RAM_MAX": f"{board.ram_bytes:,}", "RAM_PCT": f"{100 * budget.ram_total / board.ram_bytes:.0f}",
         "FLASH_ROWS": flash_rows, "RAM_ROWS": ram_rows, "TFLM_SECTION": tflm_section(tflm),
         "SERVICE_UUID": p.SERVICE_UUID, "PREDICTION_UUID": p.PREDICTION_CHAR_UUID, "IMU_UUID": p.IMU_CHAR_UUID,
@@ -409,8 +423,7 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     package_bytes = package.encode(cfg, tflite, board=b.key, model_sha256=str(report.get("model_sha256") or
                                    hashlib.sha256(tflite).hexdigest()), arena_bytes=arena,
                                    where=str(model_dir / "config.json"))
-    measured = report.get("m4") if isinstance(report.get("m4"), dict) else None
-    budget = estimate_budget(len(package_bytes), resolver_ops, package.MAX_ARENA_BYTES, cfg, b, measured)
+    budget = estimate_budget(len(package_bytes), resolver_ops, b, len(tflite))
     problems = budget.problems()
     if problems:
         raise GestureError(f"{model_dir} does not fit {b.title}: " + "; ".join(problems))
@@ -444,7 +457,7 @@ def export_sketch(model_dir: str | Path, sketch_dir: str | Path, *, board: str =
     if tree is None:
         notes.append(f"sketch written without the TFLM runtime: {tflm_tree.missing_tree_hint()}")
     result = ExportResult(sketch_dir, b.key, sorted(files) + [MANIFEST], len(tflite), package.MAX_ARENA_BYTES, ops,
-                          budget.flash_total, b.flash_bytes, budget.ram_total, b.ram_bytes,
+                          budget.flash_total, budget.flash_limit, budget.ram_total, b.ram_bytes,
                           {"flash": budget.flash, "ram": budget.ram, "sources": budget.sources}, tflm=info)
     manifest = {"generator": GENERATED, "model_dir": str(model_dir), "board": b.key, "fqbn": b.fqbn,
                 "files": result.files, "model_bytes": len(tflite), "model_sha256": hashlib.sha256(tflite).hexdigest(),

@@ -66,6 +66,15 @@ FLASH_SECTOR = 4096  # nRF52840 page: the FlashIAP erase unit
 SLOT_SECTORS = 18  # one slot: the package, then one sector for the board's commit record
 SLOT_BYTES = SLOT_SECTORS * FLASH_SECTOR
 MAX_PACKAGE_BYTES = SLOT_BYTES - FLASH_SECTOR
+# Where the two slots live on the Nano 33 BLE (docs/push.md, "Where the slots are"; gk_flash_iap.h):
+# the sketch's flash starts at 0x10000 (the core's linker script; the Arduino bootloader below), the
+# slots end where the core's SoftDevice-capable bootloader would go (0xE0000). A push-ready sketch
+# must end below SLOTS_BASE, so its application flash is PUSH_READY_FLASH_BYTES, not the 983,040 the
+# core lets any sketch use.
+APP_FLASH_START = 0x10000
+SLOTS_END = 0xE0000
+SLOTS_BASE = SLOTS_END - 2 * SLOT_BYTES  # 0xBC000
+PUSH_READY_FLASH_BYTES = SLOTS_BASE - APP_FLASH_START  # 720,896
 # More maxima the firmware's fixed buffers need (added with the runtime-config firmware, issue 21):
 MAX_SMOOTHING = 64  # gk::Smoother's score history (codegen_preprocess.check_config's limit too)
 MAX_DETECT_AVERAGE = MAX_AVERAGE  # gk::Detector's history (training.postprocess)
@@ -327,6 +336,9 @@ def c_header() -> str:
         f"#define GK_SLOT_SECTORS {SLOT_SECTORS}",
         f"#define GK_SLOT_BYTES {SLOT_BYTES}",
         f"#define GK_MAX_PACKAGE_BYTES {MAX_PACKAGE_BYTES}",
+        f"#define GK_APP_FLASH_START 0x{APP_FLASH_START:X}u",
+        f"#define GK_SLOTS_END 0x{SLOTS_END:X}u",
+        f"#define GK_SLOTS_BASE 0x{SLOTS_BASE:X}u  // GK_SLOTS_END - 2 * GK_SLOT_BYTES",
         f"#define GK_MAX_SMOOTHING {MAX_SMOOTHING}",
         f"#define GK_MAX_DETECT_AVERAGE {MAX_DETECT_AVERAGE}",
         f"#define GK_MIN_RESAMPLE_STEP {MIN_RESAMPLE_STEP}",

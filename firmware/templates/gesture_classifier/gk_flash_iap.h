@@ -11,7 +11,7 @@
 // * The core's Nano33BLE_System example that installs the SoftDevice-capable bootloader puts that
 //   bootloader at 0xE0000 and a SoftDevice length record at 0xFF000. So the slots end at 0xE0000,
 //   not at the end of flash: 2 x GK_SLOT_BYTES = 0xBC000 .. 0xE0000, and a sketch may be at most
-//   0xBC000 - 0x10000 = 704 KB (the kit's classifier is about 400 KB); begin() checks the image
+//   0xBC000 - 0x10000 = 704,512 bytes (688 KB; the kit's classifier is about 450 KB); begin() checks the image
 //   (FLASHIAP_APP_ROM_END_ADDR, from the linker's symbols) ends below the slots.
 // * An upload with bossac (arduino-cli upload) erases what it writes; a pushed model there may be
 //   gone after a reflash and the board boots its built-in model, which is what a reflash means.
@@ -21,8 +21,7 @@
 #include "gk_flash.h"
 #include "gk_package.h"
 
-#define GK_SLOTS_END 0xE0000u
-#define GK_SLOTS_BASE (GK_SLOTS_END - 2u * GK_SLOT_BYTES)
+// GK_SLOTS_BASE and GK_SLOTS_END come from gk_package.h (training/package.py SLOTS_BASE, SLOTS_END).
 
 namespace gk {
 
