@@ -20,7 +20,7 @@
 
 namespace {
 
-const uint32_t kBase = 0xBC000;  // where the board puts the slots (gk_flash_iap.h)
+const uint32_t kBase = GK_SLOTS_BASE;  // where the board puts the slots (gk_package.h, training/package.py)
 const uint32_t kBytes = 2 * GK_SLOT_BYTES;
 
 // NOR flash in RAM: an erase sets a sector to 0xFF, programming ANDs (bits only go 1 -> 0), a
