@@ -3,11 +3,14 @@ classifier over the real link thread: pick a folder, see what changes, push, and
 takes the labels the board's INFO reports afterwards."""
 from __future__ import annotations
 
+import json
 import sys
+import time
 
 import pytest
 
 from conftest import ROOT, wait_until
+from dashboard_fakes import SseClient
 
 APP = ROOT / "dashboard" / "app.py"
 
@@ -37,8 +40,27 @@ def run_until(at, cond, what: str, timeout: float = 30.0):
     return at
 
 
-def bar_texts(at) -> list[str]:
-    return [b.proto.text for b in at.get("progress")]
+def live_labels(at) -> list[str]:
+    """The labels the page gives its live view (dashboard/live_view.py)."""
+    (view,) = [c for c in at.get("component_instance") if c.proto.component_name == "dashboard.live_view.live_view"]
+    return json.loads(view.proto.json_args)["labels"]
+
+
+def live_gesture(at, timeout: float = 30.0) -> str:
+    """The name of the next prediction with motion the page's live feed delivers (what the live view paints)."""
+    (view,) = [c for c in at.get("component_instance") if c.proto.component_name == "dashboard.live_view.live_view"]
+    feed = json.loads(view.proto.json_args)["feed"]
+    client = SseClient(feed["port"], feed["path"])
+    try:
+        client.next("hello")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            name = client.next("prediction", timeout=timeout)["name"]
+            if name not in ("idle", "unknown"):
+                return name
+        raise AssertionError("no prediction with motion on the live feed")
+    finally:
+        client.close()
 
 
 def table(at) -> dict[str, dict]:
@@ -49,12 +71,37 @@ def table(at) -> dict[str, dict]:
 
 def test_push_panel_shows_changes_pushes_and_the_live_view_takes_the_new_labels(
         monkeypatch, clean_cache, small_model, other_model):
+    url = f"virtual://classifier?model={small_model.model_dir}"
+    push_and_follow(page(monkeypatch, url, "--model", str(small_model.model_dir)), small_model, other_model)
+
+
+def test_push_panel_against_the_host_compiled_firmware(monkeypatch, clean_cache, small_model, other_model, tflm_tree,
+                                                       tmp_path):
+    """The same, with the exported push-ready sketch itself as the board (gk_push.h over the shim's BLE
+    link and NOR flash): what the page pushes is what the board's transfer service takes."""
+    from capture.virtual import firmware as fw
+    from tests.conftest import need_tool
+    from training.export import export_sketch
+
+    need_tool("g++")
+    sketch = tmp_path / "clf"
+    export_sketch(small_model.model_dir, sketch, board="nano33ble")
+    fw.build(sketch, "nano33ble", tflm=tflm_tree)
+    monkeypatch.setenv("GESTURE_TFLM", str(tflm_tree))  # where the page's link finds the runtime to build with
+    url = f"virtual://firmware?sketch={sketch}&board=nano33ble"
+    push_and_follow(page(monkeypatch, url, "--model", str(small_model.model_dir)), small_model, other_model)
+
+
+def push_and_follow(at, small_model, other_model) -> None:
+    """Pick other_model, see what changes, push, and the live view takes the board's new labels."""
     from dashboard import push_panel
 
     old = list(small_model.config.labels)
     new = (other_model / "labels.txt").read_text().split()
-    at = page(monkeypatch, f"virtual://classifier?model={small_model.model_dir}", "--model", str(small_model.model_dir))
-    run_until(at, lambda a: any(old[0] in t for t in bar_texts(a)), "a prediction with the old labels")
+    run_until(at, lambda a: live_labels(a) == old, "the live view named with the running model's labels")
+    run_until(at, lambda a: any(m.label == "predictions/s" and m.value not in ("0", "0.0") for m in a.metric),
+              "the board's predictions reaching the page", timeout=60)
+    assert live_gesture(at) in old
 
     at.text_input(key="push_dir").input(str(other_model)).run()
     rows = table(at)
@@ -69,10 +116,9 @@ def test_push_panel_shows_changes_pushes_and_the_live_view_takes_the_new_labels(
     assert ok and "labels " + ",".join(new) in ok[0], [e.value for e in at.error]
     sha = (other_model / "report.json").read_text().split('"model_sha256": "')[1][:64]
     assert push_panel.PUSHED[sha] == other_model
-    # the live view: bars named after the new labels only
-    run_until(at, lambda a: (texts := [t for t in bar_texts(a) if "·" in t]) and
-              all(t.split(" · ")[0] in new for t in texts) and len(texts) == len(new),
-              "predictions shown with the pushed labels")
+    # the live view: named after the new labels, and the board's predictions are the new model's
+    run_until(at, lambda a: live_labels(a) == new, "the live view named with the pushed labels")
+    assert all(live_gesture(at) in new for _ in range(3))
     rows = table(at)
     assert rows["labels"]["on the board"] == ", ".join(new) and rows["labels"]["changes"] == ""
 
@@ -107,7 +153,8 @@ def test_push_panel_resumes_when_the_board_drops_the_link_mid_push(monkeypatch, 
     monkeypatch.setattr("dashboard.link.open_transport", same_board)
     url = f"virtual://classifier?model={small_model.model_dir}&push_disconnect_at=4000"
     at = page(monkeypatch, url, "--model", str(small_model.model_dir))
-    run_until(at, lambda a: any("·" in t for t in bar_texts(a)), "a prediction")
+    run_until(at, lambda a: bool(live_labels(a)), "the live view")
+    live_gesture(at)
     at.text_input(key="push_dir").input(str(other_model)).run()
     at.button(key="push").click().run()
     assert not at.exception, [e.value for e in at.exception]
