@@ -242,5 +242,21 @@ def no_adapter_error() -> BaseException:
         return e
 
 
-__all__ = ["FakeHub", "FakeTransport", "INFO", "SseClient", "emit_imu", "fake_model_dir", "imu_stream", "no_adapter_error",
-           "prediction", "wait_until"]
+def run_until(at, cond, what: str, timeout: float = 15.0):
+    """Rerun the AppTest page until ``cond(at)``, failing on any page exception."""
+    def ok() -> bool:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return cond(at)
+    wait_until(ok, timeout, what)
+    return at
+
+
+def live_args(at) -> dict:
+    """The arguments the page gives its live view (dashboard/live_view.py): labels, feed port and path."""
+    (view,) = [c for c in at.get("component_instance") if c.proto.component_name == "dashboard.live_view.live_view"]
+    return json.loads(view.proto.json_args)
+
+
+__all__ = ["FakeHub", "FakeTransport", "INFO", "SseClient", "emit_imu", "fake_model_dir", "imu_stream", "live_args",
+           "no_adapter_error", "prediction", "run_until", "wait_until"]

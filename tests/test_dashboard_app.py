@@ -21,7 +21,7 @@ from capture import protocol as p
 from capture.takes import read_manifest, read_take
 from conftest import ROOT
 from dashboard.escape import md_escape
-from dashboard_fakes import FakeHub, SseClient, emit_imu, fake_model_dir, imu_stream, prediction, wait_until
+from dashboard_fakes import (FakeHub, SseClient, emit_imu, fake_model_dir, imu_stream, live_args, prediction, run_until)
 
 APP = ROOT / "dashboard" / "app.py"
 LABELS = ["negative", "ring", "slope", "wing"]
@@ -47,14 +47,6 @@ def page(monkeypatch, *args: str):
     return at, target
 
 
-def run_until(at, cond, what: str, timeout: float = 15.0):
-    def ok() -> bool:
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        return cond(at)
-    wait_until(ok, timeout, what)
-    return at
-
 
 def texts(elements) -> list[str]:
     return [e.value for e in elements]
@@ -75,11 +67,6 @@ def chart_data(at, field: str):
 def metric(at, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
-
-def live_args(at) -> dict:
-    """The arguments the page gives its live view (dashboard/live_view.py)."""
-    (view,) = [c for c in at.get("component_instance") if c.proto.component_name == "dashboard.live_view.live_view"]
-    return json.loads(view.proto.json_args)
 
 
 def live_page(at) -> SseClient:
@@ -264,7 +251,6 @@ def test_model_panel_shows_report(monkeypatch, hub, tmp_path):
 
 
 def test_model_panel_says_when_the_model_was_trained_on_the_simulated_hand(monkeypatch, hub, tmp_path):
-    import json
 
     model = fake_model_dir(tmp_path / "model", LABELS)
     report = json.loads((model / "report.json").read_text())

@@ -3,14 +3,13 @@ classifier over the real link thread: pick a folder, see what changes, push, and
 takes the labels the board's INFO reports afterwards."""
 from __future__ import annotations
 
-import json
 import sys
 import time
 
 import pytest
 
-from conftest import ROOT, wait_until
-from dashboard_fakes import SseClient
+from conftest import ROOT
+from dashboard_fakes import SseClient, live_args, run_until
 
 APP = ROOT / "dashboard" / "app.py"
 
@@ -31,25 +30,15 @@ def page(monkeypatch, url: str, *args: str):
     return AppTest.from_file(str(APP), default_timeout=60)
 
 
-def run_until(at, cond, what: str, timeout: float = 30.0):
-    def ok() -> bool:
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        return cond(at)
-    wait_until(ok, timeout, what)
-    return at
-
 
 def live_labels(at) -> list[str]:
     """The labels the page gives its live view (dashboard/live_view.py)."""
-    (view,) = [c for c in at.get("component_instance") if c.proto.component_name == "dashboard.live_view.live_view"]
-    return json.loads(view.proto.json_args)["labels"]
+    return live_args(at)["labels"]
 
 
 def live_gesture(at, timeout: float = 30.0) -> str:
     """The name of the next prediction with motion the page's live feed delivers (what the live view paints)."""
-    (view,) = [c for c in at.get("component_instance") if c.proto.component_name == "dashboard.live_view.live_view"]
-    feed = json.loads(view.proto.json_args)["feed"]
+    feed = live_args(at)["feed"]
     client = SseClient(feed["port"], feed["path"])
     try:
         client.next("hello")
@@ -98,7 +87,7 @@ def push_and_follow(at, small_model, other_model) -> None:
 
     old = list(small_model.config.labels)
     new = (other_model / "labels.txt").read_text().split()
-    run_until(at, lambda a: live_labels(a) == old, "the live view named with the running model's labels")
+    run_until(at, lambda a: live_labels(a) == old, "the live view named with the running model's labels", timeout=30)
     run_until(at, lambda a: any(m.label == "predictions/s" and m.value not in ("0", "0.0") for m in a.metric),
               "the board's predictions reaching the page", timeout=60)
     assert live_gesture(at) in old
@@ -117,7 +106,7 @@ def push_and_follow(at, small_model, other_model) -> None:
     sha = (other_model / "report.json").read_text().split('"model_sha256": "')[1][:64]
     assert push_panel.PUSHED[sha] == other_model
     # the live view: named after the new labels, and the board's predictions are the new model's
-    run_until(at, lambda a: live_labels(a) == new, "the live view named with the pushed labels")
+    run_until(at, lambda a: live_labels(a) == new, "the live view named with the pushed labels", timeout=30)
     assert all(live_gesture(at) in new for _ in range(3))
     rows = table(at)
     assert rows["labels"]["on the board"] == ", ".join(new) and rows["labels"]["changes"] == ""
@@ -153,7 +142,7 @@ def test_push_panel_resumes_when_the_board_drops_the_link_mid_push(monkeypatch, 
     monkeypatch.setattr("dashboard.link.open_transport", same_board)
     url = f"virtual://classifier?model={small_model.model_dir}&push_disconnect_at=4000"
     at = page(monkeypatch, url, "--model", str(small_model.model_dir))
-    run_until(at, lambda a: bool(live_labels(a)), "the live view")
+    run_until(at, lambda a: bool(live_labels(a)), "the live view", timeout=30)
     live_gesture(at)
     at.text_input(key="push_dir").input(str(other_model)).run()
     at.button(key="push").click().run()
