@@ -363,3 +363,22 @@ def test_a_sketch_reaching_into_the_slots_turns_push_off_and_says_why(sketch, tf
     assert (status.state, status.error) == (p.PushState.FAILED, p.PushError.FLASH)
     assert "reaches into the model slots" in status.text
     assert after["model"] == small_model.report["model_sha256"] and st.flash_erases == 0
+
+
+def test_the_whole_reason_reaches_the_user_at_mtu_23(sketch, tflm_tree, small_model, other_model, tmp_path):
+    """At MTU 23 a PUSH_STATUS notification carries 9 characters of text; the client reads the
+    characteristic (its whole value) for the reason it shows."""
+    package = pk.build_package(other_model, "nano33ble_rev2")
+
+    async def go(b):
+        client = await connect(b, mtu=23)
+        try:
+            with pytest.raises(GestureError) as e:
+                await transfer_package(client, package)
+            return str(e.value)
+        finally:
+            await client.disconnect()
+
+    with start(sketch, tflm_tree, tmp_path / "flash.bin") as b:
+        message = run(go(b))
+    assert "WRONG_BOARD" in message and "nano33ble_rev2" in message, message

@@ -139,6 +139,15 @@ class _Link:
         except Exception:  # noqa: BLE001 - tidying up a link that may be gone
             pass
 
+    async def whole(self, s: p.PushStatus) -> p.PushStatus:
+        """``s`` with the reason whole: a notification holds MTU - 3 bytes (9 characters of text at MTU 23),
+        while a read of the characteristic returns its whole value (ATT Read Blob)."""
+        try:
+            read = p.decode_push_status(bytes(await self.client.read_gatt_char(p.PUSH_STATUS_CHAR_UUID)))
+        except Exception:  # noqa: BLE001 - the notified text is what there is
+            return s
+        return read if (read.state, read.error) == (s.state, s.error) and len(read.text) > len(s.text) else s
+
     async def next(self, timeout: float) -> p.PushStatus | None:
         """The next status within ``timeout`` s; None when none came; _Lost when the link dropped."""
         deadline = time.monotonic() + timeout
@@ -248,7 +257,7 @@ async def _until(link: _Link, states: tuple[p.PushState, ...], timeout_s: float,
                 asked = True
             continue
         if s.state == p.PushState.FAILED or s.error not in (0, p.PushError.NONE):
-            raise _failed(s)
+            raise _failed(await link.whole(s))
         if s.state in states:
             return s
 
@@ -287,7 +296,7 @@ async def _send(link: _Link, package: bytes, acked: int, ack_every: int,
             continue
         answer, last_heard, asked = asked, time.monotonic(), False
         if s.state == p.PushState.FAILED:
-            raise _failed(s)
+            raise _failed(await link.whole(s))
         if s.state != p.PushState.RECEIVING:
             continue
         # an acknowledgement comes every ack_every chunks (counted since BEGIN, or since the last
