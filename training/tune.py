@@ -461,8 +461,9 @@ def tune(data: str | Path, out: str | Path, *, budget_flash: int | None = None, 
     study = optuna.create_study(study_name=STUDY_NAME, storage=store, load_if_exists=True,
                                 directions=["maximize", "minimize"])
     # a new sampler seed per (re)start and per worker: a resumed or joined study must not replay
-    # the same random start-up candidates
-    study.sampler = optuna.samplers.TPESampler(seed=seed * 1000 + len(study.trials) + os.getpid() % 997,
+    # the same random start-up candidates; a single process's run is reproducible from --seed
+    salt = os.getpid() % 997 if worker else 0
+    study.sampler = optuna.samplers.TPESampler(seed=seed * 1000 + len(study.trials) + salt,
                                                n_startup_trials=min(8, max(2, trials // 3)), multivariate=True)
     key = {"dataset": str(Path(data).resolve()), "test": held, "folds": len(cv), "epochs": epochs,
            "limit_per_label": limit_per_label, "space": space}
