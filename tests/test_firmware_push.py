@@ -168,6 +168,17 @@ def test_kill_9_at_a_random_offset_leaves_a_whole_model(sketch, tflm_tree, small
         run(whole_model(b, models))
 
 
+async def push_into_a_cut(b: fw.FirmwareBoard, package: bytes) -> None:
+    """Push ``package`` to a board whose power will be cut mid-way: the push fails, which is the point."""
+    client = await connect(b)
+    try:
+        await transfer_package(client, package)
+    except GestureError:
+        pass
+    finally:
+        await client.disconnect()
+
+
 @pytest.mark.parametrize("where", [0, 2, 30, 44, 47])  # bytes of the 48-byte commit record programmed
 def test_a_power_cut_inside_the_commit_keeps_the_old_model(sketch, tflm_tree, small_model, other_model, tmp_path,
                                                            where):
@@ -175,17 +186,8 @@ def test_a_power_cut_inside_the_commit_keeps_the_old_model(sketch, tflm_tree, sm
     package = pk.build_package(other_model, "nano33ble")
     cut = -(-len(package) // 4) * 4 + where  # the package (padded to a word), then the record
 
-    async def go(b):
-        client = await connect(b)
-        try:
-            await transfer_package(client, package)
-        except GestureError:
-            pass
-        finally:
-            await client.disconnect()
-
     with start(sketch, tflm_tree, flash, flash_cut=cut) as b:
-        run(go(b))
+        run(push_into_a_cut(b, package))
         assert b.wait(10) == fw.FLASH_CUT_EXIT  # the cut happened, inside the record
     with start(sketch, tflm_tree, flash) as b:
         assert run(whole_model(b, {small_model.report["model_sha256"]: small_model.model_dir})) \
@@ -197,17 +199,8 @@ def test_a_power_cut_in_the_middle_of_the_package_keeps_the_old_model(sketch, tf
     flash = tmp_path / "flash.bin"
     package = pk.build_package(other_model, "nano33ble")
 
-    async def go(b):
-        client = await connect(b)
-        try:
-            await transfer_package(client, package)
-        except GestureError:
-            pass
-        finally:
-            await client.disconnect()
-
     with start(sketch, tflm_tree, flash, flash_cut=len(package) // 2 + 1) as b:  # half a word programmed
-        run(go(b))
+        run(push_into_a_cut(b, package))
         assert b.wait(10) == fw.FLASH_CUT_EXIT
     with start(sketch, tflm_tree, flash) as b:
         run(whole_model(b, {small_model.report["model_sha256"]: small_model.model_dir}))

@@ -34,6 +34,16 @@ def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 120))
 
 
+async def send_once(source: ClassifierSource, send, package: bytes) -> None:
+    """One connection to ``source`` that hands ``package`` to ``send`` (push_package: the host's
+    checks first; transfer_package: straight to the board), then disconnects."""
+    client, _ = await connect(source)
+    try:
+        await send(client, package)
+    finally:
+        await client.disconnect()
+
+
 def test_push_switches_the_board_and_its_predictions_carry_the_new_labels(small_model, other_model):
     source = board(small_model.model_dir)
     old_labels = list(source.labels)
@@ -231,18 +241,11 @@ def test_a_model_for_the_other_board_is_refused_before_a_byte_is_sent_and_by_the
     source = board(small_model.model_dir, "nano33ble")
     package = pk.build_package(other_model, "nano33ble_rev2")
 
-    async def go(send) -> None:
-        client, _ = await connect(source)
-        try:
-            await send(client, package)
-        finally:
-            await client.disconnect()
-
     with pytest.raises(GestureError, match="built for board nano33ble_rev2.*INFO says nano33ble"):
-        run(go(push_package))
+        run(send_once(source, push_package, package))
     assert source.push_target.faults.writes == 0 and source.push_target.status.state == p.PushState.IDLE
     with pytest.raises(GestureError, match="WRONG_BOARD.*built for nano33ble_rev2; this board is nano33ble"):
-        run(go(transfer_package))
+        run(send_once(source, transfer_package, package))
     assert source.push_target.running_slot == p.PUSH_BUILTIN_SLOT
 
 
@@ -250,18 +253,11 @@ def test_an_oversize_package_is_refused_before_sending_and_by_the_board(small_mo
     source = board(small_model.model_dir)
     big = pk.build_package(other_model, "nano33ble") + bytes(pk.MAX_PACKAGE_BYTES)
 
-    async def go(send) -> None:
-        client, _ = await connect(source)
-        try:
-            await send(client, big)
-        finally:
-            await client.disconnect()
-
     with pytest.raises(GestureError, match="a slot of the board holds at most 69,632"):
-        run(go(push_package))
+        run(send_once(source, push_package, big))
     assert source.push_target.faults.writes == 0
     with pytest.raises(GestureError, match="TOO_LARGE"):
-        run(go(transfer_package))
+        run(send_once(source, transfer_package, big))
     assert source.push_target.faults.writes == 0  # refused at BEGIN
 
 
@@ -291,17 +287,10 @@ def test_an_op_missing_from_the_resolver_is_refused(small_model, other_model, mo
     monkeypatch.setattr(tflm_ops, "FIRMWARE_OPS", tuple(op for op in tflm_ops.FIRMWARE_OPS if op != "FULLY_CONNECTED"))
     source.push_target.builtin_ops = []
 
-    async def go(send) -> None:
-        client, _ = await connect(source)
-        try:
-            await send(client, package)
-        finally:
-            await client.disconnect()
-
     with pytest.raises(GestureError, match="FULLY_CONNECTED"):
-        run(go(push_package))
+        run(send_once(source, push_package, package))
     with pytest.raises(GestureError, match="MISSING_OP.*FULLY_CONNECTED"):
-        run(go(transfer_package))
+        run(send_once(source, transfer_package, package))
 
 
 # ----------------------------------------------------------------------------- the twin without the link
